@@ -1,0 +1,157 @@
+//! JPEG encode and decode through OpenCV, as the original project did, with a pixel limit that is
+//! checked from the image header before OpenCV allocates anything.
+
+use crate::CaptureError;
+use opencv::core::{Mat, Vector};
+use opencv::imgcodecs;
+use opencv::prelude::*;
+
+/// Default JPEG quality: 100, as the original client used.
+pub const DEFAULT_QUALITY: i32 = 100;
+
+/// Default limit on decoded pixels: a 4K UHD frame and then some (16.7 MP).
+pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
+
+/// Encodes a BGR image as baseline JPEG at `quality` (1-100).
+pub fn encode(image: &Mat, quality: i32) -> Result<Vec<u8>, CaptureError> {
+    if !(1..=100).contains(&quality) {
+        return Err(CaptureError::InvalidQuality(quality));
+    }
+    let mut buf = Vector::<u8>::new();
+    let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, quality]);
+    imgcodecs::imencode(".jpg", image, &mut buf, &params)?;
+    Ok(buf.to_vec())
+}
+
+/// Decodes a JPEG or PNG to 8-bit BGR, refusing images whose header declares more than
+/// `max_pixels` pixels before any pixel memory is allocated.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Mat, CaptureError> {
+    let (width, height) = dimensions(bytes)?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(CaptureError::TooManyPixels { width, height, limit: max_pixels });
+    }
+    if pixels == 0 {
+        return Err(CaptureError::Corrupt);
+    }
+    let buf = Mat::from_slice(bytes)?;
+    let image = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)?;
+    if image.empty() {
+        return Err(CaptureError::Corrupt);
+    }
+    Ok(image)
+}
+
+/// Reads an image's width and height from its JPEG or PNG header without decoding it.
+pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), CaptureError> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        jpeg_dimensions(bytes)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        png_dimensions(bytes)
+    } else {
+        Err(CaptureError::UnsupportedFormat("unknown signature"))
+    }
+}
+
+/// Walks the JPEG marker segments up to the first start-of-frame marker.
+fn jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), CaptureError> {
+    let mut at = 2;
+    loop {
+        // Markers may be preceded by any number of 0xFF fill bytes.
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return Err(CaptureError::UnsupportedFormat("JPEG without a frame header"));
+        };
+        at += 2;
+        match marker {
+            // Stand-alone markers carry no length.
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD9 | 0xDA => return Err(CaptureError::UnsupportedFormat("JPEG without a frame header")),
+            _ => {}
+        }
+        let len = read_u16(bytes, at).ok_or(CaptureError::UnsupportedFormat("truncated JPEG header"))?;
+        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            let height = read_u16(bytes, at + 3);
+            let width = read_u16(bytes, at + 5);
+            return match (width, height) {
+                (Some(w), Some(h)) => Ok((u32::from(w), u32::from(h))),
+                _ => Err(CaptureError::UnsupportedFormat("truncated JPEG frame header")),
+            };
+        }
+        if len < 2 {
+            return Err(CaptureError::UnsupportedFormat("malformed JPEG segment"));
+        }
+        at += usize::from(len);
+    }
+}
+
+fn png_dimensions(bytes: &[u8]) -> Result<(u32, u32), CaptureError> {
+    let field = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    match (&bytes.get(12..16), field(16), field(20)) {
+        (Some(b"IHDR"), Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(CaptureError::UnsupportedFormat("PNG without an IHDR header")),
+    }
+}
+
+fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{Scalar, CV_8UC3};
+
+    fn grey(width: i32, height: i32) -> Mat {
+        Mat::new_rows_cols_with_default(height, width, CV_8UC3, Scalar::all(128.0)).expect("mat")
+    }
+
+    #[test]
+    fn round_trip_keeps_size_and_content() {
+        let jpeg = encode(&grey(320, 240), 90).expect("encode");
+        assert_eq!(dimensions(&jpeg).expect("header"), (320, 240));
+        let back = decode(&jpeg, DEFAULT_MAX_PIXELS).expect("decode");
+        assert_eq!((back.cols(), back.rows(), back.channels()), (320, 240, 3));
+        let px = back.at_2d::<opencv::core::Vec3b>(100, 100).expect("pixel");
+        assert!(px.0.iter().all(|&c| c.abs_diff(128) <= 2), "{px:?}");
+    }
+
+    #[test]
+    fn quality_out_of_range_is_refused() {
+        assert!(matches!(encode(&grey(8, 8), 0), Err(CaptureError::InvalidQuality(0))));
+        assert!(matches!(encode(&grey(8, 8), 101), Err(CaptureError::InvalidQuality(101))));
+    }
+
+    #[test]
+    fn huge_declared_size_is_refused_before_decoding() {
+        // A real JPEG whose SOF0 header is patched to claim 65000x65000.
+        let mut jpeg = encode(&grey(16, 16), 90).expect("encode");
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("SOF0");
+        jpeg[sof + 5..sof + 7].copy_from_slice(&65000u16.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&65000u16.to_be_bytes());
+        match decode(&jpeg, DEFAULT_MAX_PIXELS) {
+            Err(CaptureError::TooManyPixels { width: 65000, height: 65000, .. }) => {}
+            other => panic!("expected TooManyPixels, got {:?}", other.map(|m| m.cols())),
+        }
+    }
+
+    #[test]
+    fn non_images_and_truncations_are_refused() {
+        for bad in [&b""[..], b"hello world", b"\xFF\xD8", b"\xFF\xD8\xFF\xE0\x00", b"\x89PNG\r\n\x1a\n"] {
+            assert!(decode(bad, DEFAULT_MAX_PIXELS).is_err(), "{bad:?}");
+        }
+        // A valid header followed by garbage is refused (or decoded), never a panic.
+        let jpeg = encode(&grey(64, 64), 90).expect("encode");
+        let _ = decode(&jpeg[..jpeg.len() / 3], DEFAULT_MAX_PIXELS);
+    }
+
+    #[test]
+    fn png_header_is_read() {
+        let mut buf = Vector::<u8>::new();
+        imgcodecs::imencode(".png", &grey(33, 17), &mut buf, &Vector::new()).expect("png");
+        assert_eq!(dimensions(&buf.to_vec()).expect("header"), (33, 17));
+    }
+}

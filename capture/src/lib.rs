@@ -1,0 +1,21 @@
+//! Frame sources and JPEG coding for nvt: the only place that talks to OpenCV's video and image I/O.
+//!
+//! - [`source`]: cameras, video and image files, URLs and the built-in [`synthetic`] scene, all
+//!   behind [`FrameSource`].
+//! - [`jpeg`]: encode to JPEG and decode to BGR, refusing oversized images before allocating.
+//! - [`stamp`]: a frame number and capture time written into the pixels so that they survive JPEG.
+
+pub mod error;
+pub mod frame;
+pub mod jpeg;
+pub mod source;
+pub mod stamp;
+pub mod synthetic;
+
+pub use error::CaptureError;
+pub use frame::{Frame, GroundTruth};
+pub use source::{open, FrameSource, SourceSpec};
+pub use stamp::Stamp;
+
+/// OpenCV's image type, re-exported so that users of this crate need no direct OpenCV dependency.
+pub use opencv::core::Mat;
