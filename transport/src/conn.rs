@@ -1,0 +1,199 @@
+//! The thin tokio layer over the codecs: exact, bounded reads with timeouts; each group of
+//! messages in one write; TCP_NODELAY, and TCP_QUICKACK after every read so that the original
+//! peers' separate small writes never wait ~40 ms on a delayed ACK.
+
+use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
+use crate::field::{Field, REPLY_LEN};
+use crate::TransportError;
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, ToSocketAddrs};
+
+/// The largest single read; a large frame arrives in several.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Limits that keep one peer from holding resources forever.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest payload accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Longest wait for any byte from the peer (and for a write to drain).
+    pub read_timeout: Duration,
+    /// Longest time from sending a timestamp to having the whole frame and echo back.
+    pub exchange_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 8 << 20,
+            read_timeout: Duration::from_secs(10),
+            exchange_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Unix seconds now, the value the timestamp field carries.
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// A frame the server has received and judged.
+#[derive(Debug)]
+pub struct ReceivedFrame {
+    /// The image bytes.
+    pub payload: Bytes,
+    /// From sending the timestamp to having the echo back.
+    pub lag: Duration,
+    /// Fresh or stale, by `--max-lag`.
+    pub verdict: Verdict,
+    /// When the frame's last byte arrived.
+    pub arrived: Instant,
+}
+
+/// The server's end of one client connection.
+pub struct ServerConnection {
+    stream: TcpStream,
+    buf: BytesMut,
+    codec: ServerCodec,
+    limits: Limits,
+    sent_at: Instant,
+}
+
+impl ServerConnection {
+    /// Takes an accepted stream and sends the first timestamp, as the original does at once.
+    pub async fn start(stream: TcpStream, limits: Limits) -> Result<Self, TransportError> {
+        stream.set_nodelay(true)?;
+        let mut conn = Self {
+            stream,
+            buf: BytesMut::new(),
+            codec: ServerCodec::new(limits.max_frame_bytes),
+            limits,
+            sent_at: Instant::now(),
+        };
+        let ts = conn.codec.begin(unix_now());
+        conn.sent_at = Instant::now();
+        write_timed(&mut conn.stream, &ts, conn.limits.read_timeout).await?;
+        Ok(conn)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// Reads the next frame and judges it against `max_lag`. A peer that closes between frames
+    /// gives [`TransportError::Closed`] with [`TransportError::is_clean_close`] true.
+    pub async fn next_frame(&mut self, max_lag: Duration) -> Result<ReceivedFrame, TransportError> {
+        let deadline = self.sent_at + self.limits.exchange_timeout;
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.buf)? {
+                let arrived = Instant::now();
+                let lag = arrived.duration_since(self.sent_at);
+                let verdict = self.codec.judge(&frame.echo, lag, max_lag)?;
+                return Ok(ReceivedFrame { payload: frame.payload, lag, verdict, arrived });
+            }
+            let waiting_for =
+                if self.codec.at_boundary(self.buf.len()) { "the next message" } else { "the rest of a frame" };
+            let needed = self.codec.needed(self.buf.len());
+            read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await?;
+        }
+    }
+
+    /// Sends the flag, the reply when fresh, and the next timestamp, in one write.
+    pub async fn answer(&mut self, verdict: Verdict, reply: &[u8; REPLY_LEN]) -> Result<(), TransportError> {
+        let out = self.codec.answer(verdict, reply, Some(unix_now()));
+        self.sent_at = Instant::now();
+        write_timed(&mut self.stream, &out, self.limits.read_timeout).await
+    }
+}
+
+/// The client's end of a connection.
+pub struct ClientConnection {
+    stream: TcpStream,
+    buf: BytesMut,
+    codec: ClientCodec,
+    limits: Limits,
+}
+
+impl ClientConnection {
+    /// Connects, giving up after the read timeout.
+    pub async fn connect(addr: impl ToSocketAddrs, limits: Limits) -> Result<Self, TransportError> {
+        let connect = TcpStream::connect(addr);
+        let stream = tokio::time::timeout(limits.read_timeout, connect)
+            .await
+            .map_err(|_| TransportError::ReadTimeout { after: limits.read_timeout, waiting_for: "the connection" })??;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream, buf: BytesMut::new(), codec: ClientCodec::new(), limits })
+    }
+
+    /// The next message from the server.
+    pub async fn next_event(&mut self) -> Result<ServerEvent, TransportError> {
+        let deadline = Instant::now() + self.limits.exchange_timeout;
+        loop {
+            if let Some(event) = self.codec.decode(&mut self.buf)? {
+                return Ok(event);
+            }
+            let needed = self.codec.needed(self.buf.len());
+            let waiting_for = if self.buf.is_empty() { "the next message" } else { "the rest of a message" };
+            read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await?;
+        }
+    }
+
+    /// Sends a frame: length, payload and echo, in one write.
+    pub async fn send_frame(&mut self, payload: &[u8], echo: &Field) -> Result<(), TransportError> {
+        let message = ClientCodec::frame_message(payload, echo);
+        write_timed(&mut self.stream, &message, self.limits.read_timeout).await
+    }
+}
+
+/// Reads at most `needed` bytes (never more than [`READ_CHUNK`]) into `buf`.
+async fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    needed: usize,
+    limits: &Limits,
+    deadline: Instant,
+    waiting_for: &'static str,
+) -> Result<(), TransportError> {
+    let start = buf.len();
+    let chunk = needed.clamp(1, READ_CHUNK);
+    buf.resize(start + chunk, 0);
+    let read_limit = Instant::now() + limits.read_timeout;
+    let limit = read_limit.min(deadline);
+    let result = tokio::time::timeout_at(limit.into(), stream.read(&mut buf[start..])).await;
+    let n = match result {
+        Ok(read) => read.inspect_err(|_| buf.truncate(start))?,
+        Err(_) => {
+            buf.truncate(start);
+            if deadline <= read_limit {
+                return Err(TransportError::ExchangeDeadline(limits.exchange_timeout));
+            }
+            return Err(TransportError::ReadTimeout { after: limits.read_timeout, waiting_for });
+        }
+    };
+    buf.truncate(start + n);
+    if n == 0 {
+        return Err(TransportError::Closed(waiting_for));
+    }
+    quick_ack(stream);
+    Ok(())
+}
+
+async fn write_timed(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), TransportError> {
+    tokio::time::timeout(limit, stream.write_all(bytes))
+        .await
+        .map_err(|_| TransportError::ReadTimeout { after: limit, waiting_for: "the peer to take our data" })??;
+    Ok(())
+}
+
+/// Linux turns quick ACKs off again after a while, so this is set after every read.
+#[cfg(target_os = "linux")]
+fn quick_ack(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_stream: &TcpStream) {}

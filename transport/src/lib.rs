@@ -1,0 +1,30 @@
+//! The classic protocol of the original Network-Video-Transmission project, byte for byte
+//! (`shared/docs/classic-protocol.md`), for both roles.
+//!
+//! One exchange, with the field widths on the wire:
+//!
+//! ```text
+//! server → client   32     timestamp, ASCII decimal seconds, space padded
+//! client → server   32     payload length N, ASCII decimal, space padded
+//! client → server   N      JPEG
+//! client → server   32     the timestamp echoed verbatim
+//! server → client   1      '1' fresh, '0' stale (the echo came back later than --max-lag)
+//! server → client   1024   only after '1': a reply, space padded (nvt: a JSON document)
+//! ```
+//!
+//! - [`field`]: the fixed-width ASCII fields and their parsers.
+//! - [`codec`]: both roles as pure state machines: bytes in, messages out, time passed in.
+//! - [`reply`]: the JSON document nvt puts in the 1024-byte reply.
+//! - [`conn`]: the thin tokio layer: exact reads with timeouts, one write per message group,
+//!   TCP_NODELAY and TCP_QUICKACK so that neither side waits on Nagle or delayed ACKs.
+
+pub mod codec;
+pub mod conn;
+pub mod error;
+pub mod field;
+pub mod reply;
+
+pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
+pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection};
+pub use error::{CodecError, TransportError};
+pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};

@@ -1,0 +1,130 @@
+//! The document nvt's server puts in the 1024-byte reply: `{"seq": 41, "detections": [...]}`,
+//! space padded. An original client prints it as it is; nvt's client parses it.
+
+use crate::field::REPLY_LEN;
+use serde::{Deserialize, Serialize};
+
+/// One detection as it travels in a reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyDetection {
+    /// Class number.
+    pub class_id: u32,
+    /// Class name.
+    pub label: String,
+    /// Confidence, 0 to 1.
+    pub score: f32,
+    /// Box in pixels of the frame: x1, y1, x2, y2.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+}
+
+/// The reply document.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReplyDoc {
+    /// The server's number of the frame the detections belong to (its count of accepted frames
+    /// on this connection, from 0).
+    pub seq: u64,
+    /// Detections, most confident first.
+    pub detections: Vec<ReplyDetection>,
+    /// How many detections did not fit in 1024 bytes and were left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl ReplyDoc {
+    /// The reply as its 1024 bytes, space padded. Detections that do not fit are dropped from the
+    /// end (the least confident, since they come sorted) and counted in `omitted`.
+    pub fn encode(&self) -> [u8; REPLY_LEN] {
+        let mut doc = self.clone();
+        for d in &mut doc.detections {
+            d.score = (d.score * 1000.0).round() / 1000.0;
+            d.bbox = d.bbox.map(|v| (v * 10.0).round() / 10.0);
+        }
+        loop {
+            let text = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{}".to_vec());
+            if text.len() <= REPLY_LEN {
+                let mut out = [b' '; REPLY_LEN];
+                out[..text.len()].copy_from_slice(&text);
+                return out;
+            }
+            // Labels are free text from the model: a single detection could be too long.
+            if doc.detections.pop().is_none() {
+                doc.omitted = 0;
+            }
+            doc.omitted += 1;
+        }
+    }
+}
+
+/// A reply as a client reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReplyBody {
+    /// nvt's JSON document.
+    Doc(ReplyDoc),
+    /// Anything else (an original server's `received and not delay`), trimmed.
+    Text(String),
+}
+
+impl ReplyBody {
+    /// Reads the 1024 reply bytes.
+    pub fn parse(bytes: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim_end_matches([' ', '\0']).trim();
+        match serde_json::from_str::<ReplyDoc>(text) {
+            Ok(doc) => Self::Doc(doc),
+            Err(_) => Self::Text(text.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detection(i: u32) -> ReplyDetection {
+        ReplyDetection { class_id: i, label: format!("class number {i}"), score: 0.5, bbox: [1.5, 2.0, 300.0, 400.5] }
+    }
+
+    #[test]
+    fn empty_doc_is_the_documented_text() {
+        let bytes = ReplyDoc { seq: 41, ..ReplyDoc::default() }.encode();
+        assert!(bytes.starts_with(br#"{"seq":41,"detections":[]}"#));
+        assert!(bytes[26..].iter().all(|&c| c == b' '));
+    }
+
+    #[test]
+    fn round_trips_through_1024_bytes() {
+        let doc = ReplyDoc { seq: 7, detections: vec![detection(0), detection(1)], omitted: 0 };
+        assert_eq!(ReplyBody::parse(&doc.encode()), ReplyBody::Doc(doc));
+    }
+
+    #[test]
+    fn too_many_detections_are_truncated_and_counted() {
+        let doc = ReplyDoc { seq: 1, detections: (0..100).map(detection).collect(), omitted: 0 };
+        let ReplyBody::Doc(back) = ReplyBody::parse(&doc.encode()) else { panic!("not JSON") };
+        assert!(!back.detections.is_empty() && back.detections.len() < 100);
+        assert_eq!(back.detections.len() + back.omitted, 100);
+        assert_eq!(back.detections[..], doc.detections[..back.detections.len()]);
+    }
+
+    #[test]
+    fn a_label_too_long_for_any_reply_still_gives_valid_json() {
+        let mut huge = detection(0);
+        huge.label = "x".repeat(2000);
+        let doc = ReplyDoc { seq: 1, detections: vec![huge], omitted: 0 };
+        let ReplyBody::Doc(back) = ReplyBody::parse(&doc.encode()) else { panic!("not JSON") };
+        assert_eq!((back.detections.len(), back.omitted), (0, 1));
+    }
+
+    #[test]
+    fn original_text_is_kept_as_text() {
+        let mut bytes = [b' '; REPLY_LEN];
+        bytes[..22].copy_from_slice(b"received and not delay");
+        assert_eq!(ReplyBody::parse(&bytes), ReplyBody::Text("received and not delay".into()));
+    }
+}
