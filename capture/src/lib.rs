@@ -8,6 +8,7 @@
 pub mod error;
 pub mod frame;
 pub mod jpeg;
+pub mod slot;
 pub mod source;
 pub mod stamp;
 pub mod synthetic;

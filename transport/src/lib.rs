@@ -22,9 +22,12 @@ pub mod codec;
 pub mod conn;
 pub mod error;
 pub mod field;
+pub mod jsonl;
 pub mod reply;
+pub mod units;
 
 pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
 pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection};
 pub use error::{CodecError, TransportError};
+pub use jsonl::JsonLines;
 pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};

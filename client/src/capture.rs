@@ -1,0 +1,93 @@
+//! The capture thread: reads the source, paces it, JPEG-encodes each frame and puts it in the
+//! newest-wins slot that the exchange loop takes from.
+
+use nvt_capture::slot::Slot;
+use nvt_capture::{jpeg, CaptureError, FrameSource, Mat};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// A frame ready to send.
+pub struct Encoded {
+    /// The source's frame number.
+    pub index: u64,
+    /// The JPEG bytes.
+    pub jpeg: Vec<u8>,
+    /// When it was captured.
+    pub captured: SystemTime,
+    /// The picture itself, kept only for the local preview.
+    pub image: Option<Mat>,
+}
+
+/// How the capture thread runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Frames per second; 0 means as fast as they are taken.
+    pub fps: f64,
+    /// JPEG quality.
+    pub quality: i32,
+    /// Keep the picture for the preview.
+    pub keep_image: bool,
+}
+
+/// Starts the thread. It closes the slot when the source ends, fails, or `stop` is cancelled,
+/// and returns how many frames it captured.
+pub fn spawn(
+    mut source: Box<dyn FrameSource>,
+    settings: Settings,
+    slot: Arc<Slot<Encoded>>,
+    stop: CancellationToken,
+) -> std::io::Result<JoinHandle<Result<u64, CaptureError>>> {
+    std::thread::Builder::new().name("capture".into()).spawn(move || {
+        let result = capture_loop(source.as_mut(), settings, &slot, &stop);
+        slot.close();
+        if let Err(error) = &result {
+            tracing::error!(%error, "capture stopped");
+        }
+        result
+    })
+}
+
+fn capture_loop(
+    source: &mut dyn FrameSource,
+    settings: Settings,
+    slot: &Slot<Encoded>,
+    stop: &CancellationToken,
+) -> Result<u64, CaptureError> {
+    let period = (settings.fps > 0.0).then(|| Duration::from_secs_f64(1.0 / settings.fps));
+    let on_demand = period.is_none() && !source.is_live();
+    let mut due = Instant::now();
+    let mut captured = 0u64;
+    while !stop.is_cancelled() {
+        if on_demand && !slot.wait_empty(Duration::from_millis(100)) {
+            continue;
+        }
+        if let Some(period) = period {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            // After a stall, start again from now rather than catch up in a burst.
+            due = (due + period).max(Instant::now());
+        }
+        let frame = match source.read() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                tracing::info!(frames = captured, "source ended");
+                break;
+            }
+            Err(error) if source.is_live() => {
+                tracing::warn!(%error, "camera or stream read failed; retrying in 1 s");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let jpeg = jpeg::encode(&frame.image, settings.quality)?;
+        let image = settings.keep_image.then_some(frame.image);
+        slot.put(Encoded { index: frame.index, jpeg, captured: frame.captured, image });
+        captured += 1;
+    }
+    Ok(captured)
+}

@@ -1,0 +1,83 @@
+//! Command-line flags of `nvt-client`, turned into a [`Config`].
+
+use crate::Config;
+use anyhow::Context;
+use clap::Parser;
+use nvt_capture::source::parse_size;
+use nvt_capture::SourceSpec;
+use nvt_transport::units::parse_duration;
+use nvt_transport::JsonLines;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Captures frames, JPEG-encodes them and streams them to an nvt (or original) server over the
+/// classic timestamped-handshake protocol. Reconnects by itself whenever the server goes away.
+#[derive(Debug, Parser)]
+#[command(name = "nvt-client", version)]
+pub struct Args {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:1998")]
+    pub connect: String,
+    /// Camera index, video or image file, URL (RTSP/HTTP as OpenCV supports), or `synthetic`.
+    #[arg(long, default_value = "0")]
+    pub source: String,
+    /// Resize to WxH before encoding (default: the source's own size; synthetic: 640x480).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Cap the capture rate in frames per second; 0 = as fast as the server takes them
+    /// (default: the source's own rate; synthetic: 30).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// JPEG quality 1-100.
+    #[arg(long, default_value_t = nvt_capture::jpeg::DEFAULT_QUALITY, value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub jpeg_quality: i32,
+    /// Stop after N accepted frames and exit 0.
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Stop after this long and exit 0 (e.g. 15s, 2m).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// JSON Lines log, one record per exchange ('-' for standard output).
+    #[arg(long)]
+    pub log: Option<String>,
+    /// Local preview window with the detections returned by the server (needs a display).
+    #[arg(long)]
+    pub show: bool,
+    /// Longest wait between reconnection attempts.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub reconnect_max: Duration,
+    /// Give up on a connection when the server sends nothing for this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub read_timeout: Duration,
+}
+
+impl Args {
+    /// Validates the flags and opens what they name.
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        if self.show && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            anyhow::bail!("--show needs a display, and DISPLAY is not set: drop --show, or run under xvfb-run");
+        }
+        if let Some(fps) = self.fps {
+            anyhow::ensure!(fps.is_finite() && fps >= 0.0, "--fps must be 0 (unpaced) or a positive number");
+        }
+        let source: SourceSpec = self.source.parse()?;
+        let log = match &self.log {
+            Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),
+            None => None,
+        };
+        let mut config = Config::new(self.connect, source);
+        config.size = self.size;
+        config.fps = self.fps;
+        config.jpeg_quality = self.jpeg_quality;
+        config.frames = self.frames;
+        config.duration = self.duration;
+        // A log on standard output and a status line on the same terminal would interleave.
+        config.status_line = std::io::stderr().is_terminal() && self.log.as_deref() != Some("-");
+        config.log = log;
+        config.show = self.show;
+        config.backoff_cap = self.reconnect_max;
+        config.limits.read_timeout = self.read_timeout;
+        Ok(config)
+    }
+}

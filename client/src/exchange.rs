@@ -1,0 +1,208 @@
+//! The exchange loop: connect, then for each timestamp the server sends, send the newest frame
+//! and read the verdict and reply; after any failure, wait a backoff delay and connect again,
+//! forever, until the frame or time budget is spent or the caller stops it.
+
+use crate::backoff::Backoff;
+use crate::capture::{self, Encoded};
+use crate::preview::{self, Annotated};
+use crate::status::Status;
+use crate::Config;
+use nvt_capture::slot::Slot;
+use opencv::prelude::*;
+use nvt_transport::{ClientConnection, ReplyBody, ServerEvent, TransportError};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+/// What a run of the client did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Frames sent.
+    pub sent: u64,
+    /// Frames the server accepted ('1').
+    pub accepted: u64,
+    /// Frames the server answered '0'.
+    pub stale: u64,
+    /// Successful connections.
+    pub connections: u64,
+    /// Failed connection attempts and lost connections.
+    pub failures: u64,
+}
+
+/// The JSON Lines record of one exchange (`--log`).
+#[derive(Debug, Serialize)]
+struct ExchangeRecord<'a> {
+    time: f64,
+    frame: u64,
+    bytes: usize,
+    accepted: bool,
+    rtt_ms: f64,
+    response: Option<&'a ReplyBody>,
+}
+
+/// Why the loop ended.
+enum End {
+    /// Budget spent, source ended or stopped: exit cleanly.
+    Done,
+    /// The connection failed: reconnect.
+    Lost(TransportError),
+}
+
+/// Runs the client until `--frames`, `--duration`, the end of a finite source, or `stop`.
+pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summary> {
+    let source = nvt_capture::open(&config.source, config.size)?;
+    let fps = match config.fps {
+        Some(fps) => fps,
+        None => source.nominal_fps().unwrap_or(30.0),
+    };
+    let frames = Arc::new(Slot::new());
+    let settings = capture::Settings { fps, quality: config.jpeg_quality, keep_image: config.show };
+    let capture = capture::spawn(source, settings, Arc::clone(&frames), stop.child_token())?;
+    let preview_slot: Option<Arc<Slot<Annotated>>> = config.show.then(|| Arc::new(Slot::new()));
+    let preview = match &preview_slot {
+        Some(slot) => Some(preview::spawn(Arc::clone(slot))?),
+        None => None,
+    };
+    if let Some(limit) = config.duration {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            stop.cancel();
+        });
+    }
+
+    let mut run = Loop {
+        config: &config,
+        frames: &frames,
+        preview: preview_slot.as_deref(),
+        status: Status::new(config.status_line, Duration::from_millis(if config.status_line { 500 } else { 5000 })),
+        summary: Summary::default(),
+        progressed: false,
+    };
+    let mut backoff = Backoff::new(config.backoff_first, config.backoff_cap);
+    loop {
+        let end = tokio::select! {
+            end = run.connection() => end,
+            () = stop.cancelled() => End::Done,
+        };
+        match end {
+            End::Done => break,
+            End::Lost(error) => {
+                run.summary.failures += 1;
+                if run.progressed {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(server = %config.connect, %error, retry_in_ms = delay.as_millis() as u64, "connection lost");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => break,
+                }
+            }
+        }
+    }
+    run.status.finish();
+    stop.cancel();
+    frames.close();
+    let summary = run.summary;
+    if let Some(log) = &config.log {
+        log.flush()?;
+    }
+    let _ = tokio::task::spawn_blocking(move || capture.join()).await;
+    if let (Some(slot), Some(preview)) = (preview_slot, preview) {
+        slot.close();
+        let _ = tokio::task::spawn_blocking(move || preview.join()).await;
+    }
+    tracing::info!(?summary, "client stopped");
+    Ok(summary)
+}
+
+struct Loop<'a> {
+    config: &'a Config,
+    frames: &'a Slot<Encoded>,
+    preview: Option<&'a Slot<Annotated>>,
+    status: Status,
+    summary: Summary,
+    /// Whether the current connection completed an exchange (then backoff starts over).
+    progressed: bool,
+}
+
+impl Loop<'_> {
+    /// One connection's life: connect, then exchange until something fails or we are done.
+    async fn connection(&mut self) -> End {
+        let mut conn = match ClientConnection::connect(self.config.connect.as_str(), self.config.limits.clone()).await {
+            Ok(conn) => conn,
+            Err(error) => return End::Lost(error),
+        };
+        self.summary.connections += 1;
+        self.progressed = false;
+        tracing::info!(server = %self.config.connect, "connected");
+        loop {
+            let ts = match conn.next_event().await {
+                Ok(ServerEvent::Timestamp(ts)) => ts,
+                Ok(other) => return End::Lost(unexpected(&other)),
+                Err(error) => return End::Lost(error),
+            };
+            let Some(frame) = self.frames.take_async().await else { return End::Done };
+            let sent_at = Instant::now();
+            if let Err(error) = conn.send_frame(&frame.jpeg, &ts).await {
+                return End::Lost(error);
+            }
+            let reply = match conn.next_event().await {
+                Ok(ServerEvent::Stale) => None,
+                Ok(ServerEvent::Accepted(bytes)) => Some(ReplyBody::parse(&bytes)),
+                Ok(other) => return End::Lost(unexpected(&other)),
+                Err(error) => return End::Lost(error),
+            };
+            let rtt = sent_at.elapsed();
+            if self.exchanged(&frame, reply, rtt) {
+                return End::Done;
+            }
+        }
+    }
+
+    /// Records an exchange; true when the frame budget is spent.
+    fn exchanged(&mut self, frame: &Encoded, reply: Option<ReplyBody>, rtt: Duration) -> bool {
+        let accepted = reply.is_some();
+        self.progressed = true;
+        self.summary.sent += 1;
+        if accepted {
+            self.summary.accepted += 1;
+        } else {
+            self.summary.stale += 1;
+        }
+        self.status.exchange(accepted, rtt);
+        if let Some(log) = &self.config.log {
+            let record = ExchangeRecord {
+                time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+                frame: frame.index,
+                bytes: frame.jpeg.len(),
+                accepted,
+                rtt_ms: (rtt.as_secs_f64() * 100_000.0).round() / 100.0,
+                response: reply.as_ref(),
+            };
+            if let Err(error) = log.write(&record) {
+                tracing::error!(%error, "cannot write the log");
+            }
+        }
+        if let (Some(preview), Some(image)) = (self.preview, &frame.image) {
+            let detections = match &reply {
+                Some(ReplyBody::Doc(doc)) => doc.detections.clone(),
+                _ => Vec::new(),
+            };
+            if let Ok(image) = image.try_clone() {
+                preview.put((image, detections));
+            }
+        }
+        self.config.frames.is_some_and(|limit| self.summary.accepted >= limit)
+    }
+}
+
+fn unexpected(event: &ServerEvent) -> TransportError {
+    let what = match event {
+        ServerEvent::Timestamp(_) => "a timestamp where a flag belonged",
+        ServerEvent::Stale | ServerEvent::Accepted(_) => "a flag where a timestamp belonged",
+    };
+    TransportError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
+}

@@ -1,0 +1,41 @@
+//! `nvt-client`: flags → config → [`nvt_client::run`] until done, SIGINT or SIGTERM.
+
+use clap::Parser;
+use nvt_client::cli::Args;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let stop = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(stop.clone()));
+    let result = match Args::parse().into_config() {
+        Ok(config) => nvt_client::run(config, stop).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nvt-client: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cancel_on_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    stop.cancel();
+}

@@ -1,0 +1,37 @@
+//! The server's validated settings.
+
+use nvt_transport::{JsonLines, Limits};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything [`crate::run`] needs besides the listener.
+pub struct Config {
+    /// The classic freshness check: a frame whose echo takes longer is answered `'0'`.
+    pub max_lag: Duration,
+    /// Per-connection limits (frame size, read timeout, exchange deadline).
+    pub limits: Limits,
+    /// Largest decoded image, in pixels, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Most clients served at once; more are refused at accept.
+    pub max_clients: usize,
+    /// Where processed-frame records go.
+    pub log: Option<Arc<JsonLines>>,
+    /// Whether to open a window per client.
+    pub show: bool,
+    /// How often to log a stats line.
+    pub stats_every: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_lag: Duration::from_millis(80),
+            limits: Limits::default(),
+            max_pixels: nvt_capture::jpeg::DEFAULT_MAX_PIXELS,
+            max_clients: 64,
+            log: None,
+            show: false,
+            stats_every: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! nvt-server as a library: [`run`] serves the classic protocol on a listener until a shutdown
+//! future completes, so tests start the real server on `127.0.0.1:0`.
+//!
+//! Per client: a tokio task runs the exchange ([`session`]) and hands each fresh frame to a
+//! newest-wins slot read by the client's own worker thread ([`pipeline`]), which decodes,
+//! logs ([`record`]) and passes the picture to the window thread ([`display`]).
+
+pub mod cli;
+pub mod config;
+pub mod display;
+pub mod pipeline;
+pub mod record;
+pub mod server;
+pub mod session;
+pub mod stats;
+
+pub use config::Config;
+pub use server::{run, Summary};

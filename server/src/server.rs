@@ -1,0 +1,109 @@
+//! The accept loop: many clients at once, each independent, capped by `--max-clients`.
+
+use crate::display::Display;
+use crate::session::{self, Shared};
+use crate::stats::{CounterValues, Counters};
+use crate::Config;
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What a run of the server did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    /// Connections served.
+    pub accepted: u64,
+    /// Connections refused at the client limit.
+    pub refused: u64,
+    /// Connections ended by an error.
+    pub failed: u64,
+    /// Frame counters over all clients.
+    pub frames: CounterValues,
+}
+
+/// Serves clients on `listener` until `shutdown` completes, then stops accepting, lets each
+/// worker finish its frame, flushes the log and returns what happened.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Summary {
+    let permits = Arc::new(Semaphore::new(config.max_clients));
+    let display = config.show.then(Display::start);
+    let shared = Arc::new(Shared { config, display, totals: Arc::default(), connections: Default::default() });
+    let stop = CancellationToken::new();
+    let mut sessions = JoinSet::new();
+    let mut stats_tick = tokio::time::interval(shared.config.stats_every);
+    stats_tick.tick().await;
+    let mut last = CounterValues::default();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, addr) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    Counters::bump(&shared.connections.refused);
+                    tracing::warn!(peer = %addr, limit = shared.config.max_clients, "connection refused: too many clients");
+                    drop(stream);
+                    continue;
+                };
+                Counters::bump(&shared.connections.accepted);
+                let (shared, stop) = (Arc::clone(&shared), stop.clone());
+                sessions.spawn(async move {
+                    session::serve(stream, addr.to_string(), shared, stop).await;
+                    drop(permit);
+                });
+            }
+            _ = stats_tick.tick() => {
+                let now = shared.totals.snapshot();
+                let secs = shared.config.stats_every.as_secs_f64();
+                tracing::info!(
+                    clients = shared.config.max_clients - permits.available_permits(),
+                    fps_in = format!("{:.1}", (now.fresh - last.fresh) as f64 / secs),
+                    fps_processed = format!("{:.1}", (now.processed - last.processed) as f64 / secs),
+                    stale = now.stale - last.stale,
+                    "stats"
+                );
+                last = now;
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+
+    tracing::info!("shutting down");
+    stop.cancel();
+    while sessions.join_next().await.is_some() {}
+    if let Some(log) = &shared.config.log {
+        if let Err(error) = log.flush() {
+            tracing::error!(%error, "cannot flush the log");
+        }
+    }
+    let shared = Arc::into_inner(shared);
+    let summary = shared.as_ref().map(|s| summary(s)).unwrap_or_default();
+    if let Some(display) = shared.and_then(|s| s.display) {
+        display.stop();
+    }
+    summary
+}
+
+fn summary(shared: &Shared) -> Summary {
+    Summary {
+        accepted: shared.connections.accepted.load(Relaxed),
+        refused: shared.connections.refused.load(Relaxed),
+        failed: shared.connections.failed.load(Relaxed),
+        frames: shared.totals.snapshot(),
+    }
+}

@@ -1,0 +1,105 @@
+//! One client connection: the classic exchange loop on the network side.
+
+use crate::display::Display;
+use crate::pipeline::{self, Client, Incoming, Stage};
+use crate::stats::{Connections, Counters};
+use crate::Config;
+use nvt_capture::jpeg;
+use nvt_transport::{ServerConnection, TransportError, Verdict};
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// What every session shares.
+pub struct Shared {
+    /// The server's settings.
+    pub config: Config,
+    /// The window thread, with `--show`.
+    pub display: Option<Display>,
+    /// Counters over all clients.
+    pub totals: Arc<Counters>,
+    /// Connection counters.
+    pub connections: Connections,
+}
+
+/// Serves one client until it leaves, breaks the protocol, times out, or the server stops.
+pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: CancellationToken) {
+    let config = &shared.config;
+    let client = Arc::new(Client::new(peer.clone(), Arc::clone(&shared.totals)));
+    let stage = Stage {
+        log: config.log.clone(),
+        max_pixels: config.max_pixels,
+        window: shared.display.as_ref().map(|d| d.window(&peer)),
+    };
+    let window = stage.window.clone();
+    let worker = match pipeline::spawn(Arc::clone(&client), stage) {
+        Ok(worker) => worker,
+        Err(error) => {
+            tracing::error!(%peer, %error, "cannot start a worker thread; dropping the client");
+            return;
+        }
+    };
+    tracing::info!(%peer, "client connected");
+
+    let outcome = tokio::select! {
+        outcome = exchange_loop(stream, &client, config) => outcome,
+        () = stop.cancelled() => Ok(()),
+    };
+    match outcome {
+        Ok(()) => tracing::info!(%peer, "client disconnected"),
+        Err(error) if error.is_clean_close() => tracing::info!(%peer, "client disconnected"),
+        Err(error) => {
+            Counters::bump(&shared.connections.failed);
+            tracing::warn!(%peer, %error, "connection dropped");
+        }
+    }
+    client.frames.close();
+    if let Some(window) = window {
+        window.close();
+    }
+    // The worker finishes the frame in hand (and logs it) before it ends.
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    let c = client.counters.snapshot();
+    tracing::info!(%peer, fresh = c.fresh, stale = c.stale, processed = c.processed, refused = c.refused, "client summary");
+}
+
+async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> Result<(), TransportError> {
+    let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
+    let mut seq = 0u64;
+    loop {
+        let frame = conn.next_frame(config.max_lag).await?;
+        let verdict = match frame.verdict {
+            Verdict::Stale => {
+                client.bump(|c| &c.stale);
+                tracing::debug!(peer = %client.peer, lag_ms = frame.lag.as_millis() as u64, "stale frame");
+                Verdict::Stale
+            }
+            Verdict::Fresh => match acceptable(&frame.payload, config.max_pixels) {
+                Ok(()) => {
+                    client.bump(|c| &c.fresh);
+                    let incoming = Incoming { seq, payload: frame.payload, arrived: frame.arrived, lag: frame.lag };
+                    if client.frames.put(incoming) {
+                        client.bump(|c| &c.superseded);
+                    }
+                    seq += 1;
+                    Verdict::Fresh
+                }
+                Err(error) => {
+                    client.bump(|c| &c.refused);
+                    tracing::warn!(peer = %client.peer, %error, "frame refused");
+                    Verdict::Stale
+                }
+            },
+        };
+        conn.answer(verdict, &client.reply()).await?;
+    }
+}
+
+/// A cheap look at the header before the frame is accepted: an image we can decode, not too big.
+fn acceptable(payload: &[u8], max_pixels: u64) -> Result<(), nvt_capture::CaptureError> {
+    let (width, height) = jpeg::dimensions(payload)?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(nvt_capture::CaptureError::TooManyPixels { width, height, limit: max_pixels });
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! Counters kept while serving, read by the periodic stats line and returned by [`crate::run`].
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Counters for one client, or summed over all of them.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Frames whose echo came back in time.
+    pub fresh: AtomicU64,
+    /// Frames answered '0' because the echo came back too late.
+    pub stale: AtomicU64,
+    /// Fresh frames refused because their header was not an acceptable image.
+    pub refused: AtomicU64,
+    /// Frames decoded and logged.
+    pub processed: AtomicU64,
+    /// Frames that failed to decode.
+    pub decode_errors: AtomicU64,
+    /// Frames replaced in the newest-wins slot before the worker took them.
+    pub superseded: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// A plain copy of the counters.
+    pub fn snapshot(&self) -> CounterValues {
+        CounterValues {
+            fresh: self.fresh.load(Relaxed),
+            stale: self.stale.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            processed: self.processed.load(Relaxed),
+            decode_errors: self.decode_errors.load(Relaxed),
+            superseded: self.superseded.load(Relaxed),
+        }
+    }
+}
+
+/// A copy of [`Counters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterValues {
+    /// See [`Counters::fresh`].
+    pub fresh: u64,
+    /// See [`Counters::stale`].
+    pub stale: u64,
+    /// See [`Counters::refused`].
+    pub refused: u64,
+    /// See [`Counters::processed`].
+    pub processed: u64,
+    /// See [`Counters::decode_errors`].
+    pub decode_errors: u64,
+    /// See [`Counters::superseded`].
+    pub superseded: u64,
+}
+
+/// Server-wide connection counters.
+#[derive(Debug, Default)]
+pub struct Connections {
+    /// Connections accepted and served.
+    pub accepted: AtomicU64,
+    /// Connections refused because `--max-clients` were already connected.
+    pub refused: AtomicU64,
+    /// Connections ended by a protocol violation, timeout or socket error.
+    pub failed: AtomicU64,
+}

@@ -1,0 +1,49 @@
+//! JSON Lines output for `--log PATH` or `--log -`: one record per line, each line written whole
+//! and flushed, so that a crash or a kill loses nothing already logged and readers never see a
+//! torn line.
+
+use serde::Serialize;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// A shared JSON Lines writer.
+pub struct JsonLines {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonLines {
+    /// Opens `-` (standard output) or a file, appending; an unwritable path fails here, at
+    /// start-up, not at the first record.
+    pub fn open(target: &str) -> io::Result<Self> {
+        let out: Box<dyn Write + Send> = if target == "-" {
+            Box::new(io::stdout())
+        } else {
+            let file = OpenOptions::new().create(true).append(true).open(Path::new(target)).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot open log file {target:?} for writing: {e}"))
+            })?;
+            Box::new(file)
+        };
+        Ok(Self { out: Mutex::new(out) })
+    }
+
+    /// A writer into any sink (tests use a buffer).
+    pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
+        Self { out: Mutex::new(out) }
+    }
+
+    /// Writes one record as one line.
+    pub fn write<T: Serialize>(&self, record: &T) -> io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        out.write_all(&line)?;
+        out.flush()
+    }
+
+    /// Flushes whatever the sink buffers.
+    pub fn flush(&self) -> io::Result<()> {
+        self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).flush()
+    }
+}
