@@ -130,11 +130,15 @@ fn noise_background(width: i32, height: i32) -> Result<Mat, CaptureError> {
         seed ^= seed << 5;
         seed
     };
-    for px in image.data_bytes_mut()?.chunks_exact_mut(3) {
+    let cols = width as usize;
+    for (i, px) in image.data_bytes_mut()?.chunks_exact_mut(3).enumerate() {
+        let (x, y) = (i % cols, i / cols);
+        // A coarse checkerboard for structure, fine noise for texture.
+        let tile = if (x / 32 + y / 32) % 2 == 0 { 96 } else { 136 };
         let r = next();
-        let grey = 70 + (r % 120) as u8;
+        let grey = tile + (r % 14) as u8;
         for (c, v) in px.iter_mut().enumerate() {
-            *v = grey.saturating_add(((r >> (8 + 4 * c)) & 0xF) as u8);
+            *v = grey + ((r >> (8 + 3 * c)) & 0x3) as u8;
         }
     }
     Ok(image)

@@ -1,0 +1,113 @@
+//! Starting nvt's real server and client on loopback, finding our binaries, reading logs.
+
+use nvt_server::{Config, Summary};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// nvt-server running in this process on a loopback port.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<Summary>,
+}
+
+impl TestServer {
+    /// Starts the server on `127.0.0.1:0`.
+    pub async fn start(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        Self::on(listener, config)
+    }
+
+    /// Starts the server on a given listener (to restart on the same port).
+    pub fn on(listener: TcpListener, config: Config) -> Self {
+        let addr = listener.local_addr().expect("local addr");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(nvt_server::run(listener, config, stop.clone().cancelled_owned()));
+        Self { addr, stop, task }
+    }
+
+    /// Stops it as SIGTERM would and returns its summary.
+    pub async fn stop(self) -> Summary {
+        self.stop.cancel();
+        self.task.await.expect("server task")
+    }
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The path of one of our binaries, built next to the test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first (`make test` does)", path.display());
+    path
+}
+
+/// Runs one of our binaries with `args`, output to the test's own.
+pub fn spawn(name: &str, args: &[&str]) -> ChildGuard {
+    let child = Command::new(binary(name)).args(args).env("RUST_LOG", "warn").spawn().expect("spawn binary");
+    ChildGuard(child)
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nvt-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Every line of a JSON Lines file, parsed; a torn or invalid line fails the test.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}")))
+        .collect()
+}
+
+/// A loopback port that is free now (for restarting a server on the same port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Waits until something accepts connections on `addr` (a server binary that is starting up).
+pub fn wait_for_port(addr: SocketAddr, timeout: std::time::Duration) {
+    let until = std::time::Instant::now() + timeout;
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(std::time::Instant::now() < until, "nothing listens on {addr} after {timeout:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `timeout` for a child to exit by itself.
+pub fn wait_exit(child: &mut ChildGuard, timeout: std::time::Duration) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(std::time::Instant::now() < until, "process still running after {timeout:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A JPEG of frame `index` of the synthetic scene, stamped.
+pub fn synthetic_jpeg(index: u64) -> Vec<u8> {
+    let scene = nvt_capture::synthetic::Synthetic::new(640, 480).expect("scene");
+    let frame = scene.render(index, std::time::SystemTime::now()).expect("render");
+    nvt_capture::jpeg::encode(&frame.image, 90).expect("encode")
+}

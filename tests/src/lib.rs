@@ -1,0 +1,6 @@
+//! Helpers for nvt's end-to-end tests and benchmarks: the real server and client started on
+//! loopback, our binaries, and protocol peers that behave exactly like the original Python
+//! client and server ([`original`]).
+
+pub mod harness;
+pub mod original;
