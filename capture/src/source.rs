@@ -220,10 +220,7 @@ mod tests {
     fn specs_parse_as_users_write_them() {
         assert_eq!("0".parse::<SourceSpec>().ok(), Some(SourceSpec::Camera(0)));
         assert_eq!("Synthetic".parse::<SourceSpec>().ok(), Some(SourceSpec::Synthetic));
-        assert_eq!(
-            "rtsp://cam/stream".parse::<SourceSpec>().ok(),
-            Some(SourceSpec::Url("rtsp://cam/stream".into()))
-        );
+        assert_eq!("rtsp://cam/stream".parse::<SourceSpec>().ok(), Some(SourceSpec::Url("rtsp://cam/stream".into())));
         assert_eq!("clip.mp4".parse::<SourceSpec>().ok(), Some(SourceSpec::File("clip.mp4".into())));
         assert!("".parse::<SourceSpec>().is_err());
     }

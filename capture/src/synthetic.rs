@@ -159,8 +159,10 @@ mod tests {
                 let [x1, y1, x2, y2] = a.bbox;
                 assert!(x1 >= 0.0 && y1 >= stamp_rows && x2 <= 640.0 && y2 <= 480.0, "{a:?}");
                 for b in &truth[i + 1..] {
-                    let apart = a.bbox[2] <= b.bbox[0] || b.bbox[2] <= a.bbox[0]
-                        || a.bbox[3] <= b.bbox[1] || b.bbox[3] <= a.bbox[1];
+                    let apart = a.bbox[2] <= b.bbox[0]
+                        || b.bbox[2] <= a.bbox[0]
+                        || a.bbox[3] <= b.bbox[1]
+                        || b.bbox[3] <= a.bbox[1];
                     assert!(apart, "{a:?} overlaps {b:?}");
                 }
             }

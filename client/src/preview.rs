@@ -39,10 +39,27 @@ pub fn draw(image: &mut Mat, detections: &[ReplyDetection]) -> opencv::Result<()
     for d in detections {
         let [x1, y1, x2, y2] = d.bbox.map(|v| v.round() as i32);
         let colour = Scalar::new(0.0, 255.0, 255.0, 0.0);
-        imgproc::rectangle(image, Rect::new(x1, y1, (x2 - x1).max(1), (y2 - y1).max(1)), colour, 2, imgproc::LINE_8, 0)?;
+        imgproc::rectangle(
+            image,
+            Rect::new(x1, y1, (x2 - x1).max(1), (y2 - y1).max(1)),
+            colour,
+            2,
+            imgproc::LINE_8,
+            0,
+        )?;
         let text = format!("{} {:.2}", d.label, d.score);
         let origin = Point::new(x1, (y1 - 4).max(12));
-        imgproc::put_text(image, &text, origin, imgproc::FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, imgproc::LINE_AA, false)?;
+        imgproc::put_text(
+            image,
+            &text,
+            origin,
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            0.5,
+            colour,
+            1,
+            imgproc::LINE_AA,
+            false,
+        )?;
     }
     Ok(())
 }

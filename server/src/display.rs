@@ -9,9 +9,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The open windows: each a name and the slot its frames arrive in.
+type Windows = Mutex<Vec<(String, Arc<Slot<Mat>>)>>;
+
 /// The window thread and the windows it shows.
 pub struct Display {
-    windows: Arc<Mutex<Vec<(String, Arc<Slot<Mat>>)>>>,
+    windows: Arc<Windows>,
     thread: Option<JoinHandle<()>>,
     stop: CancellationToken,
 }
@@ -19,7 +22,7 @@ pub struct Display {
 impl Display {
     /// Starts the window thread.
     pub fn start() -> Self {
-        let windows: Arc<Mutex<Vec<(String, Arc<Slot<Mat>>)>>> = Arc::default();
+        let windows: Arc<Windows> = Arc::default();
         let stop = CancellationToken::new();
         let thread = {
             let (windows, stop) = (Arc::clone(&windows), stop.clone());
@@ -49,7 +52,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn show_loop(windows: &Mutex<Vec<(String, Arc<Slot<Mat>>)>>, stop: &CancellationToken) {
+fn show_loop(windows: &Windows, stop: &CancellationToken) {
     let mut open: Vec<String> = Vec::new();
     while !stop.is_cancelled() {
         let current: Vec<_> = lock(windows).clone();

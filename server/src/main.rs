@@ -23,7 +23,8 @@ async fn main() -> ExitCode {
 async fn serve(args: Args) -> anyhow::Result<()> {
     let listen = args.listen.clone();
     let config = args.into_config()?;
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let summary = nvt_server::run(listener, config, stop_signal()).await;
     tracing::info!(?summary, "stopped");
     Ok(())

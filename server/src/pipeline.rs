@@ -91,10 +91,8 @@ fn process(client: &Client, stage: &Stage, frame: Incoming) {
     };
     let decode_ms = ms(started.elapsed());
     let now = SystemTime::now();
-    let stamp = Stamp::read(&image).map(|s| StampRecord {
-        frame: s.index,
-        age_ms: now.duration_since(s.captured()).map(ms).unwrap_or(0.0),
-    });
+    let stamp = Stamp::read(&image)
+        .map(|s| StampRecord { frame: s.index, age_ms: now.duration_since(s.captured()).map(ms).unwrap_or(0.0) });
     let record = FrameRecord {
         time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         source: client.peer.clone(),

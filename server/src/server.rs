@@ -92,7 +92,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         }
     }
     let shared = Arc::into_inner(shared);
-    let summary = shared.as_ref().map(|s| summary(s)).unwrap_or_default();
+    let summary = shared.as_ref().map(summary).unwrap_or_default();
     if let Some(display) = shared.and_then(|s| s.display) {
         display.stop();
     }

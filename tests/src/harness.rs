@@ -53,7 +53,11 @@ pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first (`make test` does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (`make test` does)",
+        path.display()
+    );
     path
 }
 
@@ -110,4 +114,42 @@ pub fn synthetic_jpeg(index: u64) -> Vec<u8> {
     let scene = nvt_capture::synthetic::Synthetic::new(640, 480).expect("scene");
     let frame = scene.render(index, std::time::SystemTime::now()).expect("render");
     nvt_capture::jpeg::encode(&frame.image, 90).expect("encode")
+}
+
+/// An Xvfb display for window tests, stopped when dropped; `None` (with a message) where Xvfb
+/// is not installed.
+pub struct VirtualDisplay {
+    /// The DISPLAY value, e.g. `:93`.
+    pub name: String,
+    _server: ChildGuard,
+}
+
+impl VirtualDisplay {
+    /// Starts Xvfb on a free display number.
+    pub fn start() -> Option<Self> {
+        if Command::new("Xvfb").arg("-help").output().is_err() {
+            eprintln!("skipped: Xvfb is not installed (make setup installs it)");
+            return None;
+        }
+        let number = 90 + std::process::id() % 400;
+        let name = format!(":{number}");
+        let server = Command::new("Xvfb")
+            .args([name.as_str(), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let display = Self { name, _server: ChildGuard(server) };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while display.window_names().is_none() {
+            assert!(std::time::Instant::now() < until, "Xvfb did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(display)
+    }
+
+    /// The names of the windows on the display (from `xwininfo -root -tree`).
+    pub fn window_names(&self) -> Option<String> {
+        let out = Command::new("xwininfo").args(["-display", &self.name, "-root", "-tree"]).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }

@@ -233,7 +233,9 @@ fn serve(mut sock: TcpStream, nodelay: bool, stop: &AtomicBool, report: &Mutex<S
             continue;
         };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        let fresh = !((now - when).abs() > 0.08);
+        // `delay > 0.08` is false for NaN, so the original lets a `nan` echo through.
+        let delay = (now - when).abs();
+        let fresh = delay.is_nan() || delay <= 0.08;
         if fresh {
             sock.write_all(b"1")?;
             let stamp = jpeg::decode(&payload, jpeg::DEFAULT_MAX_PIXELS).ok().and_then(|img| Stamp::read(&img));

@@ -68,7 +68,10 @@ fn the_original_pair_interoperates_with_itself_through_these_peers() {
     let seen = server.stop();
     assert_eq!(report.exchanges, 15);
     assert_eq!(report.accepted, seen.accepted);
-    assert_eq!(report.replies.first().map(|r| r.as_slice()), (report.accepted > 0).then_some(&original::original_reply()[..]));
+    assert_eq!(
+        report.replies.first().map(|r| r.as_slice()),
+        (report.accepted > 0).then_some(&original::original_reply()[..])
+    );
     assert_eq!(seen.stamps.len() as u64, seen.accepted);
     assert!(seen.stamps.windows(2).all(|w| w[0] < w[1]));
 }

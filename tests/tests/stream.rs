@@ -15,7 +15,10 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 fn logged_server(log: &Path) -> ServerConfig {
-    ServerConfig { log: Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log"))), ..ServerConfig::default() }
+    ServerConfig {
+        log: Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log"))),
+        ..ServerConfig::default()
+    }
 }
 
 fn synthetic_client(addr: std::net::SocketAddr, log: Option<&Path>) -> ClientConfig {
@@ -48,7 +51,11 @@ async fn frames_arrive_intact_and_their_stamps_decode_to_the_numbers_sent() {
 
     let processed = read_jsonl(&dir.join("server.jsonl"));
     assert_eq!(processed.len() as u64, served.frames.processed);
-    assert_eq!(served.frames.processed + served.frames.superseded, served.frames.fresh, "every fresh frame is accounted for");
+    assert_eq!(
+        served.frames.processed + served.frames.superseded,
+        served.frames.fresh,
+        "every fresh frame is accounted for"
+    );
     assert!(served.frames.processed >= 5, "{served:?}");
     let mut last = None;
     for record in &processed {

@@ -325,7 +325,10 @@ mod tests {
 
         let mut together = BytesMut::from(&wire[..]);
         assert_eq!(server.decode(&mut together).expect("valid").map(|f| f.payload), Some(Bytes::from_static(b"first")));
-        assert_eq!(server.decode(&mut together).expect("valid").map(|f| f.payload), Some(Bytes::from_static(b"second!")));
+        assert_eq!(
+            server.decode(&mut together).expect("valid").map(|f| f.payload),
+            Some(Bytes::from_static(b"second!"))
+        );
         assert!(server.at_boundary(together.len()));
     }
 

@@ -59,7 +59,11 @@ pub fn parse_length(field: &[u8], max: usize) -> Result<usize, CodecError> {
         return Err(CodecError::BadLength(shown()));
     }
     if negative {
-        return Err(if digits.iter().all(|&d| d == b'0') { CodecError::ZeroLength } else { CodecError::NegativeLength(shown()) });
+        return Err(if digits.iter().all(|&d| d == b'0') {
+            CodecError::ZeroLength
+        } else {
+            CodecError::NegativeLength(shown())
+        });
     }
     let len = digits.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')));
     match len {

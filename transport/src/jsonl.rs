@@ -20,9 +20,10 @@ impl JsonLines {
         let out: Box<dyn Write + Send> = if target == "-" {
             Box::new(io::stdout())
         } else {
-            let file = OpenOptions::new().create(true).append(true).open(Path::new(target)).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot open log file {target:?} for writing: {e}"))
-            })?;
+            let file =
+                OpenOptions::new().create(true).append(true).open(Path::new(target)).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot open log file {target:?} for writing: {e}"))
+                })?;
             Box::new(file)
         };
         Ok(Self { out: Mutex::new(out) })

@@ -1,0 +1,26 @@
+# nvt: the two commands are `make demo` and `make test`; `make setup` is run by both.
+CARGO ?= cargo
+
+.PHONY: setup demo test lint bench build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --workspace --bins
+
+demo: build
+	@scripts/demo.sh
+
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: build
+	$(CARGO) run --release -p nvt-tests --bin transport-bench -- --seconds 10

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what nvt needs, idempotently: Debian packages that are missing, and the ONNX Runtime
+# shared library (from the PyPI wheel) in .ort/, where the binaries find it by themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION=1.31.1
+PACKAGES=(libopencv-dev clang libclang-dev pkg-config xvfb x11-utils darknet)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+lib=".ort/libonnxruntime.so.${ORT_VERSION}"
+if [ ! -f "$lib" ]; then
+  echo "setup: fetching ONNX Runtime ${ORT_VERSION} from the PyPI wheel"
+  case "$(uname -m)" in
+    x86_64) platform=manylinux_2_28_x86_64 ;;
+    aarch64) platform=manylinux_2_28_aarch64 ;;
+    *) echo "setup: no onnxruntime wheel for $(uname -m)" >&2; exit 1 ;;
+  esac
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" \
+    --python-version 3.11 --implementation cp --abi cp311 --platform "$platform" \
+    "onnxruntime==${ORT_VERSION}"
+  mkdir -p .ort
+  python3 - "$tmp" "$lib" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime.so"))
+    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  ln -sf "libonnxruntime.so.${ORT_VERSION}" .ort/libonnxruntime.so
+fi
+echo "setup: ok (ONNX Runtime at $(pwd)/.ort/libonnxruntime.so)"
