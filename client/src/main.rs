@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use nvt_client::cli::Args;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -10,6 +11,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));
