@@ -1,0 +1,158 @@
+//! The detector: a loaded model and the buffers it reuses, turning a BGR frame into detections in
+//! frame pixels. It owns its ONNX Runtime session, so it lives on the thread that runs it.
+
+use crate::layout::{Candidate, LayoutKind};
+use crate::model::{self, Hints, ModelInfo};
+use crate::{nms, runtime, DetectError, Letterbox};
+use ndarray::Array4;
+use opencv::core::Mat;
+use opencv::prelude::*;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Settings of a detector.
+#[derive(Debug, Clone)]
+pub struct DetectorOptions {
+    /// Score threshold.
+    pub conf: f32,
+    /// NMS IoU threshold.
+    pub iou: f32,
+    /// Input size for models with dynamic height and width and no `imgsz` metadata.
+    pub imgsz: Option<u32>,
+    /// Class names file, for models without `names` metadata.
+    pub labels: Option<PathBuf>,
+    /// Output layout, when the shape alone is ambiguous.
+    pub layout: Option<LayoutKind>,
+    /// Threads ONNX Runtime uses inside an operator; 0 lets it choose (one per core).
+    pub threads: usize,
+    /// Most detections per frame.
+    pub max_det: usize,
+    /// Run the model once on a blank frame at load, so the first real frame is not slow.
+    pub warm_up: bool,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self { conf: 0.25, iou: 0.45, imgsz: None, labels: None, layout: None, threads: 0, max_det: 300, warm_up: true }
+    }
+}
+
+/// One detected object, in frame pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Class number.
+    pub class_id: usize,
+    /// Class name.
+    pub label: String,
+    /// Confidence, 0 to 1.
+    pub score: f32,
+    /// x1, y1, x2, y2 in pixels of the frame.
+    pub bbox: [f32; 4],
+}
+
+/// Milliseconds spent in each stage of one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Letterbox and tensor fill.
+    pub preprocess: f64,
+    /// `session.run`.
+    pub infer: f64,
+    /// Output decoding and NMS.
+    pub postprocess: f64,
+}
+
+/// A loaded model, ready to run.
+pub struct Detector {
+    session: Session,
+    info: ModelInfo,
+    options: DetectorOptions,
+    input: Array4<f32>,
+    scratch: Mat,
+}
+
+impl Detector {
+    /// Loads and checks a model. Errors name the file and say what was expected and found.
+    pub fn load(path: &Path, options: DetectorOptions) -> Result<Self, DetectError> {
+        let env = runtime::environment()?;
+        let bytes = std::fs::read(path).map_err(|source| DetectError::ModelRead { path: path.into(), source })?;
+        let not_onnx = |reason: String| DetectError::NotOnnx { path: path.into(), reason };
+        if bytes.is_empty() {
+            return Err(not_onnx("the file is empty".into()));
+        }
+        let builder_error =
+            |e: ort::Error<ort::session::builder::SessionBuilder>| DetectError::Inference(e.to_string());
+        let mut builder = Session::builder(env)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(builder_error)?
+            .with_intra_threads(options.threads)
+            .map_err(builder_error)?;
+        let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;
+        let hints = Hints { imgsz: options.imgsz, labels: options.labels.as_deref(), layout: options.layout };
+        let info = ModelInfo::read(&session, path, model::content_hash(&bytes), &hints)?;
+        let (w, h) = info.input_size;
+        let input = Array4::zeros((1, 3, h as usize, w as usize));
+        let mut detector = Self { session, info, options, input, scratch: Mat::default() };
+        if detector.options.warm_up {
+            let blank = Mat::new_rows_cols_with_default(h as i32, w as i32, opencv::core::CV_8UC3, 0.into())?;
+            detector.detect(&blank)?;
+        }
+        Ok(detector)
+    }
+
+    /// The model's facts.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Detects objects in a BGR frame: letterbox → session.run → decode → NMS → frame pixels.
+    pub fn detect(&mut self, image: &Mat) -> Result<(Vec<Detection>, Timings), DetectError> {
+        let started = Instant::now();
+        let source = (image.cols().max(0) as u32, image.rows().max(0) as u32);
+        let letterbox = Letterbox::new(source, self.info.input_size);
+        let tensor =
+            self.input.as_slice_mut().ok_or_else(|| DetectError::Inference("input buffer is not contiguous".into()))?;
+        letterbox.fill(image, &mut self.scratch, tensor)?;
+        let preprocessed = Instant::now();
+
+        let input = TensorRef::from_array_view(self.input.view())?;
+        let outputs = self.session.run(ort::inputs![self.info.input_name.as_str() => input])?;
+        let inferred = Instant::now();
+        let (shape, data) = outputs[self.info.output_name.as_str()].try_extract_tensor::<f32>()?;
+        let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+        let candidates = self.info.layout.decode(data, &shape, self.options.conf)?;
+        let kept = if self.info.layout.needs_nms() {
+            nms::nms(candidates, self.options.iou, self.options.max_det)
+        } else {
+            most_confident(candidates, self.options.max_det)
+        };
+        let detections = kept
+            .into_iter()
+            .map(|c| Detection {
+                class_id: c.class_id,
+                label: self.info.label(c.class_id),
+                score: c.score,
+                bbox: letterbox.to_source(c.bbox),
+            })
+            .collect();
+        let done = Instant::now();
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+        Ok((
+            detections,
+            Timings {
+                preprocess: ms(started, preprocessed),
+                infer: ms(preprocessed, inferred),
+                postprocess: ms(inferred, done),
+            },
+        ))
+    }
+}
+
+/// End-to-end outputs need no NMS, only ordering and the cap.
+fn most_confident(mut candidates: Vec<Candidate>, max_det: usize) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    candidates.truncate(max_det);
+    candidates
+}

@@ -1,0 +1,186 @@
+//! Letterbox: scale the frame to fit the model input with its aspect ratio kept, centre it, and
+//! pad the rest with grey 114, exactly as Ultralytics does (including its rounding), so that the
+//! same frame gives the same tensor. The geometry is kept apart from the pixels: it is what maps
+//! boxes back to the frame.
+
+use opencv::core::{Mat, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+/// Grey value of the padding.
+pub const PAD_VALUE: u8 = 114;
+
+/// How a frame was scaled and padded into the model input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    /// Frame size (width, height).
+    pub source: (u32, u32),
+    /// Model input size (width, height).
+    pub input: (u32, u32),
+    /// Size of the scaled frame inside the input (width, height).
+    pub scaled: (u32, u32),
+    /// Scale factor from frame to input pixels.
+    pub scale: f64,
+    /// Left padding in input pixels.
+    pub pad_left: u32,
+    /// Top padding in input pixels.
+    pub pad_top: u32,
+    /// A plain resize (each axis scaled on its own) rather than a letterbox.
+    pub stretch: bool,
+}
+
+impl Letterbox {
+    /// The geometry for a `source` frame into an `input` of the given (width, height).
+    pub fn new(source: (u32, u32), input: (u32, u32)) -> Self {
+        let (sw, sh) = (f64::from(source.0.max(1)), f64::from(source.1.max(1)));
+        let (iw, ih) = (f64::from(input.0), f64::from(input.1));
+        let scale = (ih / sh).min(iw / sw);
+        // Python's round() rounds halves to even.
+        let scaled = (((sw * scale).round_ties_even() as u32).max(1), ((sh * scale).round_ties_even() as u32).max(1));
+        let dw = (iw - f64::from(scaled.0)) / 2.0;
+        let dh = (ih - f64::from(scaled.1)) / 2.0;
+        let pad_left = (dw - 0.1).round_ties_even().max(0.0) as u32;
+        let pad_top = (dh - 0.1).round_ties_even().max(0.0) as u32;
+        Self { source, input, scaled, scale, pad_left, pad_top, stretch: false }
+    }
+
+    /// A plain resize to the input size, no padding (for models trained that way).
+    pub fn stretch(source: (u32, u32), input: (u32, u32)) -> Self {
+        let scale = f64::from(input.0) / f64::from(source.0.max(1));
+        Self { source, input, scaled: input, scale, pad_left: 0, pad_top: 0, stretch: true }
+    }
+
+    /// Maps a box (x1, y1, x2, y2) in input pixels back to frame pixels, clipped to the frame.
+    pub fn to_source(&self, b: [f32; 4]) -> [f32; 4] {
+        let (sx, sy) = self.scales();
+        let (w, h) = (f64::from(self.source.0), f64::from(self.source.1));
+        let x = |v: f32| ((f64::from(v) - f64::from(self.pad_left)) / sx).clamp(0.0, w) as f32;
+        let y = |v: f32| ((f64::from(v) - f64::from(self.pad_top)) / sy).clamp(0.0, h) as f32;
+        [x(b[0]), y(b[1]), x(b[2]), y(b[3])]
+    }
+
+    /// Maps a box in frame pixels to input pixels (the inverse of [`Letterbox::to_source`]).
+    pub fn to_input(&self, b: [f32; 4]) -> [f32; 4] {
+        let (sx, sy) = self.scales();
+        let x = |v: f32| (f64::from(v) * sx + f64::from(self.pad_left)) as f32;
+        let y = |v: f32| (f64::from(v) * sy + f64::from(self.pad_top)) as f32;
+        [x(b[0]), y(b[1]), x(b[2]), y(b[3])]
+    }
+
+    /// Frame-to-input scale per axis: the one gain of a letterbox (as Ultralytics maps boxes
+    /// back), or each axis's own for a stretch.
+    fn scales(&self) -> (f64, f64) {
+        if self.stretch {
+            let axis = |scaled: u32, source: u32| f64::from(scaled) / f64::from(source.max(1));
+            (axis(self.scaled.0, self.source.0), axis(self.scaled.1, self.source.1))
+        } else {
+            (self.scale, self.scale)
+        }
+    }
+
+    /// Fills `tensor` (NCHW, RGB, 0-1, `3 * input.0 * input.1` floats) from a BGR frame, using
+    /// `scratch` for the resized frame so that no buffer is allocated per frame.
+    pub fn fill(&self, image: &Mat, scratch: &mut Mat, tensor: &mut [f32]) -> opencv::Result<()> {
+        let (iw, ih) = (self.input.0 as usize, self.input.1 as usize);
+        debug_assert_eq!(tensor.len(), 3 * iw * ih);
+        let scaled = Size::new(self.scaled.0 as i32, self.scaled.1 as i32);
+        let pixels: &Mat = if image.size()? == scaled {
+            image
+        } else {
+            imgproc::resize(image, scratch, scaled, 0.0, 0.0, imgproc::INTER_LINEAR)?;
+            scratch
+        };
+        let lut = unit_lut();
+        tensor.fill(lut[usize::from(PAD_VALUE)]);
+        let (sw, sh) = (self.scaled.0 as usize, self.scaled.1 as usize);
+        let plane = iw * ih;
+        let owned;
+        let data = if pixels.is_continuous() {
+            pixels.data_bytes()?
+        } else {
+            owned = pixels.try_clone()?;
+            owned.data_bytes()?
+        };
+        let (left, top) = (self.pad_left as usize, self.pad_top as usize);
+        for y in 0..sh {
+            let row = &data[y * sw * 3..(y + 1) * sw * 3];
+            let at = (top + y) * iw + left;
+            let (r, rest) = tensor.split_at_mut(plane);
+            let (g, b) = rest.split_at_mut(plane);
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                b[at + x] = lut[usize::from(px[0])];
+                g[at + x] = lut[usize::from(px[1])];
+                r[at + x] = lut[usize::from(px[2])];
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `v as f32 / 255.0` for every byte, computed as NumPy does, so tensors match bit for bit.
+fn unit_lut() -> &'static [f32; 256] {
+    static LUT: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| v as f32 / 255.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{Scalar, Vec3b, CV_8UC3};
+
+    fn close(a: [f32; 4], b: [f32; 4]) -> bool {
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-3)
+    }
+
+    #[test]
+    fn geometry_of_wide_tall_square_and_odd_frames() {
+        let wide = Letterbox::new((640, 480), (640, 640));
+        assert_eq!((wide.scaled, wide.pad_left, wide.pad_top), ((640, 480), 0, 80));
+        let tall = Letterbox::new((480, 640), (640, 640));
+        assert_eq!((tall.scaled, tall.pad_left, tall.pad_top), ((480, 640), 80, 0));
+        let square = Letterbox::new((1000, 1000), (640, 640));
+        assert_eq!((square.scaled, square.pad_left, square.pad_top), ((640, 640), 0, 0));
+        let odd = Letterbox::new((773, 411), (640, 640));
+        assert_eq!(odd.scaled, (640, 340));
+        assert_eq!((odd.pad_left, odd.pad_top), (0, 150));
+        let odd_pad = Letterbox::new((640, 479), (640, 640));
+        assert_eq!((odd_pad.pad_top, 640 - 479 - odd_pad.pad_top), (80, 81), "the odd pixel goes to the bottom");
+    }
+
+    #[test]
+    fn boxes_round_trip_for_every_shape() {
+        let boxes = [[0.0, 0.0, 10.0, 10.0], [12.5, 30.25, 300.0, 200.0], [100.0, 50.0, 101.0, 51.0]];
+        for (source, input) in
+            [((640, 480), (640, 640)), ((480, 640), (640, 640)), ((777, 333), (320, 320)), ((1920, 1080), (640, 384))]
+        {
+            for lb in [Letterbox::new(source, input), Letterbox::stretch(source, input)] {
+                for b in boxes {
+                    let back = lb.to_source(lb.to_input(b));
+                    assert!(close(back, b), "{lb:?}: {b:?} → {back:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn boxes_in_the_padding_are_clipped_to_the_frame() {
+        let lb = Letterbox::new((640, 480), (640, 640));
+        assert_eq!(lb.to_source([-5.0, 10.0, 700.0, 630.0]), [0.0, 0.0, 640.0, 480.0]);
+    }
+
+    #[test]
+    fn fill_pads_with_grey_and_swaps_to_rgb_planes() {
+        let mut image =
+            Mat::new_rows_cols_with_default(2, 4, CV_8UC3, Scalar::new(10.0, 20.0, 30.0, 0.0)).expect("mat");
+        *image.at_2d_mut::<Vec3b>(0, 0).expect("px") = Vec3b::from([255, 0, 0]);
+        let lb = Letterbox::new((4, 2), (4, 4));
+        assert_eq!((lb.pad_top, lb.scaled), (1, (4, 2)));
+        let mut tensor = vec![0.0; 3 * 16];
+        lb.fill(&image, &mut Mat::default(), &mut tensor).expect("fill");
+        let at = |c: usize, y: usize, x: usize| tensor[c * 16 + y * 4 + x];
+        assert_eq!(at(0, 0, 0), 114.0 / 255.0, "top padding");
+        assert_eq!(at(0, 3, 3), 114.0 / 255.0, "bottom padding");
+        assert_eq!((at(0, 1, 0), at(2, 1, 0)), (0.0, 1.0), "blue pixel lands in the B plane");
+        assert_eq!((at(0, 1, 1), at(1, 1, 1), at(2, 1, 1)), (30.0 / 255.0, 20.0 / 255.0, 10.0 / 255.0));
+    }
+}

@@ -1,0 +1,26 @@
+//! Object detection with ONNX Runtime: the `detector.detect` the original project never wrote.
+//!
+//! The pipeline reads as its modules:
+//! [`letterbox`] (geometry apart from pixels) → [`Detector::detect`] runs the session →
+//! [`layout::decode`] (YOLOv8/11, YOLOv5/7 or end-to-end outputs) → [`nms`] (class-aware) →
+//! [`Letterbox::to_source`] maps boxes back to the frame → [`draw`] puts them on it.
+//!
+//! Model facts (input name and size, output layout, class names) come from the model itself
+//! ([`model`], [`names`]), checked when it loads, with errors that say what was expected and found.
+//! The ONNX Runtime library is loaded at run time ([`runtime`]) from where `make setup` put it.
+
+pub mod detector;
+pub mod draw;
+pub mod error;
+pub mod layout;
+pub mod letterbox;
+pub mod model;
+pub mod names;
+pub mod nms;
+pub mod runtime;
+
+pub use detector::{Detection, Detector, DetectorOptions, Timings};
+pub use error::DetectError;
+pub use layout::OutputLayout;
+pub use letterbox::Letterbox;
+pub use model::ModelInfo;
