@@ -43,4 +43,20 @@ with zipfile.ZipFile(wheel) as z:
 PY
   ln -sf "libonnxruntime.so.${ORT_VERSION}" .ort/libonnxruntime.so
 fi
+# The Python side: the model generator and the reference pipeline the cross-check test runs.
+if ! .venv/bin/python -c "import onnx, onnxruntime, cv2, numpy" 2>/dev/null; then
+  echo "setup: creating .venv with models/requirements.txt"
+  if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
+fi
+if [ ! -f models/yolov8n-random.onnx ]; then
+  echo "setup: generating models/yolov8n-random.onnx"
+  .venv/bin/python models/generate.py yolov8n >/dev/null
+fi
 echo "setup: ok (ONNX Runtime at $(pwd)/.ort/libonnxruntime.so)"

@@ -144,7 +144,10 @@ impl Loop<'_> {
                 Ok(other) => return End::Lost(unexpected(&other)),
                 Err(error) => return End::Lost(error),
             };
-            let Some(frame) = self.frames.take_async().await else { return End::Done };
+            let Some(frame) = self.frames.take_async().await else {
+                conn.close().await;
+                return End::Done;
+            };
             let sent_at = Instant::now();
             if let Err(error) = conn.send_frame(&frame.jpeg, &ts).await {
                 return End::Lost(error);
@@ -157,6 +160,7 @@ impl Loop<'_> {
             };
             let rtt = sent_at.elapsed();
             if self.exchanged(&frame, reply, rtt) {
+                conn.close().await;
                 return End::Done;
             }
         }

@@ -178,7 +178,8 @@ fn decode_v5(data: &[f32], boxes: usize, classes: usize, conf: f32) -> Vec<Candi
     (0..boxes)
         .filter_map(|i| {
             let r = &data[i * width..(i + 1) * width];
-            if !(r[4] > conf) {
+            // NaN objectness fails this too.
+            if r[4].partial_cmp(&conf) != Some(std::cmp::Ordering::Greater) {
                 return None;
             }
             let (class_id, &p) =

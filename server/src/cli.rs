@@ -3,8 +3,11 @@
 use crate::Config;
 use anyhow::Context;
 use clap::Parser;
+use nvt_detect::layout::LayoutKind;
+use nvt_detect::{Detector, DetectorOptions, OutputLayout};
 use nvt_transport::units::{parse_bytes, parse_duration};
 use nvt_transport::{JsonLines, Limits};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +19,9 @@ pub struct Args {
     /// Where clients connect (classic protocol).
     #[arg(long, default_value = "0.0.0.0:1998")]
     pub listen: String,
+    /// The detector and its settings.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// The classic freshness check: a frame whose timestamp echo returns later than this is
     /// answered '0' and dropped undecoded.
     #[arg(long, default_value = "80ms", value_parser = parse_duration)]
@@ -69,6 +75,62 @@ impl Args {
             log,
             show: self.show,
             stats_every: self.stats_every,
+            detector: self.model.load()?,
         })
+    }
+}
+
+/// The model flags, shared by `nvt-server` and `nvt-detect`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// ONNX detector (YOLOv8/YOLO11, YOLOv5/v7 or end-to-end layout). Without it the server only
+    /// decodes, logs and shows frames, as the original did.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Input size for models with dynamic height/width and no `imgsz` metadata.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=8192))]
+    pub imgsz: Option<u32>,
+    /// Score threshold.
+    #[arg(long, default_value_t = 0.25)]
+    pub conf: f32,
+    /// NMS IoU threshold.
+    #[arg(long, default_value_t = 0.45)]
+    pub iou: f32,
+    /// Class names, one per line, for models that carry none.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Output layout when the shape alone is ambiguous: v8, v5 or e2e.
+    #[arg(long, value_parser = OutputLayout::parse_override)]
+    pub layout: Option<LayoutKind>,
+    /// Threads ONNX Runtime uses inside one inference (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ModelArgs {
+    /// Loads the model, if one is named; every problem with it is an error here, at start-up.
+    pub fn load(&self) -> anyhow::Result<Option<Detector>> {
+        let Some(path) = &self.model else { return Ok(None) };
+        anyhow::ensure!((0.0..=1.0).contains(&self.conf), "--conf must be between 0 and 1");
+        anyhow::ensure!((0.0..=1.0).contains(&self.iou), "--iou must be between 0 and 1");
+        let options = DetectorOptions {
+            conf: self.conf,
+            iou: self.iou,
+            imgsz: self.imgsz,
+            labels: self.labels.clone(),
+            layout: self.layout,
+            threads: self.threads,
+            ..DetectorOptions::default()
+        };
+        let detector = Detector::load(path, options).with_context(|| format!("--model {}", path.display()))?;
+        let info = detector.info();
+        tracing::info!(
+            model = %info.id,
+            layout = ?info.layout,
+            input = format!("{}x{}", info.input_size.0, info.input_size.1),
+            classes = info.names.len(),
+            "model loaded"
+        );
+        Ok(Some(detector))
     }
 }

@@ -20,6 +20,8 @@ pub struct Config {
     pub show: bool,
     /// How often to log a stats line.
     pub stats_every: Duration,
+    /// The loaded model; without one the server decodes, logs and shows frames only.
+    pub detector: Option<nvt_detect::Detector>,
 }
 
 impl Default for Config {
@@ -32,6 +34,7 @@ impl Default for Config {
             log: None,
             show: false,
             stats_every: Duration::from_secs(5),
+            detector: None,
         }
     }
 }

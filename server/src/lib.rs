@@ -2,12 +2,16 @@
 //! future completes, so tests start the real server on `127.0.0.1:0`.
 //!
 //! Per client: a tokio task runs the exchange ([`session`]) and hands each fresh frame to a
-//! newest-wins slot read by the client's own worker thread ([`pipeline`]), which decodes,
-//! logs ([`record`]) and passes the picture to the window thread ([`display`]).
+//! newest-wins slot read by the client's own worker thread ([`pipeline`]), which decodes and
+//! hands the frame on, newest wins again, to the one thread that runs the model ([`detection`]);
+//! finished frames are logged ([`record`]), answered in the client's next reply, and shown by
+//! the window thread ([`display`]).
 
 pub mod cli;
 pub mod config;
+pub mod detection;
 pub mod display;
+pub mod offline;
 pub mod pipeline;
 pub mod record;
 pub mod server;

@@ -1,20 +1,22 @@
-//! A client's worker thread: takes the newest fresh frame from the client's slot, decodes it,
-//! reads its pixel stamp, writes its record, hands the picture to the window and makes the
-//! result the reply for the client's next exchanges.
+//! A client's frames after the network: its worker thread decodes the newest fresh frame, reads
+//! its pixel stamp, and either hands it to the detector stage or finishes it at once (no model).
+//! Finishing a frame writes its record, makes its detections the client's reply, and passes the
+//! picture to the client's window.
 
+use crate::detection::DetectorStage;
 use crate::record::{FrameRecord, StampRecord, Timings};
 use crate::stats::Counters;
 use bytes::Bytes;
 use nvt_capture::slot::{Slot, Taken};
 use nvt_capture::{jpeg, Mat, Stamp};
-use nvt_transport::{JsonLines, ReplyDoc};
+use nvt_transport::{JsonLines, ReplyDetection, ReplyDoc};
 use opencv::prelude::*;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A fresh frame waiting for the worker.
+/// A fresh frame as it came off the network.
 pub struct Incoming {
     /// The server's number of the frame on its connection.
     pub seq: u64,
@@ -26,14 +28,32 @@ pub struct Incoming {
     pub lag: Duration,
 }
 
-/// What a client's network task and worker share.
+/// A decoded frame on its way to the detector.
+pub struct Decoded {
+    /// See [`Incoming::seq`].
+    pub seq: u64,
+    /// The BGR picture.
+    pub image: Mat,
+    /// See [`Incoming::arrived`].
+    pub arrived: Instant,
+    /// See [`Incoming::lag`].
+    pub lag: Duration,
+    /// Milliseconds spent decoding.
+    pub decode_ms: f64,
+}
+
+/// What a client's network task, worker and the detector stage share.
 pub struct Client {
     /// The client's address, as logs and window titles show it.
     pub peer: String,
     /// Newest-wins hand-over from the network task to the worker.
     pub frames: Slot<Incoming>,
+    /// Newest-wins hand-over from the worker to the detector stage.
+    pub decoded: Slot<Decoded>,
     /// The reply for the next exchanges: the latest processed frame's results.
     pub latest: Mutex<ReplyDoc>,
+    /// The client's window, with `--show`.
+    pub window: Option<Arc<Slot<Mat>>>,
     /// This client's counters.
     pub counters: Counters,
     /// Every client's counters summed.
@@ -42,8 +62,16 @@ pub struct Client {
 
 impl Client {
     /// A client with nothing processed yet.
-    pub fn new(peer: String, totals: Arc<Counters>) -> Self {
-        Self { peer, frames: Slot::new(), latest: Mutex::default(), counters: Counters::default(), totals }
+    pub fn new(peer: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
+        Self {
+            peer,
+            frames: Slot::new(),
+            decoded: Slot::new(),
+            latest: Mutex::default(),
+            window,
+            counters: Counters::default(),
+            totals,
+        }
     }
 
     /// Adds one to a counter of this client and of the totals.
@@ -58,28 +86,38 @@ impl Client {
     }
 }
 
-/// What the worker needs besides its client.
+/// What every worker shares.
 pub struct Stage {
     /// Where records go.
     pub log: Option<Arc<JsonLines>>,
     /// Largest image decoded.
     pub max_pixels: u64,
-    /// The client's window, with `--show`.
-    pub window: Option<Arc<Slot<Mat>>>,
+    /// The detector, when the server runs a model.
+    pub detector: Option<Arc<DetectorStage>>,
 }
 
-/// Starts the worker; it ends when the client's slot is closed and empty.
-pub fn spawn(client: Arc<Client>, stage: Stage) -> std::io::Result<JoinHandle<()>> {
+/// The results of detection on one frame.
+pub struct Results {
+    /// The model's id.
+    pub model: String,
+    /// Detections, most confident first.
+    pub detections: Vec<ReplyDetection>,
+    /// Preprocess, inference and postprocess milliseconds.
+    pub timings: nvt_detect::Timings,
+}
+
+/// Starts a client's worker; it ends when the client's slot is closed and empty.
+pub fn spawn(client: Arc<Client>, stage: Arc<Stage>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(format!("frames {}", client.peer)).spawn(move || loop {
         match client.frames.take_timeout(Duration::from_secs(1)) {
-            Taken::Value(frame) => process(&client, &stage, frame),
+            Taken::Value(frame) => decode(&client, &stage, frame),
             Taken::Timeout => continue,
             Taken::Closed => break,
         }
     })
 }
 
-fn process(client: &Client, stage: &Stage, frame: Incoming) {
+fn decode(client: &Arc<Client>, stage: &Stage, frame: Incoming) {
     let started = Instant::now();
     let image = match jpeg::decode(&frame.payload, stage.max_pixels) {
         Ok(image) => image,
@@ -89,31 +127,52 @@ fn process(client: &Client, stage: &Stage, frame: Incoming) {
             return;
         }
     };
-    let decode_ms = ms(started.elapsed());
+    let decoded =
+        Decoded { seq: frame.seq, image, arrived: frame.arrived, lag: frame.lag, decode_ms: ms(started.elapsed()) };
+    match &stage.detector {
+        Some(detector) => detector.submit(client, decoded),
+        None => finish(client, stage.log.as_deref(), decoded, None),
+    }
+}
+
+/// Records a processed frame, makes its detections the client's reply, and shows it.
+pub fn finish(client: &Client, log: Option<&JsonLines>, frame: Decoded, results: Option<Results>) {
     let now = SystemTime::now();
-    let stamp = Stamp::read(&image)
-        .map(|s| StampRecord { frame: s.index, age_ms: now.duration_since(s.captured()).map(ms).unwrap_or(0.0) });
+    let stamp = Stamp::read(&frame.image).map(|s| StampRecord {
+        frame: s.index,
+        age_ms: round2(now.duration_since(s.captured()).map(ms).unwrap_or(0.0)),
+    });
+    let (model, detections, t) = match results {
+        Some(r) => (Some(r.model), r.detections, r.timings),
+        None => (None, Vec::new(), nvt_detect::Timings::default()),
+    };
     let record = FrameRecord {
         time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         source: client.peer.clone(),
         seq: frame.seq,
-        width: image.cols() as u32,
-        height: image.rows() as u32,
-        model: None,
-        timings_ms: Timings { decode: round2(decode_ms) },
+        width: frame.image.cols() as u32,
+        height: frame.image.rows() as u32,
+        model,
+        timings_ms: Timings {
+            decode: round2(frame.decode_ms),
+            preprocess: round2(t.preprocess),
+            infer: round2(t.infer),
+            postprocess: round2(t.postprocess),
+        },
         latency_ms: round2(ms(frame.arrived.elapsed())),
-        lag_ms: round2(ms(frame.lag)),
+        lag_ms: Some(round2(ms(frame.lag))),
         stamp,
-        detections: Vec::new(),
+        detections,
     };
-    *client.latest.lock().unwrap_or_else(|p| p.into_inner()) = ReplyDoc { seq: frame.seq, ..ReplyDoc::default() };
-    if let Some(log) = &stage.log {
+    *client.latest.lock().unwrap_or_else(|p| p.into_inner()) =
+        ReplyDoc { seq: frame.seq, detections: record.detections.clone(), omitted: 0 };
+    if let Some(log) = log {
         if let Err(error) = log.write(&record) {
             tracing::error!(%error, "cannot write the log");
         }
     }
-    if let Some(window) = &stage.window {
-        window.put(image);
+    if let Some(window) = &client.window {
+        window.put(frame.image);
     }
     client.bump(|c| &c.processed);
 }

@@ -19,15 +19,16 @@ pub struct FrameRecord {
     pub model: Option<String>,
     /// Milliseconds spent in each stage.
     pub timings_ms: Timings,
-    /// From the frame's last byte arriving to its results being ready.
+    /// From the frame's last byte arriving (nvt-detect: its read starting) to its results being ready.
     pub latency_ms: f64,
-    /// The classic handshake lag: timestamp sent to echo received.
-    pub lag_ms: f64,
+    /// The classic handshake lag: timestamp sent to echo received (server only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<f64>,
     /// What the frame's pixel stamp says, when it carries one (nvt's synthetic source).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stamp: Option<StampRecord>,
-    /// Detections (none until a model is loaded).
-    pub detections: Vec<serde_json::Value>,
+    /// Detections, most confident first (none without a model).
+    pub detections: Vec<nvt_transport::ReplyDetection>,
 }
 
 /// Per-stage timings in milliseconds.
@@ -35,6 +36,12 @@ pub struct FrameRecord {
 pub struct Timings {
     /// JPEG decode.
     pub decode: f64,
+    /// Letterbox and tensor fill.
+    pub preprocess: f64,
+    /// ONNX Runtime's `session.run`.
+    pub infer: f64,
+    /// Output decoding and NMS.
+    pub postprocess: f64,
 }
 
 /// The frame number and capture time read back from the pixels.

@@ -1,6 +1,8 @@
 //! The accept loop: many clients at once, each independent, capped by `--max-clients`.
 
+use crate::detection::DetectorStage;
 use crate::display::Display;
+use crate::pipeline::Stage;
 use crate::session::{self, Shared};
 use crate::stats::{CounterValues, Counters};
 use crate::Config;
@@ -27,10 +29,24 @@ pub struct Summary {
 
 /// Serves clients on `listener` until `shutdown` completes, then stops accepting, lets each
 /// worker finish its frame, flushes the log and returns what happened.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Summary {
+pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Future<Output = ()>) -> Summary {
     let permits = Arc::new(Semaphore::new(config.max_clients));
     let display = config.show.then(Display::start);
-    let shared = Arc::new(Shared { config, display, totals: Arc::default(), connections: Default::default() });
+    let detector = config.detector.take().and_then(|detector| {
+        let model = detector.info().id.clone();
+        match DetectorStage::start(detector, config.log.clone()) {
+            Ok(stage) => {
+                tracing::info!(%model, "detector ready");
+                Some(Arc::new(stage))
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot start the detector thread; serving without detection");
+                None
+            }
+        }
+    });
+    let stage = Arc::new(Stage { log: config.log.clone(), max_pixels: config.max_pixels, detector });
+    let shared = Arc::new(Shared { config, stage, display, totals: Arc::default(), connections: Default::default() });
     let stop = CancellationToken::new();
     let mut sessions = JoinSet::new();
     let mut stats_tick = tokio::time::interval(shared.config.stats_every);
@@ -86,6 +102,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     tracing::info!("shutting down");
     stop.cancel();
     while sessions.join_next().await.is_some() {}
+    if let Some(detector) = shared.stage.detector.clone() {
+        let _ = tokio::task::spawn_blocking(move || detector.stop()).await;
+    }
     if let Some(log) = &shared.config.log {
         if let Err(error) = log.flush() {
             tracing::error!(%error, "cannot flush the log");

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Shared {
     /// The server's settings.
     pub config: Config,
+    /// What the client workers share (log, limits, the detector stage).
+    pub stage: Arc<Stage>,
     /// The window thread, with `--show`.
     pub display: Option<Display>,
     /// Counters over all clients.
@@ -25,14 +27,12 @@ pub struct Shared {
 /// Serves one client until it leaves, breaks the protocol, times out, or the server stops.
 pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
-    let client = Arc::new(Client::new(peer.clone(), Arc::clone(&shared.totals)));
-    let stage = Stage {
-        log: config.log.clone(),
-        max_pixels: config.max_pixels,
-        window: shared.display.as_ref().map(|d| d.window(&peer)),
-    };
-    let window = stage.window.clone();
-    let worker = match pipeline::spawn(Arc::clone(&client), stage) {
+    let window = shared.display.as_ref().map(|d| d.window(&peer));
+    let client = Arc::new(Client::new(peer.clone(), window.clone(), Arc::clone(&shared.totals)));
+    if let Some(detector) = &shared.stage.detector {
+        detector.register(&client);
+    }
+    let worker = match pipeline::spawn(Arc::clone(&client), Arc::clone(&shared.stage)) {
         Ok(worker) => worker,
         Err(error) => {
             tracing::error!(%peer, %error, "cannot start a worker thread; dropping the client");
@@ -54,11 +54,14 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         }
     }
     client.frames.close();
+    // The worker finishes the frame in hand before it ends.
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    if let Some(detector) = &shared.stage.detector {
+        detector.unregister(&client);
+    }
     if let Some(window) = window {
         window.close();
     }
-    // The worker finishes the frame in hand (and logs it) before it ends.
-    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     let c = client.counters.snapshot();
     tracing::info!(%peer, fresh = c.fresh, stale = c.stale, processed = c.processed, refused = c.refused, "client summary");
 }

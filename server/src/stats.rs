@@ -15,7 +15,9 @@ pub struct Counters {
     pub processed: AtomicU64,
     /// Frames that failed to decode.
     pub decode_errors: AtomicU64,
-    /// Frames replaced in the newest-wins slot before the worker took them.
+    /// Frames the detector failed on.
+    pub detect_errors: AtomicU64,
+    /// Frames replaced in a newest-wins slot before the worker or detector took them.
     pub superseded: AtomicU64,
 }
 
@@ -33,6 +35,7 @@ impl Counters {
             refused: self.refused.load(Relaxed),
             processed: self.processed.load(Relaxed),
             decode_errors: self.decode_errors.load(Relaxed),
+            detect_errors: self.detect_errors.load(Relaxed),
             superseded: self.superseded.load(Relaxed),
         }
     }
@@ -51,6 +54,8 @@ pub struct CounterValues {
     pub processed: u64,
     /// See [`Counters::decode_errors`].
     pub decode_errors: u64,
+    /// See [`Counters::detect_errors`].
+    pub detect_errors: u64,
     /// See [`Counters::superseded`].
     pub superseded: u64,
 }

@@ -95,10 +95,16 @@ impl ServerConnection {
                 let verdict = self.codec.judge(&frame.echo, lag, max_lag)?;
                 return Ok(ReceivedFrame { payload: frame.payload, lag, verdict, arrived });
             }
-            let waiting_for =
-                if self.codec.at_boundary(self.buf.len()) { "the next message" } else { "the rest of a frame" };
+            let at_boundary = self.codec.at_boundary(self.buf.len());
+            let waiting_for = if at_boundary { "the next message" } else { "the rest of a frame" };
             let needed = self.codec.needed(self.buf.len());
-            read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await?;
+            match read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await {
+                // A peer that resets between frames has simply gone, like one that closes.
+                Err(TransportError::Io(e)) if at_boundary && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Err(TransportError::Closed(waiting_for));
+                }
+                other => other?,
+            }
         }
     }
 
@@ -140,6 +146,17 @@ impl ClientConnection {
             let waiting_for = if self.buf.is_empty() { "the next message" } else { "the rest of a message" };
             read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await?;
         }
+    }
+
+    /// Closes the connection politely: reads what the server already sent (its next timestamp)
+    /// so that the close is a clean FIN rather than a reset, then shuts the socket down.
+    pub async fn close(mut self) {
+        let drain = async {
+            let mut scratch = [0u8; 64];
+            let _ = self.stream.shutdown().await;
+            while matches!(self.stream.read(&mut scratch).await, Ok(n) if n > 0) {}
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
     }
 
     /// Sends a frame: length, payload and echo, in one write.

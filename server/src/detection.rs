@@ -1,0 +1,136 @@
+//! The detector stage: one thread owns the ONNX Runtime session and serves the clients in turn,
+//! always taking each client's newest decoded frame, so a busy client cannot starve the others
+//! and no client's frames queue up behind the model.
+
+use crate::pipeline::{self, Client, Decoded, Results};
+use nvt_detect::{draw, Detection, Detector};
+use nvt_transport::{JsonLines, ReplyDetection};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The detector thread and the clients it serves.
+pub struct DetectorStage {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The loaded model's id, e.g. `shapes.onnx@3fa9c2e1`.
+    pub model: String,
+}
+
+struct Shared {
+    clients: Mutex<Vec<Arc<Client>>>,
+    /// Bumped on every submitted frame; the thread sleeps on it when there is nothing to do.
+    work: Mutex<u64>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl DetectorStage {
+    /// Starts the thread that runs `detector`, writing records to `log`.
+    pub fn start(detector: Detector, log: Option<Arc<JsonLines>>) -> std::io::Result<Self> {
+        let model = detector.info().id.clone();
+        let shared = Arc::new(Shared {
+            clients: Mutex::default(),
+            work: Mutex::new(0),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new().name("detector".into()).spawn(move || run(detector, &shared, log.as_deref()))?
+        };
+        Ok(Self { shared, thread: Mutex::new(Some(thread)), model })
+    }
+
+    /// Serves a new client.
+    pub fn register(&self, client: &Arc<Client>) {
+        lock(&self.shared.clients).push(Arc::clone(client));
+    }
+
+    /// Stops serving a client; a frame of it still waiting is dropped.
+    pub fn unregister(&self, client: &Arc<Client>) {
+        lock(&self.shared.clients).retain(|c| !Arc::ptr_eq(c, client));
+    }
+
+    /// Offers a client's newest decoded frame; it replaces one the detector has not taken yet.
+    pub fn submit(&self, client: &Client, frame: Decoded) {
+        if client.decoded.put(frame) {
+            client.bump(|c| &c.superseded);
+        }
+        *lock(&self.shared.work) += 1;
+        self.shared.wake.notify_one();
+    }
+
+    /// Finishes the frame in hand and stops the thread.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(mut detector: Detector, shared: &Shared, log: Option<&JsonLines>) {
+    let mut next = 0usize;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let seen = *lock(&shared.work);
+        match take_next(shared, &mut next) {
+            Some((client, frame)) => process(&mut detector, &client, frame, log),
+            None => {
+                let work = lock(&shared.work);
+                let _ = shared.wake.wait_timeout_while(work, Duration::from_millis(200), |w| {
+                    *w == seen && !shared.stop.load(Ordering::Relaxed)
+                });
+            }
+        }
+    }
+}
+
+/// Round robin: the first client after the last one served that has a frame waiting.
+fn take_next(shared: &Shared, next: &mut usize) -> Option<(Arc<Client>, Decoded)> {
+    let clients = lock(&shared.clients).clone();
+    let n = clients.len();
+    (0..n).find_map(|i| {
+        let at = (*next + i) % n;
+        let frame = clients[at].decoded.try_take()?;
+        *next = at + 1;
+        Some((Arc::clone(&clients[at]), frame))
+    })
+}
+
+fn process(detector: &mut Detector, client: &Client, mut frame: Decoded, log: Option<&JsonLines>) {
+    let (detections, timings) = match detector.detect(&frame.image) {
+        Ok(found) => found,
+        Err(error) => {
+            client.bump(|c| &c.detect_errors);
+            tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "detection failed");
+            return;
+        }
+    };
+    if client.window.is_some() {
+        for d in &detections {
+            if let Err(error) = draw::draw_box(&mut frame.image, d.bbox, d.class_id, &d.label, d.score) {
+                tracing::warn!(%error, "cannot draw a box");
+            }
+        }
+    }
+    let results =
+        Results { model: detector.info().id.clone(), detections: detections.iter().map(to_record).collect(), timings };
+    pipeline::finish(client, log, frame, Some(results));
+}
+
+/// A detection as records and replies carry it (box to 0.01 px, score to 1e-4).
+pub fn to_record(d: &Detection) -> ReplyDetection {
+    ReplyDetection {
+        class_id: d.class_id as u32,
+        label: d.label.clone(),
+        score: (d.score * 10_000.0).round() / 10_000.0,
+        bbox: d.bbox.map(|v| (v * 100.0).round() / 100.0),
+    }
+}

@@ -1,0 +1,188 @@
+//! `nvt-detect`: the detector over image files, folders of images and video files, offline and
+//! headless, writing the same JSON Lines records as the server and, with `--annotate`, copies
+//! with the boxes drawn.
+
+use crate::cli::ModelArgs;
+use crate::detection::to_record;
+use crate::record::{FrameRecord, StampRecord, Timings};
+use anyhow::Context;
+use nvt_capture::source::is_image_file;
+use nvt_capture::{jpeg, Mat, Stamp};
+use nvt_detect::{draw, Detector};
+use nvt_transport::JsonLines;
+use opencv::core::{Size, Vector};
+use opencv::prelude::*;
+use opencv::{imgcodecs, videoio};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Runs a model over images, folders and videos, offline and headless.
+#[derive(Debug, clap::Parser)]
+#[command(name = "nvt-detect", version)]
+pub struct Args {
+    /// The detector and its settings (`--model` is required here).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// JSON Lines output, one record per image or video frame ('-' for standard output).
+    #[arg(long, default_value = "-")]
+    pub log: String,
+    /// Write copies with the boxes drawn into this folder (videos as Motion-JPEG .avi).
+    #[arg(long)]
+    pub annotate: Option<PathBuf>,
+    /// Largest image decoded, in pixels (JPEG and PNG headers are checked before decoding).
+    #[arg(long, default_value_t = jpeg::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Image files, folders of images, video files.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Images and video frames processed.
+    pub frames: u64,
+    /// Inputs that could not be read.
+    pub failed: u64,
+}
+
+/// Runs `nvt-detect`. An input that cannot be read is reported and skipped; the others go on.
+pub fn run(args: Args) -> anyhow::Result<Summary> {
+    let mut detector = args.model.load()?.context("--model is required")?;
+    let log = JsonLines::open(&args.log).context("--log")?;
+    if let Some(dir) = &args.annotate {
+        std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
+    }
+    let mut run =
+        Run { detector: &mut detector, log: &log, annotate: args.annotate.as_deref(), max_pixels: args.max_pixels };
+    let mut summary = Summary::default();
+    for input in expand(&args.inputs) {
+        let result = if is_image_file(&input) { run.image(&input) } else { run.video(&input) };
+        match result {
+            Ok(frames) => summary.frames += frames,
+            Err(error) => {
+                summary.failed += 1;
+                tracing::error!(input = %input.display(), "{error:#}");
+            }
+        }
+    }
+    log.flush()?;
+    Ok(summary)
+}
+
+/// Folders become their image files, sorted by name.
+fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut images: Vec<PathBuf> = std::fs::read_dir(input)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && is_image_file(p))
+                        .collect()
+                })
+                .unwrap_or_default();
+            images.sort();
+            files.extend(images);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    files
+}
+
+struct Run<'a> {
+    detector: &'a mut Detector,
+    log: &'a JsonLines,
+    annotate: Option<&'a Path>,
+    max_pixels: u64,
+}
+
+impl Run<'_> {
+    fn image(&mut self, path: &Path) -> anyhow::Result<u64> {
+        let started = Instant::now();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut image = match jpeg::dimensions(&bytes) {
+            Ok(_) => jpeg::decode(&bytes, self.max_pixels)?,
+            Err(_) => imgcodecs::imdecode(&Mat::from_slice(&bytes)?, imgcodecs::IMREAD_COLOR)?,
+        };
+        anyhow::ensure!(!image.empty(), "{} is not an image OpenCV can read", path.display());
+        self.frame(path, 0, &mut image, started)?;
+        if let Some(dir) = self.annotate {
+            let out = dir.join(path.file_name().unwrap_or_default());
+            imgcodecs::imwrite(&out, &image, &Vector::new())?;
+        }
+        Ok(1)
+    }
+
+    fn video(&mut self, path: &Path) -> anyhow::Result<u64> {
+        anyhow::ensure!(path.is_file(), "no such file: {}", path.display());
+        let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)?;
+        anyhow::ensure!(capture.is_opened()?, "{} is neither an image nor a video OpenCV can open", path.display());
+        let mut writer: Option<videoio::VideoWriter> = None;
+        let mut index = 0u64;
+        loop {
+            let started = Instant::now();
+            let mut image = Mat::default();
+            if !capture.read(&mut image)? || image.empty() {
+                break;
+            }
+            self.frame(path, index, &mut image, started)?;
+            if let Some(dir) = self.annotate {
+                if writer.is_none() {
+                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                    let out = dir.join(format!("{stem}.avi"));
+                    let fps =
+                        capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && *f < 1000.0).unwrap_or(30.0);
+                    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?;
+                    let size = Size::new(image.cols(), image.rows());
+                    writer = Some(videoio::VideoWriter::new(&out, fourcc, fps, size, true)?);
+                }
+                if let Some(w) = writer.as_mut() {
+                    w.write(&image)?;
+                }
+            }
+            index += 1;
+        }
+        anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
+        Ok(index)
+    }
+
+    /// Detects, writes the record, and draws the boxes when annotating.
+    fn frame(&mut self, path: &Path, seq: u64, image: &mut Mat, started: Instant) -> anyhow::Result<()> {
+        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (detections, t) = self.detector.detect(image)?;
+        let now = SystemTime::now();
+        let stamp = Stamp::read(image).map(|s| StampRecord {
+            frame: s.index,
+            age_ms: now.duration_since(s.captured()).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
+        });
+        let round2 = |v: f64| (v * 100.0).round() / 100.0;
+        let record = FrameRecord {
+            time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            source: path.display().to_string(),
+            seq,
+            width: image.cols() as u32,
+            height: image.rows() as u32,
+            model: Some(self.detector.info().id.clone()),
+            timings_ms: Timings {
+                decode: round2(read_ms),
+                preprocess: round2(t.preprocess),
+                infer: round2(t.infer),
+                postprocess: round2(t.postprocess),
+            },
+            latency_ms: round2(started.elapsed().as_secs_f64() * 1000.0),
+            lag_ms: None,
+            stamp,
+            detections: detections.iter().map(to_record).collect(),
+        };
+        self.log.write(&record)?;
+        if self.annotate.is_some() {
+            for d in &detections {
+                draw::draw_box(image, d.bbox, d.class_id, &d.label, d.score)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! Detection end to end: the server runs the shapes model on what clients stream, logs the
+//! detections and returns them in its replies; nvt-detect does the same offline.
+
+use nvt_capture::synthetic::Synthetic;
+use nvt_capture::SourceSpec;
+use nvt_detect::nms::iou;
+use nvt_detect::{Detector, DetectorOptions};
+use nvt_tests::harness::{binary, read_jsonl, temp_dir, TestServer};
+use nvt_transport::JsonLines;
+use opencv::core::Size;
+use opencv::prelude::*;
+use opencv::videoio;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+fn shapes_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
+}
+
+fn server_with_model(log: &Path) -> nvt_server::Config {
+    let detector = Detector::load(&shapes_model(), DetectorOptions::default()).expect("model");
+    nvt_server::Config {
+        log: Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log"))),
+        detector: Some(detector),
+        ..nvt_server::Config::default()
+    }
+}
+
+/// Each detection list holds the three objects of synthetic frame `frame`, where they are.
+fn assert_matches_truth(detections: &Value, frame: u64, size: (u32, u32)) {
+    let truth = Synthetic::new(size.0, size.1).expect("scene").truth(frame);
+    let list = detections.as_array().expect("detections");
+    assert_eq!(list.len(), 3, "frame {frame}: {detections}");
+    for object in truth {
+        let found =
+            list.iter().find(|d| d["label"] == object.label).unwrap_or_else(|| panic!("{} missing", object.label));
+        let b: Vec<f32> =
+            found["box"].as_array().expect("box").iter().map(|v| v.as_f64().expect("num") as f32).collect();
+        let overlap = iou([b[0], b[1], b[2], b[3]], object.bbox);
+        assert!(overlap >= 0.8, "frame {frame} {}: IoU {overlap}", object.label);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
+    let dir = temp_dir("detect-e2e");
+    let server = TestServer::start(server_with_model(&dir.join("server.jsonl"))).await;
+    let mut client = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
+    client.frames = Some(30);
+    client.log = Some(Arc::new(JsonLines::open(dir.join("client.jsonl").to_str().expect("utf8")).expect("log")));
+    let summary = nvt_client::run(client, CancellationToken::new()).await.expect("client");
+    let served = server.stop().await;
+    assert_eq!(summary.accepted, 30);
+
+    let records = read_jsonl(&dir.join("server.jsonl"));
+    assert!(records.len() >= 10, "{served:?}");
+    let mut stamp_of_seq = HashMap::new();
+    for record in &records {
+        assert!(record["model"].as_str().expect("model").starts_with("shapes.onnx@"));
+        for stage in ["decode", "preprocess", "infer", "postprocess"] {
+            assert!(record["timings_ms"][stage].as_f64().expect("timing") >= 0.0);
+        }
+        let frame = record["stamp"]["frame"].as_u64().expect("stamp");
+        assert_matches_truth(&record["detections"], frame, (640, 480));
+        stamp_of_seq.insert(record["seq"].as_u64().expect("seq"), frame);
+    }
+
+    let replies: Vec<Value> =
+        read_jsonl(&dir.join("client.jsonl")).into_iter().map(|r| r["response"].clone()).collect();
+    let with_detections: Vec<&Value> =
+        replies.iter().filter(|r| r["detections"].as_array().is_some_and(|d| !d.is_empty())).collect();
+    assert!(with_detections.len() >= 10, "replies carry the latest detections");
+    for reply in with_detections {
+        let seq = reply["seq"].as_u64().expect("seq");
+        let frame = stamp_of_seq[&seq];
+        assert_matches_truth(&reply["detections"], frame, (640, 480));
+        let scores: Vec<f64> =
+            reply["detections"].as_array().expect("list").iter().map(|d| d["score"].as_f64().expect("s")).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "most confident first: {scores:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_clients_are_all_served_by_the_one_detector() {
+    let dir = temp_dir("detect-fair");
+    let server = TestServer::start(server_with_model(&dir.join("server.jsonl"))).await;
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let mut config = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
+            config.fps = Some(0.0);
+            config.duration = Some(Duration::from_secs(3));
+            tokio::spawn(nvt_client::run(config, CancellationToken::new()))
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.await.expect("task").expect("client").failures, 0);
+    }
+    server.stop().await;
+    let mut per_client: HashMap<String, usize> = HashMap::new();
+    for record in read_jsonl(&dir.join("server.jsonl")) {
+        *per_client.entry(record["source"].as_str().expect("source").to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_client.len(), 3, "{per_client:?}");
+    let (least, most) =
+        (per_client.values().min().copied().unwrap_or(0), per_client.values().max().copied().unwrap_or(0));
+    assert!(least * 2 >= most, "round robin keeps clients within a factor of two: {per_client:?}");
+}
+
+#[test]
+fn nvt_detect_runs_over_folders_and_videos_and_annotates() {
+    let dir = temp_dir("nvt-detect");
+    let scene = Synthetic::new(640, 480).expect("scene");
+    std::fs::create_dir_all(dir.join("images")).expect("dir");
+    for i in [7u64, 3] {
+        let frame = scene.render(i, SystemTime::now()).expect("frame");
+        let bytes = nvt_capture::jpeg::encode(&frame.image, 95).expect("jpeg");
+        std::fs::write(dir.join(format!("images/frame{i}.jpg")), bytes).expect("write");
+    }
+    let video = dir.join("clip.avi");
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(&video, fourcc, 10.0, Size::new(640, 480), true).expect("writer");
+    for i in 0..5 {
+        writer.write(&scene.render(i * 40, SystemTime::now()).expect("frame").image).expect("write frame");
+    }
+    drop(writer);
+
+    let log = dir.join("out.jsonl");
+    let annotated = dir.join("annotated");
+    let status = Command::new(binary("nvt-detect"))
+        .args(["--model", shapes_model().to_str().expect("utf8"), "--log", log.to_str().expect("utf8")])
+        .args(["--annotate", annotated.to_str().expect("utf8")])
+        .arg(dir.join("images"))
+        .arg(&video)
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let records = read_jsonl(&log);
+    assert_eq!(records.len(), 2 + 5);
+    assert!(records[0]["source"].as_str().expect("src").ends_with("frame3.jpg"), "folder contents in name order");
+    assert_matches_truth(&records[0]["detections"], 3, (640, 480));
+    assert_matches_truth(&records[1]["detections"], 7, (640, 480));
+    for (i, record) in records[2..].iter().enumerate() {
+        assert_eq!(record["seq"], i as u64, "video records are numbered by frame");
+        assert_matches_truth(&record["detections"], i as u64 * 40, (640, 480));
+    }
+    assert!(annotated.join("frame3.jpg").exists() && annotated.join("frame7.jpg").exists());
+    let annotated_video = videoio::VideoCapture::from_file(annotated.join("clip.avi"), videoio::CAP_ANY).expect("open");
+    assert_eq!(annotated_video.get(videoio::CAP_PROP_FRAME_COUNT).expect("count") as u64, 5);
+}
+
+#[test]
+fn nvt_detect_reports_bad_inputs_and_goes_on() {
+    let dir = temp_dir("nvt-detect-bad");
+    let bad = dir.join("broken.jpg");
+    std::fs::write(&bad, b"\xFF\xD8 not really a jpeg").expect("write");
+    let good = dir.join("good.jpg");
+    let frame = Synthetic::new(320, 240).expect("scene").render(1, SystemTime::now()).expect("frame");
+    std::fs::write(&good, nvt_capture::jpeg::encode(&frame.image, 95).expect("jpeg")).expect("write");
+    let log = dir.join("out.jsonl");
+    let out = Command::new(binary("nvt-detect"))
+        .args(["--model", shapes_model().to_str().expect("utf8"), "--log", log.to_str().expect("utf8")])
+        .args([&bad, &good, &dir.join("missing.mp4")])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "exit 1 when an input failed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.jpg") && err.contains("missing.mp4"), "{err}");
+    assert_eq!(read_jsonl(&log).len(), 1, "the good image is still processed");
+}
+
+#[test]
+fn a_missing_runtime_library_is_a_clear_error() {
+    let out = Command::new(binary("nvt-detect"))
+        .args(["--model", shapes_model().to_str().expect("utf8"), "/usr/share/darknet/data/dog.jpg"])
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ONNX Runtime library not found") && err.contains("make setup") && err.contains("ORT_DYLIB_PATH"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn the_server_refuses_a_bad_model_at_start_up() {
+    for (model, says) in [
+        ("fixtures/not-onnx.onnx", "is not a valid ONNX model"),
+        ("fixtures/unsupported-layout.onnx", "unsupported output layout"),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(model);
+        let out = Command::new(binary("nvt-server"))
+            .args(["--listen", "127.0.0.1:0", "--model", path.to_str().expect("utf8")])
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{model}: {err}");
+    }
+}
