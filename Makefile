@@ -24,3 +24,5 @@ lint:
 
 bench: build
 	$(CARGO) run --release -p nvt-tests --bin transport-bench -- --seconds 10
+	$(CARGO) run --release -p nvt-tests --bin detect-bench
+	$(CARGO) run --release -p nvt-tests --bin detect-bench -- --threads 1

@@ -4,8 +4,7 @@
 use nvt_capture::slot::{Slot, Taken};
 use nvt_capture::Mat;
 use nvt_transport::ReplyDetection;
-use opencv::core::{Point, Rect, Scalar};
-use opencv::{highgui, imgproc};
+use opencv::highgui;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,32 +33,10 @@ pub fn spawn(slot: Arc<Slot<Annotated>>) -> std::io::Result<JoinHandle<()>> {
     })
 }
 
-/// Draws each detection's box and label.
+/// Draws each detection's box and label, in its class's colour.
 pub fn draw(image: &mut Mat, detections: &[ReplyDetection]) -> opencv::Result<()> {
     for d in detections {
-        let [x1, y1, x2, y2] = d.bbox.map(|v| v.round() as i32);
-        let colour = Scalar::new(0.0, 255.0, 255.0, 0.0);
-        imgproc::rectangle(
-            image,
-            Rect::new(x1, y1, (x2 - x1).max(1), (y2 - y1).max(1)),
-            colour,
-            2,
-            imgproc::LINE_8,
-            0,
-        )?;
-        let text = format!("{} {:.2}", d.label, d.score);
-        let origin = Point::new(x1, (y1 - 4).max(12));
-        imgproc::put_text(
-            image,
-            &text,
-            origin,
-            imgproc::FONT_HERSHEY_SIMPLEX,
-            0.5,
-            colour,
-            1,
-            imgproc::LINE_AA,
-            false,
-        )?;
+        nvt_detect::draw::draw_box(image, d.bbox, d.class_id as usize, &d.label, d.score)?;
     }
     Ok(())
 }
