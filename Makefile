@@ -1,7 +1,7 @@
 # nvt: the two commands are `make demo` and `make test`; `make setup` is run by both.
 CARGO ?= cargo
 
-.PHONY: setup demo test lint bench build
+.PHONY: setup demo test lint bench build fuzz soak
 
 setup:
 	@scripts/setup.sh
@@ -26,3 +26,10 @@ bench: build
 	$(CARGO) run --release -p nvt-tests --bin transport-bench -- --seconds 10
 	$(CARGO) run --release -p nvt-tests --bin detect-bench
 	$(CARGO) run --release -p nvt-tests --bin detect-bench -- --threads 1
+
+# Longer robustness runs, outside `make test`; docs/reliability.md records their results.
+fuzz: setup
+	PROPTEST_CASES=200000 $(CARGO) test --release -p nvt-transport --test fuzz
+
+soak: build
+	$(CARGO) run --release -p nvt-tests --bin soak -- --seconds 300 --model models/shapes.onnx

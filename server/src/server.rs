@@ -86,8 +86,12 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
             _ = stats_tick.tick() => {
                 let now = shared.totals.snapshot();
                 let secs = shared.config.stats_every.as_secs_f64();
+                let (rss_kib, threads) = crate::stats::process_usage();
                 tracing::info!(
                     clients = shared.config.max_clients - permits.available_permits(),
+                    tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+                    threads,
+                    rss_kib,
                     fps_in = format!("{:.1}", (now.fresh - last.fresh) as f64 / secs),
                     fps_processed = format!("{:.1}", (now.processed - last.processed) as f64 / secs),
                     stale = now.stale - last.stale,

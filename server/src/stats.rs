@@ -70,3 +70,17 @@ pub struct Connections {
     /// Connections ended by a protocol violation, timeout or socket error.
     pub failed: AtomicU64,
 }
+
+/// This process's resident memory in KiB and thread count, from `/proc/self/status` (Linux).
+pub fn process_usage() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("Threads:"))
+}

@@ -48,17 +48,12 @@ impl Drop for ChildGuard {
     }
 }
 
-/// The path of one of our binaries, built next to the test executable.
+/// The path of one of our binaries, built beside this executable (a tool in `target/<profile>/`)
+/// or one folder up (a test in `target/<profile>/deps/`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (`make test` does)",
-        path.display()
-    );
-    path
+    let found = exe.ancestors().skip(1).take(2).map(|d| d.join(name)).find(|p| p.is_file());
+    found.unwrap_or_else(|| panic!("{name} is missing: run `cargo build --workspace --bins` first (`make test` does)"))
 }
 
 /// Runs one of our binaries with `args`, output to the test's own.
