@@ -6,8 +6,9 @@ use clap::Parser;
 use nvt_capture::source::parse_size;
 use nvt_capture::SourceSpec;
 use nvt_transport::units::parse_duration;
-use nvt_transport::JsonLines;
+use nvt_transport::{protect, JsonLines};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +51,16 @@ pub struct Args {
     /// Give up on a connection when the server sends nothing for this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub read_timeout: Duration,
+    /// Protected mode: connect with TLS, trusting the PEM certificates in this file (the CA that
+    /// signed the server's certificate, or the server's own certificate to pin it).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the host of --connect).
+    #[arg(long, requires = "tls_ca")]
+    pub tls_server_name: Option<String>,
+    /// Protected mode: present the token in this file (first line, 1-64 bytes).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -66,7 +77,18 @@ impl Args {
             Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),
             None => None,
         };
+        let tls = match &self.tls_ca {
+            Some(ca) => {
+                let host = self.connect.rsplit_once(':').map_or(self.connect.as_str(), |(h, _)| h);
+                let name = self.tls_server_name.as_deref().unwrap_or(host.trim_matches(['[', ']']));
+                Some((protect::connector(ca)?, protect::server_name(name)?))
+            }
+            None => None,
+        };
+        let token = self.token_file.as_deref().map(protect::read_token).transpose()?;
         let mut config = Config::new(self.connect, source);
+        config.tls = tls;
+        config.token = token;
         config.size = self.size;
         config.fps = self.fps;
         config.jpeg_quality = self.jpeg_quality;

@@ -34,6 +34,10 @@ pub struct Config {
     pub backoff_cap: Duration,
     /// Print a live one-line status (on a terminal).
     pub status_line: bool,
+    /// Protected mode: TLS, with the name the server's certificate must carry.
+    pub tls: Option<(tokio_rustls::TlsConnector, rustls_pki_types::ServerName<'static>)>,
+    /// Protected mode: the token to present.
+    pub token: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -53,6 +57,8 @@ impl Config {
             backoff_first: Duration::from_millis(100),
             backoff_cap: Duration::from_secs(5),
             status_line: false,
+            tls: None,
+            token: None,
         }
     }
 }

@@ -131,7 +131,14 @@ struct Loop<'a> {
 impl Loop<'_> {
     /// One connection's life: connect, then exchange until something fails or we are done.
     async fn connection(&mut self) -> End {
-        let mut conn = match ClientConnection::connect(self.config.connect.as_str(), self.config.limits.clone()).await {
+        let (config, limits) = (self.config, self.config.limits.clone());
+        let connect = ClientConnection::connect_protected(
+            config.connect.as_str(),
+            limits,
+            config.tls.as_ref(),
+            config.token.as_deref(),
+        );
+        let mut conn = match connect.await {
             Ok(conn) => conn,
             Err(error) => return End::Lost(error),
         };

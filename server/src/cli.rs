@@ -6,7 +6,7 @@ use clap::Parser;
 use nvt_detect::layout::LayoutKind;
 use nvt_detect::{Detector, DetectorOptions, OutputLayout};
 use nvt_transport::units::{parse_bytes, parse_duration};
-use nvt_transport::{JsonLines, Limits};
+use nvt_transport::{protect, JsonLines, Limits};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,15 @@ pub struct Args {
     /// How often to log a stats line.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub stats_every: Duration,
+    /// Protected mode: serve TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Protected mode: the PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Protected mode: clients must present the token in this file (first line, 1-64 bytes).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -63,6 +72,14 @@ impl Args {
             Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),
             None => None,
         };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(protect::acceptor(cert, key)?),
+            _ => None,
+        };
+        let token = self.token_file.as_deref().map(protect::read_token).transpose()?;
+        if token.is_some() && tls.is_none() {
+            tracing::warn!("--token-file without TLS: the token crosses the network in clear text");
+        }
         Ok(Config {
             max_lag: self.max_lag,
             limits: Limits {
@@ -76,6 +93,7 @@ impl Args {
             show: self.show,
             stats_every: self.stats_every,
             detector: self.model.load()?,
+            guard: protect::Guard { tls, token },
         })
     }
 }

@@ -22,6 +22,8 @@ pub struct Config {
     pub stats_every: Duration,
     /// The loaded model; without one the server decodes, logs and shows frames only.
     pub detector: Option<nvt_detect::Detector>,
+    /// Protected mode (TLS, token); classic when both are off.
+    pub guard: nvt_transport::protect::Guard,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             show: false,
             stats_every: Duration::from_secs(5),
             detector: None,
+            guard: nvt_transport::protect::Guard { tls: None, token: None },
         }
     }
 }

@@ -67,6 +67,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
 }
 
 async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> Result<(), TransportError> {
+    let stream = config.guard.admit(stream, config.limits.read_timeout).await?;
     let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
     let mut seq = 0u64;
     loop {

@@ -8,8 +8,32 @@ use crate::TransportError;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
+
+/// A byte stream the protocol runs over: plain TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket underneath, for socket options.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Stream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
 
 /// The largest single read; a large frame arrives in several.
 const READ_CHUNK: usize = 256 * 1024;
@@ -55,7 +79,7 @@ pub struct ReceivedFrame {
 
 /// The server's end of one client connection.
 pub struct ServerConnection {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: BytesMut,
     codec: ServerCodec,
     limits: Limits,
@@ -63,9 +87,10 @@ pub struct ServerConnection {
 }
 
 impl ServerConnection {
-    /// Takes an accepted stream and sends the first timestamp, as the original does at once.
-    pub async fn start(stream: TcpStream, limits: Limits) -> Result<Self, TransportError> {
-        stream.set_nodelay(true)?;
+    /// Takes an accepted stream (plain, or admitted by [`crate::protect::Guard`]) and sends the
+    /// first timestamp, as the original does at once.
+    pub async fn start(stream: Box<dyn Stream>, limits: Limits) -> Result<Self, TransportError> {
+        stream.tcp().set_nodelay(true)?;
         let mut conn = Self {
             stream,
             buf: BytesMut::new(),
@@ -81,7 +106,7 @@ impl ServerConnection {
 
     /// The peer's address.
     pub fn peer_addr(&self) -> std::io::Result<SocketAddr> {
-        self.stream.peer_addr()
+        self.stream.tcp().peer_addr()
     }
 
     /// Reads the next frame and judges it against `max_lag`. A peer that closes between frames
@@ -118,20 +143,33 @@ impl ServerConnection {
 
 /// The client's end of a connection.
 pub struct ClientConnection {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: BytesMut,
     codec: ClientCodec,
     limits: Limits,
 }
 
 impl ClientConnection {
-    /// Connects, giving up after the read timeout.
+    /// Connects in classic mode, giving up after the read timeout.
     pub async fn connect(addr: impl ToSocketAddrs, limits: Limits) -> Result<Self, TransportError> {
-        let connect = TcpStream::connect(addr);
+        Self::connect_protected(addr, limits, None, None).await
+    }
+
+    /// Connects, with TLS and/or a token when given (see [`crate::protect`]).
+    pub async fn connect_protected(
+        addr: impl ToSocketAddrs,
+        limits: Limits,
+        tls: Option<&(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+        token: Option<&[u8]>,
+    ) -> Result<Self, TransportError> {
+        let connect = async {
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            crate::protect::present(tcp, tls, token).await
+        };
         let stream = tokio::time::timeout(limits.read_timeout, connect)
             .await
             .map_err(|_| TransportError::ReadTimeout { after: limits.read_timeout, waiting_for: "the connection" })??;
-        stream.set_nodelay(true)?;
         Ok(Self { stream, buf: BytesMut::new(), codec: ClientCodec::new(), limits })
     }
 
@@ -168,7 +206,7 @@ impl ClientConnection {
 
 /// Reads at most `needed` bytes (never more than [`READ_CHUNK`]) into `buf`.
 async fn read_some(
-    stream: &mut TcpStream,
+    stream: &mut Box<dyn Stream>,
     buf: &mut BytesMut,
     needed: usize,
     limits: &Limits,
@@ -195,11 +233,11 @@ async fn read_some(
     if n == 0 {
         return Err(TransportError::Closed(waiting_for));
     }
-    quick_ack(stream);
+    quick_ack(stream.tcp());
     Ok(())
 }
 
-async fn write_timed(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), TransportError> {
+async fn write_timed(stream: &mut Box<dyn Stream>, bytes: &[u8], limit: Duration) -> Result<(), TransportError> {
     tokio::time::timeout(limit, stream.write_all(bytes))
         .await
         .map_err(|_| TransportError::ReadTimeout { after: limit, waiting_for: "the peer to take our data" })??;

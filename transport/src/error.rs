@@ -70,6 +70,12 @@ pub enum TransportError {
         /// What we were waiting for.
         waiting_for: &'static str,
     },
+    /// The TLS handshake failed (wrong certificate, plaintext peer, ...).
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
+    /// The client did not present the shared token.
+    #[error("wrong or missing token")]
+    BadToken,
     /// A whole exchange took longer than its deadline (a trickling peer).
     #[error("exchange not complete within its {0:?} deadline")]
     ExchangeDeadline(Duration),

@@ -17,17 +17,19 @@
 //! - [`reply`]: the JSON document nvt puts in the 1024-byte reply.
 //! - [`conn`]: the thin tokio layer: exact reads with timeouts, one write per message group,
 //!   TCP_NODELAY and TCP_QUICKACK so that neither side waits on Nagle or delayed ACKs.
+//! - [`protect`]: opt-in protected mode: TLS and a shared token.
 
 pub mod codec;
 pub mod conn;
 pub mod error;
 pub mod field;
 pub mod jsonl;
+pub mod protect;
 pub mod reply;
 pub mod units;
 
 pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
-pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection};
+pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection, Stream};
 pub use error::{CodecError, TransportError};
 pub use jsonl::JsonLines;
 pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};

@@ -1,0 +1,125 @@
+//! Protected mode: TLS (a CA-signed or a pinned self-signed certificate) and a shared token.
+//! The right client streams; a wrong token, an untrusted certificate or a plaintext peer gets
+//! nothing and costs only its own connection.
+
+use nvt_capture::SourceSpec;
+use nvt_tests::harness::{temp_dir, TestServer};
+use nvt_tests::original::{self, ClientOptions};
+use nvt_transport::protect::{self, Guard};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    self_signed: PathBuf,
+    self_signed_key: PathBuf,
+    other_ca: PathBuf,
+}
+
+fn pki(dir: &Path) -> Pki {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let ca = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        (params.self_signed(&key).expect("ca"), key)
+    };
+    let (ca_cert, ca_key) = ca("nvt test CA");
+    let leaf_key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .expect("leaf");
+    let pinned = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("self-signed");
+    let (other, _) = ca("someone else's CA");
+    Pki {
+        ca: write("ca.pem", ca_cert.pem()),
+        cert: write("server.pem", leaf.pem()),
+        key: write("server.key", leaf_key.serialize_pem()),
+        self_signed: write("pinned.pem", pinned.cert.pem()),
+        self_signed_key: write("pinned.key", pinned.key_pair.serialize_pem()),
+        other_ca: write("other-ca.pem", other.pem()),
+    }
+}
+
+async fn protected_server(cert: &Path, key: &Path, token: Option<&[u8]>) -> TestServer {
+    let guard = Guard { tls: Some(protect::acceptor(cert, key).expect("acceptor")), token: token.map(<[u8]>::to_vec) };
+    TestServer::start(nvt_server::Config { guard, ..nvt_server::Config::default() }).await
+}
+
+async fn stream(
+    server: &TestServer,
+    trust: &Path,
+    name: &str,
+    token: Option<&[u8]>,
+    frames: u64,
+) -> nvt_client::Summary {
+    let mut config = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
+    config.tls = Some((protect::connector(trust).expect("connector"), protect::server_name(name).expect("name")));
+    config.token = token.map(<[u8]>::to_vec);
+    config.frames = Some(frames);
+    config.duration = Some(Duration::from_secs(3));
+    nvt_client::run(config, CancellationToken::new()).await.expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_ca_and_the_right_token_streams() {
+    let pki = pki(&temp_dir("pki-ok"));
+    let server = protected_server(&pki.cert, &pki.key, Some(b"s3cret")).await;
+    let summary = stream(&server, &pki.ca, "localhost", Some(b"s3cret"), 20).await;
+    let served = server.stop().await;
+    assert_eq!(summary.accepted, 20, "{summary:?}");
+    assert_eq!(served.failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_self_signed_certificate_streams() {
+    let pki = pki(&temp_dir("pki-pinned"));
+    let server = protected_server(&pki.self_signed, &pki.self_signed_key, None).await;
+    let summary = stream(&server, &pki.self_signed, "localhost", None, 10).await;
+    server.stop().await;
+    assert_eq!(summary.accepted, 10, "{summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_gets_nothing() {
+    let pki = pki(&temp_dir("pki-token"));
+    let server = protected_server(&pki.cert, &pki.key, Some(b"s3cret")).await;
+    let summary = stream(&server, &pki.ca, "localhost", Some(b"guess"), 5).await;
+    let served = server.stop().await;
+    assert_eq!(summary.accepted, 0);
+    assert!(summary.failures >= 1 && served.failed >= 1, "{summary:?} {served:?}");
+    assert_eq!(served.frames.fresh, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_or_wrong_name_gets_nothing() {
+    let pki = pki(&temp_dir("pki-untrusted"));
+    let server = protected_server(&pki.cert, &pki.key, None).await;
+    assert_eq!(stream(&server, &pki.other_ca, "localhost", None, 5).await.accepted, 0, "untrusted CA");
+    assert_eq!(stream(&server, &pki.ca, "example.com", None, 5).await.accepted, 0, "name not in the certificate");
+    let served = server.stop().await;
+    assert_eq!(served.frames.fresh, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_client_cannot_talk_to_a_tls_server() {
+    let pki = pki(&temp_dir("pki-plain"));
+    let server = protected_server(&pki.cert, &pki.key, None).await;
+    let addr = server.addr;
+    let options = ClientOptions { exchanges: 3, duration: Duration::from_secs(3), ..ClientOptions::default() };
+    let report = tokio::task::spawn_blocking(move || original::run_client(addr, &options)).await.expect("task");
+    assert!(report.map_or(true, |r| r.accepted == 0), "no frame is accepted in clear text");
+    let served = server.stop().await;
+    assert_eq!(served.frames.fresh, 0);
+    assert!(served.failed >= 1, "{served:?}");
+}

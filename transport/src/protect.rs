@@ -1,0 +1,206 @@
+//! Protected mode, for networks that cannot be trusted: TLS (rustls) around the classic
+//! protocol, and a shared token the client presents before the first exchange. Classic mode,
+//! without either, stays the default so that original clients keep working.
+//!
+//! On the wire, protected mode is: the TLS handshake (when TLS is on), then the client sends a
+//! 64-byte field holding the token, space padded (when a token is set), then the classic
+//! exchange exactly as in classic mode.
+
+use crate::conn::Stream;
+use crate::TransportError;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Width of the token field.
+pub const TOKEN_LEN: usize = 64;
+
+/// What can be wrong with the protected-mode settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectError {
+    /// A certificate, key or token file could not be read or parsed.
+    #[error("cannot read {what} from {path}: {reason}")]
+    File {
+        /// Which file it is.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// rustls refused the configuration (a key that does not match the certificate, ...).
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    /// A token that is empty or longer than the field.
+    #[error("the token in {0} must be 1 to 64 bytes of printable ASCII")]
+    Token(PathBuf),
+    /// The name the client checks the server's certificate against is not valid.
+    #[error("invalid TLS server name {0:?}")]
+    ServerName(String),
+}
+
+fn file_error(what: &'static str, path: &Path, reason: impl ToString) -> ProtectError {
+    ProtectError::File { what, path: path.into(), reason: reason.to_string() }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server side of TLS, from a PEM certificate chain and its PEM private key.
+pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ProtectError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| file_error("certificates", cert, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error("certificates", cert, e))?;
+    if chain.is_empty() {
+        return Err(file_error("certificates", cert, "no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("the private key", key, e))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The client side of TLS, trusting the certificates in `trust` (PEM): the CA that signed the
+/// server's certificate, or the server's own self-signed certificate to pin it.
+pub fn connector(trust: &Path) -> Result<tokio_rustls::TlsConnector, ProtectError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(trust).map_err(|e| file_error("trusted certificates", trust, e))? {
+        roots.add(cert.map_err(|e| file_error("trusted certificates", trust, e))?)?;
+    }
+    if roots.is_empty() {
+        return Err(file_error("trusted certificates", trust, "no certificate in the file"));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// The name a client checks the server's certificate against (a DNS name or an IP address).
+pub fn server_name(name: &str) -> Result<ServerName<'static>, ProtectError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| ProtectError::ServerName(name.to_owned()))
+}
+
+/// Reads a token file: its first line, trimmed.
+pub fn read_token(path: &Path) -> Result<Vec<u8>, ProtectError> {
+    let text = std::fs::read_to_string(path).map_err(|e| file_error("the token", path, e))?;
+    let token = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
+    if token.is_empty() || token.len() > TOKEN_LEN || !token.iter().all(|c| c.is_ascii_graphic()) {
+        return Err(ProtectError::Token(path.into()));
+    }
+    Ok(token)
+}
+
+/// The server's half of protected mode on a new connection: TLS handshake, then the token.
+pub struct Guard {
+    /// TLS, when on.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The token clients must present, when set.
+    pub token: Option<Vec<u8>>,
+}
+
+impl Guard {
+    /// Whether anything is checked.
+    pub fn is_classic(&self) -> bool {
+        self.tls.is_none() && self.token.is_none()
+    }
+
+    /// Admits a connection: the handshake and the token must both complete within `timeout`.
+    pub async fn admit(&self, tcp: TcpStream, timeout: Duration) -> Result<Box<dyn Stream>, TransportError> {
+        if self.is_classic() {
+            return Ok(Box::new(tcp));
+        }
+        let admit = async {
+            let mut stream: Box<dyn Stream> = match &self.tls {
+                Some(acceptor) => Box::new(acceptor.accept(tcp).await.map_err(TransportError::Tls)?),
+                None => Box::new(tcp),
+            };
+            if let Some(expected) = &self.token {
+                let mut field = [0u8; TOKEN_LEN];
+                stream.read_exact(&mut field).await.map_err(|_| TransportError::BadToken)?;
+                let presented = trim_field(&field);
+                if !constant_time_eq(presented, expected) {
+                    return Err(TransportError::BadToken);
+                }
+            }
+            Ok(stream)
+        };
+        tokio::time::timeout(timeout, admit)
+            .await
+            .map_err(|_| TransportError::ReadTimeout { after: timeout, waiting_for: "the TLS handshake and token" })?
+    }
+}
+
+/// The client's half: TLS handshake (when `tls` is given), then the token (when given).
+pub async fn present(
+    tcp: TcpStream,
+    tls: Option<&(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    token: Option<&[u8]>,
+) -> Result<Box<dyn Stream>, TransportError> {
+    let mut stream: Box<dyn Stream> = match tls {
+        Some((connector, name)) => Box::new(connector.connect(name.clone(), tcp).await.map_err(TransportError::Tls)?),
+        None => Box::new(tcp),
+    };
+    if let Some(token) = token {
+        let mut field = [b' '; TOKEN_LEN];
+        let n = token.len().min(TOKEN_LEN);
+        field[..n].copy_from_slice(&token[..n]);
+        stream.write_all(&field).await?;
+    }
+    Ok(stream)
+}
+
+fn trim_field(field: &[u8]) -> &[u8] {
+    let end = field.iter().rposition(|&c| c != b' ').map_or(0, |i| i + 1);
+    &field[..end]
+}
+
+/// Compares without leaking, through timing, how much of the token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let diff = a.iter().zip(b).fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert_eq!(trim_field(b"abc   "), b"abc");
+    }
+
+    #[test]
+    fn token_files_are_checked() {
+        let dir = std::env::temp_dir().join(format!("nvt-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("token");
+        std::fs::write(&path, "s3cr3t-token\n").expect("write");
+        assert_eq!(read_token(&path).expect("token"), b"s3cr3t-token");
+        for bad in ["", "has space", &"x".repeat(65)] {
+            std::fs::write(&path, bad).expect("write");
+            assert!(matches!(read_token(&path), Err(ProtectError::Token(_))), "{bad:?}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn missing_files_name_the_file() {
+        let error =
+            acceptor(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).err().expect("error");
+        assert!(error.to_string().contains("/nonexistent/cert.pem"), "{error}");
+    }
+}
