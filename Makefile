@@ -29,7 +29,7 @@ bench: build
 
 # Longer robustness runs, outside `make test`; docs/reliability.md records their results.
 fuzz: setup
-	PROPTEST_CASES=200000 $(CARGO) test --release -p nvt-transport --test fuzz
+	PROPTEST_CASES=2000000 $(CARGO) test --release -p nvt-transport
 
 soak: build
 	$(CARGO) run --release -p nvt-tests --bin soak -- --seconds 300 --model models/shapes.onnx

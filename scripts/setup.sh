@@ -19,6 +19,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Chromium is only for the browser test of the web view, which skips itself without it.
+if ! command -v chromium >/dev/null; then
+  echo "setup: installing chromium (for the web view's browser test)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
+    || echo "setup: chromium could not be installed; the browser test will be skipped"
+fi
+
 lib=".ort/libonnxruntime.so.${ORT_VERSION}"
 if [ ! -f "$lib" ]; then
   echo "setup: fetching ONNX Runtime ${ORT_VERSION} from the PyPI wheel"

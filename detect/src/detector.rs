@@ -71,11 +71,13 @@ pub struct Detector {
     options: DetectorOptions,
     input: Array4<f32>,
     scratch: Mat,
+    load_time: std::time::Duration,
 }
 
 impl Detector {
     /// Loads and checks a model. Errors name the file and say what was expected and found.
     pub fn load(path: &Path, options: DetectorOptions) -> Result<Self, DetectError> {
+        let started = Instant::now();
         let env = runtime::environment()?;
         let bytes = std::fs::read(path).map_err(|source| DetectError::ModelRead { path: path.into(), source })?;
         let not_onnx = |reason: String| DetectError::NotOnnx { path: path.into(), reason };
@@ -94,12 +96,19 @@ impl Detector {
         let info = ModelInfo::read(&session, path, model::content_hash(&bytes), &hints)?;
         let (w, h) = info.input_size;
         let input = Array4::zeros((1, 3, h as usize, w as usize));
-        let mut detector = Self { session, info, options, input, scratch: Mat::default() };
+        let mut detector =
+            Self { session, info, options, input, scratch: Mat::default(), load_time: std::time::Duration::ZERO };
         if detector.options.warm_up {
             let blank = Mat::new_rows_cols_with_default(h as i32, w as i32, opencv::core::CV_8UC3, 0.into())?;
             detector.detect(&blank)?;
         }
+        detector.load_time = started.elapsed();
         Ok(detector)
+    }
+
+    /// How long loading and warming up took.
+    pub fn load_time(&self) -> std::time::Duration {
+        self.load_time
     }
 
     /// The model's facts.

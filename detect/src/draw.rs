@@ -2,6 +2,7 @@
 
 use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::imgproc;
+use opencv::prelude::*;
 
 /// A palette of distinct colours (BGR); class `n` always gets entry `n % len`.
 const PALETTE: [(u8, u8, u8); 12] = [
@@ -34,9 +35,11 @@ pub fn draw_box(image: &mut Mat, bbox: [f32; 4], class_id: usize, label: &str, s
     let mut baseline = 0;
     let size = imgproc::get_text_size(&text, imgproc::FONT_HERSHEY_SIMPLEX, 0.5, 1, &mut baseline)?;
     let top = if y1 - size.height - 6 >= 0 { y1 - size.height - 6 } else { y1 };
-    imgproc::rectangle(image, Rect::new(x1, top, size.width + 6, size.height + 6), colour, -1, imgproc::LINE_8, 0)?;
+    // Keep the tab inside the frame when the box touches its right edge.
+    let left = x1.min(image.cols() - size.width - 6).max(0);
+    imgproc::rectangle(image, Rect::new(left, top, size.width + 6, size.height + 6), colour, -1, imgproc::LINE_8, 0)?;
     let white = Scalar::new(255.0, 255.0, 255.0, 0.0);
-    let origin = Point::new(x1 + 3, top + size.height + 2);
+    let origin = Point::new(left + 3, top + size.height + 2);
     imgproc::put_text(image, &text, origin, imgproc::FONT_HERSHEY_SIMPLEX, 0.5, white, 1, imgproc::LINE_AA, false)
 }
 
@@ -44,7 +47,6 @@ pub fn draw_box(image: &mut Mat, bbox: [f32; 4], class_id: usize, label: &str, s
 mod tests {
     use super::*;
     use opencv::core::{Vec3b, CV_8UC3};
-    use opencv::prelude::*;
 
     #[test]
     fn colours_are_stable_per_class() {

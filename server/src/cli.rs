@@ -59,6 +59,17 @@ pub struct Args {
     /// Protected mode: clients must present the token in this file (first line, 1-64 bytes).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Serve the live web view and /metrics here: a port (on 127.0.0.1) or ADDR:PORT.
+    #[arg(long, value_parser = parse_http_addr)]
+    pub http: Option<std::net::SocketAddr>,
+}
+
+/// `8080` means `127.0.0.1:8080`: the web view stays on loopback unless an address is named.
+fn parse_http_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| format!("invalid --http {text:?}: use a port (8080) or ADDR:PORT (0.0.0.0:8080)"))
 }
 
 impl Args {
@@ -80,6 +91,12 @@ impl Args {
         if token.is_some() && tls.is_none() {
             tracing::warn!("--token-file without TLS: the token crosses the network in clear text");
         }
+        let http = match self.http {
+            Some(addr) => {
+                Some(std::net::TcpListener::bind(addr).with_context(|| format!("cannot serve --http on {addr}"))?)
+            }
+            None => None,
+        };
         Ok(Config {
             max_lag: self.max_lag,
             limits: Limits {
@@ -94,6 +111,7 @@ impl Args {
             stats_every: self.stats_every,
             detector: self.model.load()?,
             guard: protect::Guard { tls, token },
+            http,
         })
     }
 }

@@ -24,6 +24,8 @@ pub struct Config {
     pub detector: Option<nvt_detect::Detector>,
     /// Protected mode (TLS, token); classic when both are off.
     pub guard: nvt_transport::protect::Guard,
+    /// Where the web view and metrics listen (`--http`).
+    pub http: Option<std::net::TcpListener>,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             stats_every: Duration::from_secs(5),
             detector: None,
             guard: nvt_transport::protect::Guard { tls: None, token: None },
+            http: None,
         }
     }
 }

@@ -2,9 +2,9 @@
 //! always taking each client's newest decoded frame, so a busy client cannot starve the others
 //! and no client's frames queue up behind the model.
 
-use crate::pipeline::{self, Client, Decoded, Results};
+use crate::pipeline::{self, Client, Decoded, Output, Results};
 use nvt_detect::{draw, Detection, Detector};
-use nvt_transport::{JsonLines, ReplyDetection};
+use nvt_transport::ReplyDetection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -31,8 +31,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl DetectorStage {
-    /// Starts the thread that runs `detector`, writing records to `log`.
-    pub fn start(detector: Detector, log: Option<Arc<JsonLines>>) -> std::io::Result<Self> {
+    /// Starts the thread that runs `detector`, sending finished frames to `output`.
+    pub fn start(detector: Detector, output: Arc<Output>) -> std::io::Result<Self> {
         let model = detector.info().id.clone();
         let shared = Arc::new(Shared {
             clients: Mutex::default(),
@@ -42,7 +42,7 @@ impl DetectorStage {
         });
         let thread = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name("detector".into()).spawn(move || run(detector, &shared, log.as_deref()))?
+            std::thread::Builder::new().name("detector".into()).spawn(move || run(detector, &shared, &output))?
         };
         Ok(Self { shared, thread: Mutex::new(Some(thread)), model })
     }
@@ -76,12 +76,12 @@ impl DetectorStage {
     }
 }
 
-fn run(mut detector: Detector, shared: &Shared, log: Option<&JsonLines>) {
+fn run(mut detector: Detector, shared: &Shared, output: &Output) {
     let mut next = 0usize;
     while !shared.stop.load(Ordering::Relaxed) {
         let seen = *lock(&shared.work);
         match take_next(shared, &mut next) {
-            Some((client, frame)) => process(&mut detector, &client, frame, log),
+            Some((client, frame)) => process(&mut detector, &client, frame, output),
             None => {
                 let work = lock(&shared.work);
                 let _ = shared.wake.wait_timeout_while(work, Duration::from_millis(200), |w| {
@@ -104,7 +104,7 @@ fn take_next(shared: &Shared, next: &mut usize) -> Option<(Arc<Client>, Decoded)
     })
 }
 
-fn process(detector: &mut Detector, client: &Client, mut frame: Decoded, log: Option<&JsonLines>) {
+fn process(detector: &mut Detector, client: &Client, mut frame: Decoded, output: &Output) {
     let (detections, timings) = match detector.detect(&frame.image) {
         Ok(found) => found,
         Err(error) => {
@@ -113,7 +113,7 @@ fn process(detector: &mut Detector, client: &Client, mut frame: Decoded, log: Op
             return;
         }
     };
-    if client.window.is_some() {
+    if client.watched() {
         for d in &detections {
             if let Err(error) = draw::draw_box(&mut frame.image, d.bbox, d.class_id, &d.label, d.score) {
                 tracing::warn!(%error, "cannot draw a box");
@@ -122,7 +122,7 @@ fn process(detector: &mut Detector, client: &Client, mut frame: Decoded, log: Op
     }
     let results =
         Results { model: detector.info().id.clone(), detections: detections.iter().map(to_record).collect(), timings };
-    pipeline::finish(client, log, frame, Some(results));
+    pipeline::finish(client, output, frame, Some(results));
 }
 
 /// A detection as records and replies carry it (box to 0.01 px, score to 1e-4).

@@ -11,12 +11,14 @@ pub mod cli;
 pub mod config;
 pub mod detection;
 pub mod display;
+pub mod metrics;
 pub mod offline;
 pub mod pipeline;
 pub mod record;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod web;
 
 pub use config::Config;
 pub use server::{run, Summary};

@@ -4,6 +4,7 @@
 //! picture to the client's window.
 
 use crate::detection::DetectorStage;
+use crate::metrics::Metrics;
 use crate::record::{FrameRecord, StampRecord, Timings};
 use crate::stats::Counters;
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use nvt_capture::slot::{Slot, Taken};
 use nvt_capture::{jpeg, Mat, Stamp};
 use nvt_transport::{JsonLines, ReplyDetection, ReplyDoc};
 use opencv::prelude::*;
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,10 +44,14 @@ pub struct Decoded {
     pub decode_ms: f64,
 }
 
-/// What a client's network task, worker and the detector stage share.
+/// What a client's network task, worker, the detector stage and the web view share.
 pub struct Client {
+    /// A number for this connection, unique while the server runs (the web view's `/stream/{id}`).
+    pub id: u64,
     /// The client's address, as logs and window titles show it.
     pub peer: String,
+    /// When it connected.
+    pub connected: SystemTime,
     /// Newest-wins hand-over from the network task to the worker.
     pub frames: Slot<Incoming>,
     /// Newest-wins hand-over from the worker to the detector stage.
@@ -54,21 +60,85 @@ pub struct Client {
     pub latest: Mutex<ReplyDoc>,
     /// The client's window, with `--show`.
     pub window: Option<Arc<Slot<Mat>>>,
+    /// The latest annotated frame as JPEG, for web viewers; each viewer sees the newest.
+    pub view: tokio::sync::watch::Sender<Option<Bytes>>,
+    /// Recent rates and latencies, for the web view.
+    pub recent: Mutex<Recent>,
     /// This client's counters.
     pub counters: Counters,
     /// Every client's counters summed.
     pub totals: Arc<Counters>,
 }
 
+/// What happened to a client's frames over the last few seconds.
+#[derive(Debug, Default)]
+pub struct Recent {
+    accepted: VecDeque<Instant>,
+    processed: VecDeque<Instant>,
+    latencies_ms: VecDeque<f64>,
+    /// The model that processed the latest frame.
+    pub model: Option<String>,
+}
+
+/// The window over which rates are measured.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+impl Recent {
+    fn note(times: &mut VecDeque<Instant>) {
+        let now = Instant::now();
+        times.push_back(now);
+        while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
+            times.pop_front();
+        }
+    }
+
+    /// A frame passed the freshness check.
+    pub fn accepted(&mut self) {
+        Self::note(&mut self.accepted);
+    }
+
+    fn processed(&mut self, latency_ms: f64) {
+        Self::note(&mut self.processed);
+        self.latencies_ms.push_back(latency_ms);
+        if self.latencies_ms.len() > 300 {
+            self.latencies_ms.pop_front();
+        }
+    }
+
+    /// Frames per second accepted and processed over the last few seconds.
+    pub fn rates(&self) -> (f64, f64) {
+        let rate = |times: &VecDeque<Instant>| {
+            let recent = times.iter().filter(|t| t.elapsed() <= RATE_WINDOW).count();
+            recent as f64 / RATE_WINDOW.as_secs_f64()
+        };
+        (rate(&self.accepted), rate(&self.processed))
+    }
+
+    /// Median and 95th percentile of the last 300 frames' latency, in milliseconds.
+    pub fn latency_percentiles(&self) -> (f64, f64) {
+        let mut sorted: Vec<f64> = self.latencies_ms.iter().copied().collect();
+        if sorted.is_empty() {
+            return (0.0, 0.0);
+        }
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        (at(0.5), at(0.95))
+    }
+}
+
 impl Client {
     /// A client with nothing processed yet.
-    pub fn new(peer: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
+    pub fn new(id: u64, peer: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
         Self {
+            id,
             peer,
+            connected: SystemTime::now(),
             frames: Slot::new(),
             decoded: Slot::new(),
             latest: Mutex::default(),
             window,
+            view: tokio::sync::watch::Sender::new(None),
+            recent: Mutex::default(),
             counters: Counters::default(),
             totals,
         }
@@ -84,12 +154,31 @@ impl Client {
     pub fn reply(&self) -> [u8; nvt_transport::field::REPLY_LEN] {
         self.latest.lock().unwrap_or_else(|p| p.into_inner()).encode()
     }
+
+    /// The recent-activity record, locked.
+    pub fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether anyone is watching this client's frames (a window or a web viewer), so that
+    /// boxes are worth drawing.
+    pub fn watched(&self) -> bool {
+        self.window.is_some() || self.view.receiver_count() > 0
+    }
+}
+
+/// Where finished frames go: the log and the metrics.
+pub struct Output {
+    /// Where records go.
+    pub log: Option<Arc<JsonLines>>,
+    /// Stage latencies and the like.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What every worker shares.
 pub struct Stage {
-    /// Where records go.
-    pub log: Option<Arc<JsonLines>>,
+    /// Where finished frames go.
+    pub output: Arc<Output>,
     /// Largest image decoded.
     pub max_pixels: u64,
     /// The detector, when the server runs a model.
@@ -131,12 +220,12 @@ fn decode(client: &Arc<Client>, stage: &Stage, frame: Incoming) {
         Decoded { seq: frame.seq, image, arrived: frame.arrived, lag: frame.lag, decode_ms: ms(started.elapsed()) };
     match &stage.detector {
         Some(detector) => detector.submit(client, decoded),
-        None => finish(client, stage.log.as_deref(), decoded, None),
+        None => finish(client, &stage.output, decoded, None),
     }
 }
 
 /// Records a processed frame, makes its detections the client's reply, and shows it.
-pub fn finish(client: &Client, log: Option<&JsonLines>, frame: Decoded, results: Option<Results>) {
+pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<Results>) {
     let now = SystemTime::now();
     let stamp = Stamp::read(&frame.image).map(|s| StampRecord {
         frame: s.index,
@@ -166,7 +255,21 @@ pub fn finish(client: &Client, log: Option<&JsonLines>, frame: Decoded, results:
     };
     *client.latest.lock().unwrap_or_else(|p| p.into_inner()) =
         ReplyDoc { seq: frame.seq, detections: record.detections.clone(), omitted: 0 };
-    if let Some(log) = log {
+    observe(&output.metrics, &record);
+    {
+        let mut recent = client.recent();
+        recent.processed(record.latency_ms);
+        recent.model.clone_from(&record.model);
+    }
+    if client.view.receiver_count() > 0 {
+        match jpeg::encode(&frame.image, 80) {
+            Ok(bytes) => {
+                client.view.send_replace(Some(Bytes::from(bytes)));
+            }
+            Err(error) => tracing::warn!(%error, "cannot encode a frame for the web view"),
+        }
+    }
+    if let Some(log) = &output.log {
         if let Err(error) = log.write(&record) {
             tracing::error!(%error, "cannot write the log");
         }
@@ -175,6 +278,16 @@ pub fn finish(client: &Client, log: Option<&JsonLines>, frame: Decoded, results:
         window.put(frame.image);
     }
     client.bump(|c| &c.processed);
+}
+
+fn observe(metrics: &Metrics, record: &FrameRecord) {
+    let t = &record.timings_ms;
+    for (stage, value) in
+        [("decode", t.decode), ("preprocess", t.preprocess), ("infer", t.infer), ("postprocess", t.postprocess)]
+    {
+        metrics.stage_seconds.with_label_values(&[stage]).observe(value / 1000.0);
+    }
+    metrics.latency_seconds.observe(record.latency_ms / 1000.0);
 }
 
 fn ms(d: Duration) -> f64 {

@@ -2,13 +2,17 @@
 
 use crate::detection::DetectorStage;
 use crate::display::Display;
-use crate::pipeline::Stage;
+use crate::metrics::Metrics;
+use crate::pipeline::{Output, Stage};
 use crate::session::{self, Shared};
+use crate::stats::Connections;
 use crate::stats::{CounterValues, Counters};
+use crate::web;
 use crate::Config;
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -32,9 +36,15 @@ pub struct Summary {
 pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Future<Output = ()>) -> Summary {
     let permits = Arc::new(Semaphore::new(config.max_clients));
     let display = config.show.then(Display::start);
+    let totals: Arc<Counters> = Arc::default();
+    let connections: Arc<Connections> = Arc::default();
+    let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::clone(&connections)));
+    let output = Arc::new(Output { log: config.log.clone(), metrics: Arc::clone(&metrics) });
     let detector = config.detector.take().and_then(|detector| {
         let model = detector.info().id.clone();
-        match DetectorStage::start(detector, config.log.clone()) {
+        metrics.model_info.with_label_values(&[&model]).set(1.0);
+        metrics.model_load_seconds.set(detector.load_time().as_secs_f64());
+        match DetectorStage::start(detector, Arc::clone(&output)) {
             Ok(stage) => {
                 tracing::info!(%model, "detector ready");
                 Some(Arc::new(stage))
@@ -45,13 +55,31 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
             }
         }
     });
-    let stage = Arc::new(Stage { log: config.log.clone(), max_pixels: config.max_pixels, detector });
-    let shared = Arc::new(Shared { config, stage, display, totals: Arc::default(), connections: Default::default() });
+    let stage = Arc::new(Stage { output, max_pixels: config.max_pixels, detector });
+    let http = config.http.take();
+    let shared = Arc::new(Shared {
+        config,
+        stage,
+        display,
+        totals,
+        connections,
+        clients: Mutex::default(),
+        next_id: AtomicU64::new(1),
+        metrics,
+    });
     let stop = CancellationToken::new();
     let mut sessions = JoinSet::new();
+    let web = http.and_then(|listener| match web::start(listener, Arc::clone(&shared), stop.clone()) {
+        Ok(task) => Some(task),
+        Err(error) => {
+            tracing::error!(%error, "cannot serve the web view");
+            None
+        }
+    });
     let mut stats_tick = tokio::time::interval(shared.config.stats_every);
     stats_tick.tick().await;
     let mut last = CounterValues::default();
+    let (mut refused_log, mut refused_quiet): (Option<std::time::Instant>, u64) = (None, 0);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -72,7 +100,19 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
                 };
                 let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                     Counters::bump(&shared.connections.refused);
-                    tracing::warn!(peer = %addr, limit = shared.config.max_clients, "connection refused: too many clients");
+                    // A flood must not flood the log too: one line a second at most.
+                    if refused_log.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+                        tracing::warn!(
+                            peer = %addr,
+                            limit = shared.config.max_clients,
+                            refused_since_last_line = refused_quiet + 1,
+                            "connection refused: too many clients"
+                        );
+                        refused_log = Some(std::time::Instant::now());
+                        refused_quiet = 0;
+                    } else {
+                        refused_quiet += 1;
+                    }
                     drop(stream);
                     continue;
                 };
@@ -106,6 +146,9 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
     tracing::info!("shutting down");
     stop.cancel();
     while sessions.join_next().await.is_some() {}
+    if let Some(web) = web {
+        let _ = web.await;
+    }
     if let Some(detector) = shared.stage.detector.clone() {
         let _ = tokio::task::spawn_blocking(move || detector.stop()).await;
     }

@@ -1,12 +1,14 @@
 //! One client connection: the classic exchange loop on the network side.
 
 use crate::display::Display;
+use crate::metrics::Metrics;
 use crate::pipeline::{self, Client, Incoming, Stage};
 use crate::stats::{Connections, Counters};
 use crate::Config;
 use nvt_capture::jpeg;
 use nvt_transport::{ServerConnection, TransportError, Verdict};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -21,17 +23,28 @@ pub struct Shared {
     /// Counters over all clients.
     pub totals: Arc<Counters>,
     /// Connection counters.
-    pub connections: Connections,
+    pub connections: Arc<Connections>,
+    /// The clients connected now, for the web view.
+    pub clients: Mutex<Vec<Arc<Client>>>,
+    /// The next client id.
+    pub next_id: AtomicU64,
+    /// What `/metrics` serves.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// The clients connected now.
+    pub fn clients(&self) -> Vec<Arc<Client>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Serves one client until it leaves, breaks the protocol, times out, or the server stops.
 pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
     let window = shared.display.as_ref().map(|d| d.window(&peer));
-    let client = Arc::new(Client::new(peer.clone(), window.clone(), Arc::clone(&shared.totals)));
-    if let Some(detector) = &shared.stage.detector {
-        detector.register(&client);
-    }
+    let id = shared.next_id.fetch_add(1, Relaxed);
+    let client = Arc::new(Client::new(id, peer.clone(), window.clone(), Arc::clone(&shared.totals)));
     let worker = match pipeline::spawn(Arc::clone(&client), Arc::clone(&shared.stage)) {
         Ok(worker) => worker,
         Err(error) => {
@@ -39,7 +52,12 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             return;
         }
     };
-    tracing::info!(%peer, "client connected");
+    if let Some(detector) = &shared.stage.detector {
+        detector.register(&client);
+    }
+    shared.clients.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&client));
+    shared.metrics.connected.inc();
+    tracing::info!(%peer, id, "client connected");
 
     let outcome = tokio::select! {
         outcome = exchange_loop(stream, &client, config) => outcome,
@@ -62,6 +80,8 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     if let Some(window) = window {
         window.close();
     }
+    shared.clients.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| !Arc::ptr_eq(c, &client));
+    shared.metrics.connected.dec();
     let c = client.counters.snapshot();
     tracing::info!(%peer, fresh = c.fresh, stale = c.stale, processed = c.processed, refused = c.refused, "client summary");
 }
@@ -81,6 +101,7 @@ async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> R
             Verdict::Fresh => match acceptable(&frame.payload, config.max_pixels) {
                 Ok(()) => {
                     client.bump(|c| &c.fresh);
+                    client.recent().accepted();
                     let incoming = Incoming { seq, payload: frame.payload, arrived: frame.arrived, lag: frame.lag };
                     if client.frames.put(incoming) {
                         client.bump(|c| &c.superseded);

@@ -148,3 +148,33 @@ impl VirtualDisplay {
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
+
+/// A plain HTTP/1.0 GET (the server then ends streaming bodies by closing): the status code,
+/// the headers (lower-cased names) and as much of the body as arrives within `read_for`.
+pub async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    read_for: std::time::Duration,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    sock.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.expect("request");
+    let mut raw = Vec::new();
+    let until = tokio::time::Instant::now() + read_for;
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(until, sock.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}

@@ -1,0 +1,136 @@
+//! `/metrics`: Prometheus series named `nvt_*`. Frame and connection counts are read from the
+//! server's own counters at scrape time; stage latencies are histograms observed per frame.
+
+use crate::stats::{Connections, Counters};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Buckets from 0.5 ms to 2.5 s.
+const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5];
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Seconds per stage: decode, preprocess, infer, postprocess.
+    pub stage_seconds: HistogramVec,
+    /// Seconds from a frame's last byte arriving to its results being ready.
+    pub latency_seconds: Histogram,
+    /// Clients connected now.
+    pub connected: IntGauge,
+    /// How long the model took to load and warm up.
+    pub model_load_seconds: Gauge,
+    /// 1 for the model being served, labelled with its id.
+    pub model_info: GaugeVec,
+}
+
+impl Metrics {
+    /// Registers everything; `totals` and `connections` are read at each scrape.
+    pub fn new(totals: Arc<Counters>, connections: Arc<Connections>) -> Self {
+        let registry = Registry::new();
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new("nvt_stage_seconds", "Time per frame in each stage").buckets(BUCKETS.to_vec()),
+            &["stage"],
+        )
+        .expect("valid metric");
+        let latency_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "nvt_frame_latency_seconds",
+                "From a frame's last byte arriving to its results being ready",
+            )
+            .buckets(BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        let connected = IntGauge::new("nvt_connected_clients", "Clients connected now").expect("valid metric");
+        let model_load_seconds =
+            Gauge::new("nvt_model_load_seconds", "Time to load and warm up the model").expect("valid metric");
+        let model_info =
+            GaugeVec::new(Opts::new("nvt_model_info", "The model being served"), &["model"]).expect("valid");
+        for collector in [
+            Box::new(stage_seconds.clone()) as Box<dyn Collector>,
+            Box::new(latency_seconds.clone()),
+            Box::new(connected.clone()),
+            Box::new(model_load_seconds.clone()),
+            Box::new(model_info.clone()),
+            Box::new(CounterCollector::new(totals, connections)),
+        ] {
+            registry.register(collector).expect("unique metric names");
+        }
+        Self { registry, stage_seconds, latency_seconds, connected, model_load_seconds, model_info }
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if TextEncoder::new().encode(&self.registry.gather(), &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Counters kept as atomics by the server, exposed as Prometheus counters at scrape time.
+struct CounterCollector {
+    totals: Arc<Counters>,
+    connections: Arc<Connections>,
+    descs: Vec<Desc>,
+}
+
+const COUNTERS: [(&str, &str); 10] = [
+    ("nvt_frames_received_total", "Frames received (fresh, stale or refused)"),
+    ("nvt_frames_accepted_total", "Frames that passed the freshness check and were accepted"),
+    ("nvt_frames_stale_total", "Frames answered '0' because their echo came back too late"),
+    ("nvt_frames_refused_total", "Frames refused because they were not an acceptable image"),
+    ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
+    ("nvt_frames_superseded_total", "Frames replaced by a newer one before they were processed"),
+    ("nvt_frames_failed_total", "Frames that failed to decode or to run through the model"),
+    ("nvt_connections_total", "Connections accepted"),
+    ("nvt_connections_refused_total", "Connections refused at --max-clients"),
+    ("nvt_connections_failed_total", "Connections dropped for a protocol violation, timeout or socket error"),
+];
+
+impl CounterCollector {
+    fn new(totals: Arc<Counters>, connections: Arc<Connections>) -> Self {
+        let descs = COUNTERS
+            .iter()
+            .filter_map(|(name, help)| Desc::new((*name).into(), (*help).into(), vec![], Default::default()).ok())
+            .collect();
+        Self { totals, connections, descs }
+    }
+}
+
+impl Collector for CounterCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let f = self.totals.snapshot();
+        let c = &self.connections;
+        let values = [
+            f.fresh + f.stale + f.refused,
+            f.fresh,
+            f.stale,
+            f.refused,
+            f.processed,
+            f.superseded,
+            f.decode_errors + f.detect_errors,
+            c.accepted.load(Relaxed),
+            c.refused.load(Relaxed),
+            c.failed.load(Relaxed),
+        ];
+        COUNTERS
+            .iter()
+            .zip(values)
+            .filter_map(|((name, help), value)| {
+                let counter = IntCounter::new(*name, *help).ok()?;
+                counter.inc_by(value);
+                counter.collect().pop()
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,189 @@
+//! `--http`: the live web view and metrics. `/` is a page with every client's annotated stream,
+//! stats and latest detections; `/api/clients` the same as JSON; `/stream/{id}` a client's
+//! annotated frames as MJPEG; `/metrics` Prometheus. A slow viewer never slows detection: each
+//! viewer reads the newest frame from a watch channel and skips the ones it was too slow for.
+
+use crate::session::Shared;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PAGE: &str = include_str!("web/index.html");
+const BOUNDARY: &str = "nvtframe";
+
+#[derive(Clone)]
+struct WebState {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+/// Serves the web view on `listener` until `stop` is cancelled.
+pub fn start(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> std::io::Result<JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "web view and metrics");
+    }
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/api/clients", get(clients))
+        .route("/stream/{id}", get(stream))
+        .route("/metrics", get(metrics))
+        .with_state(WebState { shared, stop: stop.clone() });
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+            tracing::error!(%error, "web view stopped");
+        }
+    }))
+}
+
+/// The page, with a card for every client connected now already in it, so that their streams
+/// start as the page loads (and show without JavaScript).
+async fn page(State(state): State<WebState>) -> Html<String> {
+    let views = client_views(&state.shared);
+    let cards: String = if views.is_empty() {
+        r#"<div class="empty">No client is streaming yet.</div>"#.to_owned()
+    } else {
+        views.iter().map(card).collect()
+    };
+    Html(PAGE.replace("<!--CLIENTS-->", &cards))
+}
+
+fn card(c: &ClientView) -> String {
+    let template = PAGE
+        .split_once(r#"<template id="card-template">"#)
+        .and_then(|(_, rest)| rest.split_once("</template>"))
+        .map_or("", |(inner, _)| inner);
+    let filled = template
+        .replace("{id}", &c.id.to_string())
+        .replace(r#"<span class="peer"></span>"#, &format!(r#"<span class="peer">{}</span>"#, escape(&c.peer)))
+        .replace(
+            r#"<span class="model"></span>"#,
+            &format!(r#"<span class="model">{}</span>"#, escape(c.model.as_deref().unwrap_or("no model"))),
+        );
+    format!(r#"<section class="card" id="client-{id}" data-id="{id}">{filled}</section>"#, id = c.id)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// One client as `/api/clients` lists it.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    /// For `/stream/{id}`.
+    pub id: u64,
+    /// Its address.
+    pub peer: String,
+    /// Seconds since it connected.
+    pub connected_s: f64,
+    /// Frames accepted per second, over the last few seconds.
+    pub fps_in: f64,
+    /// Frames processed per second, over the last few seconds.
+    pub fps_processed: f64,
+    /// Frames accepted since it connected.
+    pub frames_in: u64,
+    /// Frames processed since it connected.
+    pub frames_processed: u64,
+    /// Frames answered '0' for being late.
+    pub stale: u64,
+    /// Frames not processed: late, refused, or replaced by a newer one.
+    pub dropped: u64,
+    /// Median latency, frame arrival to results, over the last 300 frames.
+    pub latency_ms_p50: f64,
+    /// 95th percentile of the same.
+    pub latency_ms_p95: f64,
+    /// The model that processed its latest frame.
+    pub model: Option<String>,
+    /// The server's number of its latest processed frame.
+    pub seq: u64,
+    /// The latest frame's detections.
+    pub detections: Vec<nvt_transport::ReplyDetection>,
+}
+
+/// Every connected client's stats and latest detections.
+pub fn client_views(shared: &Shared) -> Vec<ClientView> {
+    shared
+        .clients()
+        .iter()
+        .map(|client| {
+            let c = client.counters.snapshot();
+            let recent = client.recent();
+            let (fps_in, fps_processed) = recent.rates();
+            let (p50, p95) = recent.latency_percentiles();
+            let latest = client.latest.lock().map(|l| l.clone()).unwrap_or_default();
+            ClientView {
+                id: client.id,
+                peer: client.peer.clone(),
+                connected_s: SystemTime::now().duration_since(client.connected).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+                fps_in,
+                fps_processed,
+                frames_in: c.fresh,
+                frames_processed: c.processed,
+                stale: c.stale,
+                dropped: c.stale + c.refused + c.superseded + c.decode_errors + c.detect_errors,
+                latency_ms_p50: p50,
+                latency_ms_p95: p95,
+                model: recent.model.clone(),
+                seq: latest.seq,
+                detections: latest.detections,
+            }
+        })
+        .collect()
+}
+
+async fn clients(State(state): State<WebState>) -> Json<Vec<ClientView>> {
+    Json(client_views(&state.shared))
+}
+
+async fn metrics(State(state): State<WebState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.shared.metrics.render()).into_response()
+}
+
+async fn stream(State(state): State<WebState>, Path(id): Path<u64>) -> Response {
+    let Some(client) = state.shared.clients().into_iter().find(|c| c.id == id) else {
+        return (StatusCode::NOT_FOUND, format!("no client {id}")).into_response();
+    };
+    let mut frames = client.view.subscribe();
+    frames.mark_changed();
+    drop(client);
+    let stop = state.stop;
+    let parts = futures_util::stream::unfold((frames, stop), |(mut frames, stop)| async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return None,
+                changed = frames.changed() => changed.ok()?,
+            }
+            let Some(jpeg) = frames.borrow_and_update().clone() else { continue };
+            return Some((Ok::<_, Infallible>(part(&jpeg)), (frames, stop)));
+        }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, format!("multipart/x-mixed-replace; boundary={BOUNDARY}"))
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(parts))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// One JPEG as a part of the multipart stream.
+fn part(jpeg: &Bytes) -> Bytes {
+    let head = format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
+    let mut out = Vec::with_capacity(head.len() + jpeg.len() + 2);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(jpeg);
+    out.extend_from_slice(b"\r\n");
+    Bytes::from(out)
+}
