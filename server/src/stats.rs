@@ -73,7 +73,12 @@ pub struct Connections {
 
 /// This process's resident memory in KiB and thread count, from `/proc/self/status` (Linux).
 pub fn process_usage() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    process_usage_of("self")
+}
+
+/// The same for process `pid` (`"self"` for this one); zeros where `/proc` does not tell.
+pub fn process_usage_of(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()

@@ -193,3 +193,36 @@ fn the_page_shows_the_live_stream_in_a_browser() {
         std::fs::copy(&shot, docs).expect("copy the screenshot into docs/");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_viewer_does_not_slow_detection() {
+    let (server, http, stop, client) = streaming_server().await;
+    let processed = |body: Vec<u8>| -> u64 {
+        let clients: Vec<Value> = serde_json::from_slice(&body).expect("JSON");
+        clients[0]["frames_processed"].as_u64().expect("count")
+    };
+    let window = Duration::from_secs(2);
+    let quick = Duration::from_secs(3);
+    let before = processed(http_get(http, "/api/clients", quick).await.2);
+    tokio::time::sleep(window).await;
+    let alone = processed(http_get(http, "/api/clients", quick).await.2) - before;
+
+    // Five viewers that ask for the stream and then never read a byte of it.
+    let mut stalled = Vec::new();
+    for _ in 0..5 {
+        use tokio::io::AsyncWriteExt;
+        let mut sock = tokio::net::TcpStream::connect(http).await.expect("connect");
+        sock.write_all(b"GET /stream/1 HTTP/1.0\r\n\r\n").await.expect("request");
+        stalled.push(sock);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = processed(http_get(http, "/api/clients", quick).await.2);
+    tokio::time::sleep(window).await;
+    let watched = processed(http_get(http, "/api/clients", quick).await.2) - before;
+    assert!(watched as f64 >= 0.6 * alone as f64, "processed {alone} frames alone, {watched} with stalled viewers");
+
+    drop(stalled);
+    stop.cancel();
+    client.await.expect("task").expect("client");
+    server.stop().await;
+}

@@ -78,17 +78,9 @@ async fn main() -> anyhow::Result<()> {
     println!("| t (s) | server RSS (MiB) | threads | tokio tasks |");
     println!("|---|---|---|---|");
     let sample = |t: f64| {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| -> u64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
+        let (rss_kib, threads) = nvt_server::stats::process_usage_of(&pid.to_string());
         let task_count = tasks.lock().ok().and_then(|t| t.last().map(|(_, n)| *n)).unwrap_or(0);
-        println!("| {t:.0} | {:.1} | {} | {task_count} |", field("VmRSS:") as f64 / 1024.0, field("Threads:"));
+        println!("| {t:.0} | {:.1} | {threads} | {task_count} |", rss_kib as f64 / 1024.0);
     };
     let every = Duration::from_secs((args.seconds / 10).max(5));
     while started.elapsed() < Duration::from_secs(args.seconds) {
