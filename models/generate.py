@@ -148,9 +148,12 @@ def shapes_v5(g, images, out):
     g.nodes.append(helper.make_node("Transpose", [rows], [out], perm=[0, 2, 1]))
 
 
-def shapes_e2e(g, images, out):
-    """[1, 10, 6]: x1 y1 x2 y2 score class, padded with empty rows as exports pad to 300."""
+def shapes_e2e(g, images, out, normalized=False):
+    """[1, 10, 6]: x1 y1 x2 y2 score class, padded with empty rows as exports pad to 300;
+    with `normalized`, the corners as fractions of the 640x640 input."""
     x1, y1, x2, y2, score = shapes_boxes(g, images)
+    if normalized:
+        x1, y1, x2, y2 = (g.op("Div", [v, g.const(640.0)]) for v in (x1, y1, x2, y2))
     rows = g.op("Concat", [unsqueeze(g, v, 1) for v in (x1, y1, x2, y2, score)] + [g.const([[[0, 1, 2]]])], axis=1)
     padded = g.op("Concat", [rows, g.const(np.zeros((1, 6, 7)))], axis=2)
     g.nodes.append(helper.make_node("Transpose", [padded], [out], perm=[0, 2, 1]))
@@ -265,6 +268,53 @@ class Yolo(Graph):
         return self.model(inputs, outputs, meta)
 
 
+def variants():
+    """The shapes detector as other kinds of model present themselves: for the input and output
+    options (models/README.md) and for the hot-swap tests."""
+    (HERE / "variants").mkdir(exist_ok=True)
+    meta = {"names": names_metadata(CLASSES), "imgsz": "[640, 640]", "task": "detect"}
+    image = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    v8_out = [image("output0", [1, 7, 9])]
+
+    def build(name, prepare, inputs, outputs=v8_out, body=shapes_v8, extra_meta=None):
+        g = Graph()
+        body(g, prepare(g), "output0")
+        save(g.model(inputs, outputs, {**meta, **(extra_meta or {})}), f"variants/{name}")
+
+    # Channels last: [1, H, W, 3].
+    build("shapes-nhwc.onnx", lambda g: g.op("Transpose", ["images"], perm=[0, 3, 1, 2]), [image("images", [1, 640, 640, 3])])
+    # Pixels 0-255.
+    build("shapes-0255.onnx", lambda g: g.op("Div", ["images", g.const(255.0)]), [image("images", [1, 3, 640, 640])])
+    # BGR channel order.
+    def bgr(g):
+        planes = [g.op("Slice", ["images", g.const([c], np.int64), g.const([c + 1], np.int64), g.const([1], np.int64)]) for c in (2, 1, 0)]
+        return g.op("Concat", planes, axis=1)
+    build("shapes-bgr.onnx", bgr, [image("images", [1, 3, 640, 640])])
+    # End-to-end with normalised boxes.
+    build("shapes-e2e-normalized.onnx", lambda g: "images", [image("images", [1, 3, 640, 640])], [image("output0", [1, 10, 6])],
+          body=lambda g, x, out: shapes_e2e(g, x, out, normalized=True))
+
+    # Two outputs; the detections are the second, named "detections".
+    g = Graph()
+    g.op("ReduceMean", ["images", g.const([2, 3], np.int64)], keepdims=0)
+    g.nodes[-1].output[0] = "embedding"
+    shapes_v8(g, "images", "detections")
+    outputs = [image("embedding", [1, 3]), image("detections", [1, 7, 9])]
+    save(g.model([image("images", [1, 3, 640, 640])], outputs, meta), "variants/shapes-two-outputs.onnx")
+
+    # Another layout and another class set: YOLOv5 layout, four classes, other names.
+    g = Graph()
+    x1, y1, x2, y2, score = shapes_boxes(g, "images")
+    cx = g.op("Mul", [g.op("Add", [x1, x2]), g.const(0.5)])
+    cy = g.op("Mul", [g.op("Add", [y1, y2]), g.const(0.5)])
+    w, h = g.op("Sub", [x2, x1]), g.op("Sub", [y2, y1])
+    onehot = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).T[None]  # [1, 4, 3]
+    rows = g.op("Concat", [unsqueeze(g, v, 1) for v in (cx, cy, w, h, score)] + [g.const(onehot)], axis=1)
+    g.nodes.append(helper.make_node("Transpose", [rows], ["output0"], perm=[0, 2, 1]))
+    swap_meta = {**meta, "names": names_metadata(["square", "circle", "triangle", "star"])}
+    save(g.model([image("images", [1, 3, 640, 640])], [image("output0", [1, 3, 9])], swap_meta), "variants/shapes-swap-v5.onnx")
+
+
 def fixtures():
     """Models that must be refused or need help: for the error-message tests."""
     (HERE / "fixtures").mkdir(exist_ok=True)
@@ -287,6 +337,7 @@ def fixtures():
 def main(which):
     if which in ("shapes", "all"):
         shapes_models()
+        variants()
         fixtures()
     if which in ("yolov8n", "all"):
         save(Yolo().build(), "yolov8n-random.onnx")

@@ -3,7 +3,7 @@
 
 use crate::layout::{Candidate, LayoutKind};
 use crate::model::{self, Hints, ModelInfo};
-use crate::{nms, runtime, DetectError, Letterbox};
+use crate::{nms, runtime, ChannelOrder, DetectError, InputLayout, Letterbox, PixelRange, Provider, TensorFormat};
 use ndarray::Array4;
 use opencv::core::Mat;
 use opencv::prelude::*;
@@ -32,11 +32,60 @@ pub struct DetectorOptions {
     pub max_det: usize,
     /// Run the model once on a blank frame at load, so the first real frame is not slow.
     pub warm_up: bool,
+    /// Pixel range the model expects (0-1 unless told).
+    pub range: PixelRange,
+    /// Channel order the model expects (RGB unless told).
+    pub order: ChannelOrder,
+    /// Name of the detection output, for models with several outputs.
+    pub output: Option<String>,
+    /// Boxes come out normalised to 0-1 rather than in input pixels.
+    pub normalized_boxes: bool,
+    /// Letterbox (aspect kept, padded) or a plain resize.
+    pub resize: ResizeMode,
+    /// Where ONNX Runtime runs the model.
+    pub provider: Provider,
+}
+
+/// How a frame is fitted to the model's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResizeMode {
+    /// Scale with the aspect ratio kept, pad with grey (Ultralytics).
+    #[default]
+    Letterbox,
+    /// Stretch to the input size (models trained that way).
+    Stretch,
+}
+
+impl std::str::FromStr for ResizeMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "letterbox" => Ok(Self::Letterbox),
+            "stretch" | "resize" => Ok(Self::Stretch),
+            _ => Err(format!("unknown resize {text:?}: use letterbox or stretch")),
+        }
+    }
 }
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        Self { conf: 0.25, iou: 0.45, imgsz: None, labels: None, layout: None, threads: 0, max_det: 300, warm_up: true }
+        Self {
+            conf: 0.25,
+            iou: 0.45,
+            imgsz: None,
+            labels: None,
+            layout: None,
+            threads: 0,
+            max_det: 300,
+            warm_up: true,
+            range: PixelRange::Unit,
+            order: ChannelOrder::Rgb,
+            output: None,
+            normalized_boxes: false,
+            resize: ResizeMode::Letterbox,
+            provider: Provider::Cpu,
+        }
     }
 }
 
@@ -86,16 +135,25 @@ impl Detector {
         }
         let builder_error =
             |e: ort::Error<ort::session::builder::SessionBuilder>| DetectError::Inference(e.to_string());
-        let mut builder = Session::builder(env)?
+        let builder = Session::builder(env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(builder_error)?
             .with_intra_threads(options.threads)
             .map_err(builder_error)?;
+        let mut builder = options.provider.register(builder)?;
         let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;
-        let hints = Hints { imgsz: options.imgsz, labels: options.labels.as_deref(), layout: options.layout };
+        let hints = Hints {
+            imgsz: options.imgsz,
+            labels: options.labels.as_deref(),
+            layout: options.layout,
+            output: options.output.as_deref(),
+        };
         let info = ModelInfo::read(&session, path, model::content_hash(&bytes), &hints)?;
         let (w, h) = info.input_size;
-        let input = Array4::zeros((1, 3, h as usize, w as usize));
+        let input = match info.input_layout {
+            InputLayout::Nchw => Array4::zeros((1, 3, h as usize, w as usize)),
+            InputLayout::Nhwc => Array4::zeros((1, h as usize, w as usize, 3)),
+        };
         let mut detector =
             Self { session, info, options, input, scratch: Mat::default(), load_time: std::time::Duration::ZERO };
         if detector.options.warm_up {
@@ -120,10 +178,15 @@ impl Detector {
     pub fn detect(&mut self, image: &Mat) -> Result<(Vec<Detection>, Timings), DetectError> {
         let started = Instant::now();
         let source = (image.cols().max(0) as u32, image.rows().max(0) as u32);
-        let letterbox = Letterbox::new(source, self.info.input_size);
+        let letterbox = match self.options.resize {
+            ResizeMode::Letterbox => Letterbox::new(source, self.info.input_size),
+            ResizeMode::Stretch => Letterbox::stretch(source, self.info.input_size),
+        };
+        let format =
+            TensorFormat { layout: self.info.input_layout, range: self.options.range, order: self.options.order };
         let tensor =
             self.input.as_slice_mut().ok_or_else(|| DetectError::Inference("input buffer is not contiguous".into()))?;
-        letterbox.fill(image, &mut self.scratch, tensor)?;
+        letterbox.fill(image, &mut self.scratch, tensor, format)?;
         let preprocessed = Instant::now();
 
         let input = TensorRef::from_array_view(self.input.view())?;
@@ -131,7 +194,13 @@ impl Detector {
         let inferred = Instant::now();
         let (shape, data) = outputs[self.info.output_name.as_str()].try_extract_tensor::<f32>()?;
         let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        let candidates = self.info.layout.decode(data, &shape, self.options.conf)?;
+        let mut candidates = self.info.layout.decode(data, &shape, self.options.conf)?;
+        if self.options.normalized_boxes {
+            let (w, h) = (self.info.input_size.0 as f32, self.info.input_size.1 as f32);
+            for c in &mut candidates {
+                c.bbox = [c.bbox[0] * w, c.bbox[1] * h, c.bbox[2] * w, c.bbox[3] * h];
+            }
+        }
         let kept = if self.info.layout.needs_nms() {
             nms::nms(candidates, self.options.iou, self.options.max_det)
         } else {

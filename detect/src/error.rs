@@ -40,7 +40,7 @@ pub enum DetectError {
         reason: String,
     },
     /// The model's input is not an image tensor we can feed.
-    #[error("unsupported model input {name:?}: expected a float32 tensor [1, 3, height, width] (NCHW), found {found}")]
+    #[error("unsupported model input {name:?}: expected a float32 image tensor [1, 3, height, width] (NCHW) or [1, height, width, 3] (NHWC), found {found}")]
     Input {
         /// The input's name.
         name: String,
@@ -81,6 +81,17 @@ pub enum DetectError {
     /// A `--layout` value we do not know.
     #[error("unknown layout {0:?}: use v8, v5 or e2e")]
     UnknownLayout(String),
+    /// An execution provider that is unknown or not in the loaded library.
+    #[error("{0}")]
+    Provider(String),
+    /// No output of the model has the name asked for.
+    #[error("the model has no output named {name:?}; its outputs are {outputs:?}")]
+    NoSuchOutput {
+        /// The name asked for.
+        name: String,
+        /// The outputs it has.
+        outputs: Vec<String>,
+    },
     /// ONNX Runtime failed while running the model.
     #[error("inference failed: {0}")]
     Inference(String),

@@ -78,9 +78,10 @@ impl Letterbox {
         }
     }
 
-    /// Fills `tensor` (NCHW, RGB, 0-1, `3 * input.0 * input.1` floats) from a BGR frame, using
-    /// `scratch` for the resized frame so that no buffer is allocated per frame.
-    pub fn fill(&self, image: &Mat, scratch: &mut Mat, tensor: &mut [f32]) -> opencv::Result<()> {
+    /// Fills `tensor` (`3 * input.0 * input.1` floats, laid out as `format` says: NCHW RGB 0-1
+    /// unless told otherwise) from a BGR frame, using `scratch` for the resized frame so that no
+    /// buffer is allocated per frame.
+    pub fn fill(&self, image: &Mat, scratch: &mut Mat, tensor: &mut [f32], format: TensorFormat) -> opencv::Result<()> {
         let (iw, ih) = (self.input.0 as usize, self.input.1 as usize);
         debug_assert_eq!(tensor.len(), 3 * iw * ih);
         let scaled = Size::new(self.scaled.0 as i32, self.scaled.1 as i32);
@@ -90,10 +91,12 @@ impl Letterbox {
             imgproc::resize(image, scratch, scaled, 0.0, 0.0, imgproc::INTER_LINEAR)?;
             scratch
         };
-        let lut = unit_lut();
+        let lut = match format.range {
+            PixelRange::Unit => unit_lut(),
+            PixelRange::Byte => byte_lut(),
+        };
         tensor.fill(lut[usize::from(PAD_VALUE)]);
         let (sw, sh) = (self.scaled.0 as usize, self.scaled.1 as usize);
-        let plane = iw * ih;
         let owned;
         let data = if pixels.is_continuous() {
             pixels.data_bytes()?
@@ -101,20 +104,85 @@ impl Letterbox {
             owned = pixels.try_clone()?;
             owned.data_bytes()?
         };
+        // Which of the frame's B, G, R bytes goes to tensor channel 0, 1, 2.
+        let source_of = match format.order {
+            ChannelOrder::Rgb => [2, 1, 0],
+            ChannelOrder::Bgr => [0, 1, 2],
+        };
         let (left, top) = (self.pad_left as usize, self.pad_top as usize);
+        let plane = iw * ih;
         for y in 0..sh {
             let row = &data[y * sw * 3..(y + 1) * sw * 3];
             let at = (top + y) * iw + left;
-            let (r, rest) = tensor.split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                b[at + x] = lut[usize::from(px[0])];
-                g[at + x] = lut[usize::from(px[1])];
-                r[at + x] = lut[usize::from(px[2])];
+            match format.layout {
+                InputLayout::Nchw => {
+                    let (c0, rest) = tensor.split_at_mut(plane);
+                    let (c1, c2) = rest.split_at_mut(plane);
+                    for (x, px) in row.chunks_exact(3).enumerate() {
+                        c0[at + x] = lut[usize::from(px[source_of[0]])];
+                        c1[at + x] = lut[usize::from(px[source_of[1]])];
+                        c2[at + x] = lut[usize::from(px[source_of[2]])];
+                    }
+                }
+                InputLayout::Nhwc => {
+                    let out = &mut tensor[at * 3..(at + sw) * 3];
+                    for (o, px) in out.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
+                        for c in 0..3 {
+                            o[c] = lut[usize::from(px[source_of[c]])];
+                        }
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// How a model wants its input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TensorFormat {
+    /// Channels first or last.
+    pub layout: InputLayout,
+    /// 0-1 or 0-255.
+    pub range: PixelRange,
+    /// RGB or BGR.
+    pub order: ChannelOrder,
+}
+
+/// Where the channels are in the input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputLayout {
+    /// `[1, 3, H, W]`, as PyTorch exports.
+    #[default]
+    Nchw,
+    /// `[1, H, W, 3]`, as TensorFlow exports.
+    Nhwc,
+}
+
+/// The range pixel values are scaled to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PixelRange {
+    /// 0 to 1 (pixel / 255), as Ultralytics models expect.
+    #[default]
+    Unit,
+    /// 0 to 255, unscaled.
+    Byte,
+}
+
+/// The order of the colour channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChannelOrder {
+    /// Red, green, blue.
+    #[default]
+    Rgb,
+    /// Blue, green, red (OpenCV's own order, as Caffe-era models expect).
+    Bgr,
+}
+
+/// Bytes as floats, unscaled.
+fn byte_lut() -> &'static [f32; 256] {
+    static LUT: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| v as f32))
 }
 
 /// `v as f32 / 255.0` for every byte, computed as NumPy does, so tensors match bit for bit.
@@ -176,11 +244,18 @@ mod tests {
         let lb = Letterbox::new((4, 2), (4, 4));
         assert_eq!((lb.pad_top, lb.scaled), (1, (4, 2)));
         let mut tensor = vec![0.0; 3 * 16];
-        lb.fill(&image, &mut Mat::default(), &mut tensor).expect("fill");
+        lb.fill(&image, &mut Mat::default(), &mut tensor, TensorFormat::default()).expect("fill");
         let at = |c: usize, y: usize, x: usize| tensor[c * 16 + y * 4 + x];
         assert_eq!(at(0, 0, 0), 114.0 / 255.0, "top padding");
         assert_eq!(at(0, 3, 3), 114.0 / 255.0, "bottom padding");
         assert_eq!((at(0, 1, 0), at(2, 1, 0)), (0.0, 1.0), "blue pixel lands in the B plane");
         assert_eq!((at(0, 1, 1), at(1, 1, 1), at(2, 1, 1)), (30.0 / 255.0, 20.0 / 255.0, 10.0 / 255.0));
+
+        let format = TensorFormat { layout: InputLayout::Nhwc, range: PixelRange::Byte, order: ChannelOrder::Bgr };
+        lb.fill(&image, &mut Mat::default(), &mut tensor, format).expect("fill");
+        let px = |y: usize, x: usize| &tensor[(y * 4 + x) * 3..(y * 4 + x) * 3 + 3];
+        assert_eq!(px(0, 0), [114.0, 114.0, 114.0], "top padding, unscaled");
+        assert_eq!(px(1, 0), [255.0, 0.0, 0.0], "BGR order, channels last");
+        assert_eq!(px(1, 1), [10.0, 20.0, 30.0]);
     }
 }

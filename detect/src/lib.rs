@@ -17,10 +17,12 @@ pub mod letterbox;
 pub mod model;
 pub mod names;
 pub mod nms;
+pub mod provider;
 pub mod runtime;
 
 pub use detector::{Detection, Detector, DetectorOptions, Timings};
 pub use error::DetectError;
 pub use layout::OutputLayout;
-pub use letterbox::Letterbox;
+pub use letterbox::{ChannelOrder, InputLayout, Letterbox, PixelRange, TensorFormat};
 pub use model::ModelInfo;
+pub use provider::Provider;

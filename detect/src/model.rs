@@ -1,7 +1,7 @@
 //! What nvt needs to know about a model, read from the model and checked when it loads.
 
 use crate::layout::{LayoutKind, OutputLayout};
-use crate::{names, DetectError};
+use crate::{names, DetectError, InputLayout};
 use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
 use std::path::Path;
@@ -19,6 +19,8 @@ pub struct ModelInfo {
     pub input_name: String,
     /// Input (width, height) in pixels.
     pub input_size: (u32, u32),
+    /// Channels first (NCHW) or last (NHWC), from the input's shape.
+    pub input_layout: InputLayout,
     /// Name of the detection output.
     pub output_name: String,
     /// How the output is laid out.
@@ -36,6 +38,8 @@ pub struct Hints<'a> {
     pub labels: Option<&'a Path>,
     /// `--layout`: the output layout, when the shape is ambiguous.
     pub layout: Option<LayoutKind>,
+    /// `--output`: the detection output's name, for models with several outputs.
+    pub output: Option<&'a str>,
 }
 
 impl ModelInfo {
@@ -50,34 +54,30 @@ impl ModelInfo {
             .first()
             .ok_or_else(|| DetectError::Input { name: String::new(), found: "a model without inputs".into() })?;
         let input_shape = match input.dtype() {
-            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 4 && shape[1] == 3 => {
+            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 4 && shape[0] <= 1 => {
                 shape.to_vec()
             }
             other => return Err(DetectError::Input { name: input.name().to_owned(), found: describe(other) }),
         };
-        let input_size = if input_shape[2] > 0 && input_shape[3] > 0 {
-            (input_shape[3] as u32, input_shape[2] as u32)
+        let (input_layout, height, width) = match input_shape[..] {
+            [_, 3, h, w] => (InputLayout::Nchw, h, w),
+            [_, h, w, 3] => (InputLayout::Nhwc, h, w),
+            _ => return Err(DetectError::Input { name: input.name().to_owned(), found: describe(input.dtype()) }),
+        };
+        let input_size = if height > 0 && width > 0 {
+            (width as u32, height as u32)
         } else {
             let meta = custom("imgsz").and_then(|text| parse_imgsz(&text));
             let side = hints.imgsz.unwrap_or(DEFAULT_IMGSZ);
             meta.unwrap_or((side, side))
         };
 
-        let output = session.outputs().first().ok_or_else(|| DetectError::UnsupportedLayout {
-            name: String::new(),
-            shape: Vec::new(),
-            hint: " (the model has no outputs)".into(),
-        })?;
-        let output_shape = match output.dtype() {
-            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } => shape.to_vec(),
-            _ => Vec::new(),
-        };
         let known_classes = match (&meta_names, hints.labels) {
             (Some(names), _) => Some(names.len()),
             (None, Some(path)) => Some(count_lines(path)?),
             (None, None) => None,
         };
-        let layout = OutputLayout::detect(output.name(), &output_shape, known_classes, hints.layout)?;
+        let (output, layout) = pick_output(session, hints, known_classes)?;
 
         let classes = layout.classes().or(known_classes);
         let names = match (meta_names, hints.labels, classes) {
@@ -92,8 +92,9 @@ impl ModelInfo {
             id: format!("{file}@{:08x}", hash >> 32),
             input_name: input.name().to_owned(),
             input_size,
-            output_name: output.name().to_owned(),
+            output_name: output,
             layout,
+            input_layout,
             names,
         })
     }
@@ -102,6 +103,42 @@ impl ModelInfo {
     pub fn label(&self, class_id: usize) -> String {
         self.names.get(class_id).cloned().unwrap_or_else(|| class_id.to_string())
     }
+}
+
+/// The detection output: the one named by `--output`, else the first whose shape is a layout
+/// nvt decodes (models may have other outputs, such as features or masks).
+fn pick_output(
+    session: &Session,
+    hints: &Hints<'_>,
+    classes: Option<usize>,
+) -> Result<(String, OutputLayout), DetectError> {
+    let shape_of = |o: &ort::value::Outlet| match o.dtype() {
+        ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } => shape.to_vec(),
+        _ => Vec::new(),
+    };
+    let outputs = session.outputs();
+    if let Some(name) = hints.output {
+        let output = outputs.iter().find(|o| o.name() == name).ok_or_else(|| DetectError::NoSuchOutput {
+            name: name.to_owned(),
+            outputs: outputs.iter().map(|o| o.name().to_owned()).collect(),
+        })?;
+        let layout = OutputLayout::detect(output.name(), &shape_of(output), classes, hints.layout)?;
+        return Ok((output.name().to_owned(), layout));
+    }
+    let mut first_error = None;
+    for output in outputs {
+        match OutputLayout::detect(output.name(), &shape_of(output), classes, hints.layout) {
+            Ok(layout) => return Ok((output.name().to_owned(), layout)),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(DetectError::UnsupportedLayout {
+        name: String::new(),
+        shape: Vec::new(),
+        hint: " (the model has no outputs)".into(),
+    }))
 }
 
 /// `imgsz` metadata: `[640, 640]` (height, width), `[640]` or `640`.
