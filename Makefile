@@ -26,6 +26,7 @@ bench: build
 	$(CARGO) run --release -p nvt-tests --bin transport-bench -- --seconds 10
 	$(CARGO) run --release -p nvt-tests --bin detect-bench
 	$(CARGO) run --release -p nvt-tests --bin detect-bench -- --threads 1
+	$(CARGO) run --release -p nvt-tests --bin swap-bench
 
 # Longer robustness runs, outside `make test`; docs/reliability.md records their results.
 fuzz: setup

@@ -155,3 +155,37 @@ mod tests {
         assert_eq!(dimensions(&buf.to_vec()).expect("header"), (33, 17));
     }
 }
+
+#[cfg(test)]
+mod concurrency {
+    use super::*;
+    use crate::synthetic::Synthetic;
+    use std::time::SystemTime;
+
+    /// A server decodes on one thread per client while another thread encodes for the web view:
+    /// OpenCV's codecs must take that.
+    #[test]
+    fn encoding_and_decoding_on_many_threads_at_once() {
+        let scene = Synthetic::new(640, 480).expect("scene");
+        let jpeg = encode(&scene.render(1, SystemTime::now()).expect("frame").image, 90).expect("encode");
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let jpeg = jpeg.clone();
+                std::thread::spawn(move || {
+                    let scene = Synthetic::new(320, 240).expect("scene");
+                    for i in 0..150 {
+                        if t % 2 == 0 {
+                            let image = scene.render(i, SystemTime::now()).expect("frame").image;
+                            assert!(!encode(&image, 80).expect("encode").is_empty());
+                        } else {
+                            assert_eq!(decode(&jpeg, DEFAULT_MAX_PIXELS).expect("decode").cols(), 640);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no thread failed");
+        }
+    }
+}

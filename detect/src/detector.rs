@@ -121,6 +121,7 @@ pub struct Detector {
     input: Array4<f32>,
     scratch: Mat,
     load_time: std::time::Duration,
+    warm_up_time: std::time::Duration,
 }
 
 impl Detector {
@@ -154,19 +155,33 @@ impl Detector {
             InputLayout::Nchw => Array4::zeros((1, 3, h as usize, w as usize)),
             InputLayout::Nhwc => Array4::zeros((1, h as usize, w as usize, 3)),
         };
-        let mut detector =
-            Self { session, info, options, input, scratch: Mat::default(), load_time: std::time::Duration::ZERO };
+        let mut detector = Self {
+            session,
+            info,
+            options,
+            input,
+            scratch: Mat::default(),
+            load_time: std::time::Duration::ZERO,
+            warm_up_time: std::time::Duration::ZERO,
+        };
+        let warm_up = Instant::now();
         if detector.options.warm_up {
             let blank = Mat::new_rows_cols_with_default(h as i32, w as i32, opencv::core::CV_8UC3, 0.into())?;
             detector.detect(&blank)?;
         }
+        detector.warm_up_time = warm_up.elapsed();
         detector.load_time = started.elapsed();
         Ok(detector)
     }
 
-    /// How long loading and warming up took.
+    /// How long loading took in all, warm-up included.
     pub fn load_time(&self) -> std::time::Duration {
         self.load_time
+    }
+
+    /// How long the warm-up run took (part of [`Detector::load_time`]).
+    pub fn warm_up_time(&self) -> std::time::Duration {
+        self.warm_up_time
     }
 
     /// The model's facts.

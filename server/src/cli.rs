@@ -3,8 +3,9 @@
 use crate::Config;
 use anyhow::Context;
 use clap::Parser;
+use nvt_detect::detector::ResizeMode;
 use nvt_detect::layout::LayoutKind;
-use nvt_detect::{Detector, DetectorOptions, OutputLayout};
+use nvt_detect::{ChannelOrder, Detector, DetectorOptions, OutputLayout, PixelRange, Provider};
 use nvt_transport::units::{parse_bytes, parse_duration};
 use nvt_transport::{protect, JsonLines, Limits};
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ pub struct Args {
     /// Protected mode: clients must present the token in this file (first line, 1-64 bytes).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Do not watch the --model file; reload it only on SIGHUP or POST /api/model.
+    #[arg(long)]
+    pub no_watch: bool,
     /// Serve the live web view and /metrics here: a port (on 127.0.0.1) or ADDR:PORT.
     #[arg(long, value_parser = parse_http_addr)]
     pub http: Option<std::net::SocketAddr>,
@@ -112,6 +116,12 @@ impl Args {
             detector: self.model.load()?,
             guard: protect::Guard { tls, token },
             http,
+            model_source: self.model.model.clone().map(|path| crate::swap::ModelSource {
+                path,
+                options: self.model.options(),
+                watch: !self.no_watch,
+            }),
+            reload: Arc::default(),
         })
     }
 }
@@ -141,23 +151,69 @@ pub struct ModelArgs {
     /// Threads ONNX Runtime uses inside one inference (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where ONNX Runtime runs the model: cpu, cuda, tensorrt or openvino.
+    #[arg(long, default_value = "cpu")]
+    pub ep: Provider,
+    /// Pixel range the model expects: 0-1 or 0-255.
+    #[arg(long, default_value = "0-1", value_parser = parse_range)]
+    pub input_range: PixelRange,
+    /// Channel order the model expects: rgb or bgr.
+    #[arg(long, default_value = "rgb", value_parser = parse_order)]
+    pub channel_order: ChannelOrder,
+    /// Name of the detection output, for models with several (default: the first whose shape
+    /// is a supported layout).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Boxes come out normalised to 0-1 instead of in input pixels.
+    #[arg(long)]
+    pub normalized_boxes: bool,
+    /// How frames are fitted to the input: letterbox (aspect kept, grey padding) or stretch.
+    #[arg(long, default_value = "letterbox")]
+    pub resize: ResizeMode,
+}
+
+fn parse_range(text: &str) -> Result<PixelRange, String> {
+    match text {
+        "0-1" | "unit" => Ok(PixelRange::Unit),
+        "0-255" | "byte" => Ok(PixelRange::Byte),
+        _ => Err(format!("unknown input range {text:?}: use 0-1 or 0-255")),
+    }
+}
+
+fn parse_order(text: &str) -> Result<ChannelOrder, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "rgb" => Ok(ChannelOrder::Rgb),
+        "bgr" => Ok(ChannelOrder::Bgr),
+        _ => Err(format!("unknown channel order {text:?}: use rgb or bgr")),
+    }
 }
 
 impl ModelArgs {
-    /// Loads the model, if one is named; every problem with it is an error here, at start-up.
-    pub fn load(&self) -> anyhow::Result<Option<Detector>> {
-        let Some(path) = &self.model else { return Ok(None) };
-        anyhow::ensure!((0.0..=1.0).contains(&self.conf), "--conf must be between 0 and 1");
-        anyhow::ensure!((0.0..=1.0).contains(&self.iou), "--iou must be between 0 and 1");
-        let options = DetectorOptions {
+    /// The detector settings these flags describe.
+    pub fn options(&self) -> DetectorOptions {
+        DetectorOptions {
             conf: self.conf,
             iou: self.iou,
             imgsz: self.imgsz,
             labels: self.labels.clone(),
             layout: self.layout,
             threads: self.threads,
+            provider: self.ep,
+            range: self.input_range,
+            order: self.channel_order,
+            output: self.output.clone(),
+            normalized_boxes: self.normalized_boxes,
+            resize: self.resize,
             ..DetectorOptions::default()
-        };
+        }
+    }
+
+    /// Loads the model, if one is named; every problem with it is an error here, at start-up.
+    pub fn load(&self) -> anyhow::Result<Option<Detector>> {
+        let Some(path) = &self.model else { return Ok(None) };
+        anyhow::ensure!((0.0..=1.0).contains(&self.conf), "--conf must be between 0 and 1");
+        anyhow::ensure!((0.0..=1.0).contains(&self.iou), "--iou must be between 0 and 1");
+        let options = self.options();
         let detector = Detector::load(path, options).with_context(|| format!("--model {}", path.display()))?;
         let info = detector.info();
         tracing::info!(

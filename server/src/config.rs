@@ -26,6 +26,10 @@ pub struct Config {
     pub guard: nvt_transport::protect::Guard,
     /// Where the web view and metrics listen (`--http`).
     pub http: Option<std::net::TcpListener>,
+    /// Where the model comes from, so that it can be swapped live (watch, SIGHUP, HTTP).
+    pub model_source: Option<crate::swap::ModelSource>,
+    /// Notified to reload the model (the binary connects SIGHUP to it).
+    pub reload: Arc<tokio::sync::Notify>,
 }
 
 impl Default for Config {
@@ -41,6 +45,8 @@ impl Default for Config {
             detector: None,
             guard: nvt_transport::protect::Guard { tls: None, token: None },
             http: None,
+            model_source: None,
+            reload: Arc::default(),
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct DetectorStage {
 
 struct Shared {
     clients: Mutex<Vec<Arc<Client>>>,
+    /// A new model, loaded and warmed up elsewhere, waiting to be swapped in between frames.
+    pending: Mutex<Option<Detector>>,
     /// Bumped on every submitted frame; the thread sleeps on it when there is nothing to do.
     work: Mutex<u64>,
     wake: Condvar,
@@ -36,6 +38,7 @@ impl DetectorStage {
         let model = detector.info().id.clone();
         let shared = Arc::new(Shared {
             clients: Mutex::default(),
+            pending: Mutex::default(),
             work: Mutex::new(0),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -66,6 +69,13 @@ impl DetectorStage {
         self.shared.wake.notify_one();
     }
 
+    /// Hands over a new model; the detector thread swaps it in before its next frame.
+    pub fn offer(&self, detector: Detector) {
+        *lock(&self.shared.pending) = Some(detector);
+        *lock(&self.shared.work) += 1;
+        self.shared.wake.notify_one();
+    }
+
     /// Finishes the frame in hand and stops the thread.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -80,6 +90,25 @@ fn run(mut detector: Detector, shared: &Shared, output: &Output) {
     let mut next = 0usize;
     while !shared.stop.load(Ordering::Relaxed) {
         let seen = *lock(&shared.work);
+        if let Some(new) = lock(&shared.pending).take() {
+            let old = std::mem::replace(&mut detector, new);
+            let info = detector.info();
+            tracing::info!(
+                from = %old.info().id,
+                to = %info.id,
+                layout = ?info.layout,
+                classes = info.names.len(),
+                load_ms = format!("{:.1}", detector.load_time().as_secs_f64() * 1000.0),
+                warm_up_ms = format!("{:.1}", detector.warm_up_time().as_secs_f64() * 1000.0),
+                "model swapped"
+            );
+            let metrics = &output.metrics;
+            metrics.model_info.reset();
+            metrics.model_info.with_label_values(&[&info.id]).set(1.0);
+            metrics.model_load_seconds.set(detector.load_time().as_secs_f64());
+            // The old session is released here, on this thread, between frames.
+            drop(old);
+        }
         match take_next(shared, &mut next) {
             Some((client, frame)) => process(&mut detector, &client, frame, output),
             None => {

@@ -18,6 +18,7 @@ pub mod record;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod swap;
 pub mod web;
 
 pub use config::Config;

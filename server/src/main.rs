@@ -25,11 +25,21 @@ async fn main() -> ExitCode {
 async fn serve(args: Args) -> anyhow::Result<()> {
     let listen = args.listen.clone();
     let config = args.into_config()?;
+    tokio::spawn(reload_on_sighup(std::sync::Arc::clone(&config.reload)));
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let summary = nvt_server::run(listener, config, stop_signal()).await;
     tracing::info!(?summary, "stopped");
     Ok(())
+}
+
+/// SIGHUP reloads the model.
+async fn reload_on_sighup(reload: std::sync::Arc<tokio::sync::Notify>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+    while hangup.recv().await.is_some() {
+        reload.notify_one();
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -7,6 +7,7 @@ use crate::pipeline::{Output, Stage};
 use crate::session::{self, Shared};
 use crate::stats::Connections;
 use crate::stats::{CounterValues, Counters};
+use crate::swap::Reloader;
 use crate::web;
 use crate::Config;
 use std::future::Future;
@@ -55,6 +56,16 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
             }
         }
     });
+    let reloader = match (config.model_source.take(), &detector) {
+        (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage)) {
+            Ok(reloader) => Some(Arc::new(reloader)),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the model loader; the model cannot be swapped live");
+                None
+            }
+        },
+        _ => None,
+    };
     let stage = Arc::new(Stage { output, max_pixels: config.max_pixels, detector });
     let http = config.http.take();
     let shared = Arc::new(Shared {
@@ -66,7 +77,18 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         clients: Mutex::default(),
         next_id: AtomicU64::new(1),
         metrics,
+        reloader,
     });
+    if let Some(reloader) = shared.reloader.clone() {
+        let reload = Arc::clone(&shared.config.reload);
+        tokio::spawn(async move {
+            loop {
+                reload.notified().await;
+                tracing::info!("reload requested");
+                reloader.request(None);
+            }
+        });
+    }
     let stop = CancellationToken::new();
     let mut sessions = JoinSet::new();
     let web = http.and_then(|listener| match web::start(listener, Arc::clone(&shared), stop.clone()) {
@@ -148,6 +170,9 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
     while sessions.join_next().await.is_some() {}
     if let Some(web) = web {
         let _ = web.await;
+    }
+    if let Some(reloader) = shared.reloader.clone() {
+        let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
     }
     if let Some(detector) = shared.stage.detector.clone() {
         let _ = tokio::task::spawn_blocking(move || detector.stop()).await;

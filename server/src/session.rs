@@ -30,6 +30,8 @@ pub struct Shared {
     pub next_id: AtomicU64,
     /// What `/metrics` serves.
     pub metrics: Arc<Metrics>,
+    /// Swaps the model live, when the server runs one.
+    pub reloader: Option<Arc<crate::swap::Reloader>>,
 }
 
 impl Shared {

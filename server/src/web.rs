@@ -42,6 +42,7 @@ pub fn start(
         .route("/api/clients", get(clients))
         .route("/stream/{id}", get(stream))
         .route("/metrics", get(metrics))
+        .route("/api/model", axum::routing::post(reload_model))
         .with_state(WebState { shared, stop: stop.clone() });
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
@@ -147,6 +148,31 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
 
 async fn clients(State(state): State<WebState>) -> Json<Vec<ClientView>> {
     Json(client_views(&state.shared))
+}
+
+/// `POST /api/model`: reload the model file, or with `{"path": "..."}` switch to another file.
+async fn reload_model(State(state): State<WebState>, body: Bytes) -> Response {
+    let Some(reloader) = &state.shared.reloader else {
+        return (StatusCode::CONFLICT, "the server runs without a model (--model)").into_response();
+    };
+    let path = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<ModelRequest>(&body) {
+            Ok(request) => request.path,
+            Err(error) => {
+                return (StatusCode::BAD_REQUEST, format!("expected {{\"path\": \"...\"}}: {error}")).into_response()
+            }
+        }
+    };
+    let target = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the --model file".into());
+    reloader.request(path);
+    (StatusCode::ACCEPTED, Json(serde_json::json!({ "reloading": target }))).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ModelRequest {
+    path: Option<std::path::PathBuf>,
 }
 
 async fn metrics(State(state): State<WebState>) -> Response {

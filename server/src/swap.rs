@@ -1,0 +1,128 @@
+//! Swapping models without stopping the stream. A loader thread builds and warms up the new
+//! session away from the detector thread, which swaps it in between two frames; a bad file never
+//! takes over (the old model keeps serving and an error says why). Reloads come from a watcher
+//! of the `--model` file (a rename onto it, as deploy tools do, or a write in place), SIGHUP, and
+//! `POST /api/model`.
+
+use crate::detection::DetectorStage;
+use nvt_detect::{Detector, DetectorOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+/// How often the watcher looks at the model file.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Where the model comes from, for reloading it.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    /// The `--model` file.
+    pub path: PathBuf,
+    /// How to load it.
+    pub options: DetectorOptions,
+    /// Watch the file and reload when it changes.
+    pub watch: bool,
+}
+
+/// Asks the loader thread for a reload.
+pub struct Reloader {
+    requests: Mutex<Sender<Option<PathBuf>>>,
+    stop: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Reloader {
+    /// Starts the loader (and, with `source.watch`, the watcher) for `stage`.
+    pub fn start(source: ModelSource, stage: Arc<DetectorStage>) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let (path, watch) = (source.path.clone(), source.watch);
+        let loader = move || load_loop(&source, &stage, &rx);
+        threads.push(std::thread::Builder::new().name("model loader".into()).spawn(loader)?);
+        if watch {
+            let (tx, stop) = (tx.clone(), Arc::clone(&stop));
+            let watcher = move || watch_loop(&path, &tx, &stop);
+            threads.push(std::thread::Builder::new().name("model watcher".into()).spawn(watcher)?);
+        }
+        Ok(Self { requests: Mutex::new(tx), stop, threads: Mutex::new(threads) })
+    }
+
+    /// Reloads the model file, or loads `path` instead (which then becomes the model file).
+    pub fn request(&self, path: Option<PathBuf>) {
+        if let Ok(tx) = self.requests.lock() {
+            let _ = tx.send(path);
+        }
+    }
+
+    /// Stops the threads, after any load under way.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Ok(mut tx) = self.requests.lock() {
+            // The loader ends when the last sender (ours; the watcher's ends with it) is gone.
+            *tx = mpsc::channel().0;
+        }
+        let threads = self.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Option<PathBuf>>) {
+    let mut path = source.path.clone();
+    while let Ok(request) = requests.recv() {
+        // Requests that piled up while a load ran collapse into one.
+        let mut wanted = request;
+        while let Ok(next) = requests.try_recv() {
+            wanted = next.or(wanted);
+        }
+        if let Some(new_path) = wanted {
+            path = new_path;
+        }
+        tracing::info!(model = %path.display(), "loading a new model");
+        match Detector::load(&path, source.options.clone()) {
+            Ok(detector) => stage.offer(detector),
+            Err(error) => {
+                tracing::error!(model = %path.display(), %error, "model reload failed; the old model keeps serving")
+            }
+        }
+    }
+}
+
+/// What identifies a version of the file: a rename onto it changes the inode, a write its size
+/// or time.
+fn signature(path: &Path) -> Option<(u64, SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.len(), meta.modified().ok()?, inode))
+}
+
+/// Asks for a reload once a change to the file has held still for one look, so that a file
+/// being written is not loaded half-written.
+fn watch_loop(path: &Path, requests: &Sender<Option<PathBuf>>, stop: &AtomicBool) {
+    let mut current = signature(path);
+    let mut changed = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL);
+        let now = signature(path);
+        match (now, changed) {
+            (Some(sig), Some(pending)) if sig == pending => {
+                changed = None;
+                current = Some(sig);
+                if requests.send(None).is_err() {
+                    return;
+                }
+            }
+            (Some(sig), _) if Some(sig) != current => changed = Some(sig),
+            // Missing (mid-rename) or unchanged: look again.
+            _ => changed = None,
+        }
+    }
+}

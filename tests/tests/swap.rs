@@ -1,0 +1,209 @@
+//! Swapping models while a client streams: a rename onto the --model file, a write in place,
+//! SIGHUP and POST /api/model. No reconnect, no gap in replies, the log records switch model, and
+//! a bad file never takes over.
+
+use nvt_capture::SourceSpec;
+use nvt_detect::{Detector, DetectorOptions};
+use nvt_server::swap::ModelSource;
+use nvt_tests::harness::{free_port, http_post, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, TestServer};
+use nvt_transport::JsonLines;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// A copy of shapes.onnx as the server's --model file.
+fn model_file(dir: &Path) -> PathBuf {
+    let path = dir.join("model.onnx");
+    std::fs::copy(models().join("shapes.onnx"), &path).expect("copy");
+    path
+}
+
+async fn swappable_server(dir: &Path, model: &Path, http: bool) -> (TestServer, Option<std::net::SocketAddr>) {
+    let listener = http.then(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let http_addr = listener.as_ref().map(|l| l.local_addr().expect("addr"));
+    let config = nvt_server::Config {
+        log: Some(Arc::new(JsonLines::open(dir.join("server.jsonl").to_str().expect("utf8")).expect("log"))),
+        detector: Some(Detector::load(model, DetectorOptions::default()).expect("model")),
+        model_source: Some(ModelSource { path: model.to_path_buf(), options: DetectorOptions::default(), watch: true }),
+        http: listener,
+        ..nvt_server::Config::default()
+    };
+    (TestServer::start(config).await, http_addr)
+}
+
+fn streaming_client(
+    addr: std::net::SocketAddr,
+    dir: &Path,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<nvt_client::Summary>> {
+    let mut config = nvt_client::Config::new(addr.to_string(), SourceSpec::Synthetic);
+    config.log = Some(Arc::new(JsonLines::open(dir.join("client.jsonl").to_str().expect("utf8")).expect("log")));
+    tokio::spawn(nvt_client::run(config, stop.clone()))
+}
+
+fn models_in(log: &Path) -> Vec<String> {
+    read_jsonl(log).iter().map(|r| r["model"].as_str().unwrap_or("").to_owned()).collect()
+}
+
+async fn wait_for_model(log: &Path, wanted: impl Fn(&str) -> bool) -> Duration {
+    let started = Instant::now();
+    while !models_in(log).last().is_some_and(|m| wanted(m)) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the model never changed: {:?}", models_in(log).last());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+/// No reconnect, and replies kept coming: the longest gap between accepted exchanges.
+fn assert_stream_unbroken(summary: &nvt_client::Summary, client_log: &Path) -> f64 {
+    assert_eq!((summary.connections, summary.failures), (1, 0), "{summary:?}");
+    let times: Vec<f64> = read_jsonl(client_log)
+        .iter()
+        .filter(|r| r["accepted"] == true)
+        .map(|r| r["time"].as_f64().expect("time"))
+        .collect();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(gap < 0.25, "the longest gap in replies was {gap:.3} s");
+    gap
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_onto_the_model_file_swaps_layout_and_classes_live() {
+    let dir = temp_dir("swap-rename");
+    let model = model_file(&dir);
+    let (server, _) = swappable_server(&dir, &model, false).await;
+    let stop = CancellationToken::new();
+    let client = streaming_client(server.addr, &dir, &stop);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = models_in(&dir.join("server.jsonl")).last().cloned().expect("records");
+
+    // As deploy tools do: write beside, then rename over.
+    let staging = dir.join("model.onnx.new");
+    std::fs::copy(models().join("variants/shapes-swap-v5.onnx"), &staging).expect("copy");
+    std::fs::rename(&staging, &model).expect("rename");
+    wait_for_model(&dir.join("server.jsonl"), |m| m != before).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    let summary = client.await.expect("task").expect("client");
+    server.stop().await;
+
+    assert_stream_unbroken(&summary, &dir.join("client.jsonl"));
+    let records = read_jsonl(&dir.join("server.jsonl"));
+    let switch = records.iter().position(|r| r["model"] != before.as_str()).expect("a switch");
+    assert!(records[switch..].iter().all(|r| r["model"] != before.as_str()), "the switch happens once, for good");
+    let labels: Vec<&str> = records.last().expect("last")["detections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|d| d["label"].as_str())
+        .collect();
+    assert_eq!(labels.len(), 3);
+    assert!(labels.iter().all(|l| ["square", "circle", "triangle"].contains(l)), "the new class set: {labels:?}");
+    let replies = read_jsonl(&dir.join("client.jsonl"));
+    let last_reply = replies.iter().rev().find(|r| r["accepted"] == true).expect("reply");
+    assert!(
+        last_reply["response"]["detections"][0]["label"].as_str().is_some_and(|l| !l.contains(' ')),
+        "replies carry the new names"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_file_leaves_the_old_model_serving_and_the_next_good_one_is_picked_up() {
+    let dir = temp_dir("swap-broken");
+    let model = model_file(&dir);
+    let (server, _) = swappable_server(&dir, &model, false).await;
+    let stop = CancellationToken::new();
+    let client = streaming_client(server.addr, &dir, &stop);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let log = dir.join("server.jsonl");
+    let before = models_in(&log).last().cloned().expect("records");
+
+    for bad in [models().join("fixtures/not-onnx.onnx"), models().join("fixtures/unsupported-layout.onnx")] {
+        std::fs::copy(&bad, &model).expect("write in place");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let latest = read_jsonl(&log);
+        let last = latest.last().expect("records");
+        assert_eq!(last["model"], before.as_str(), "{} did not take over", bad.display());
+        assert_eq!(last["detections"].as_array().map(Vec::len), Some(3), "the old model still detects");
+    }
+    // A truncated copy of a real model.
+    let bytes = std::fs::read(models().join("shapes-e2e.onnx")).expect("read");
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).expect("truncate");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(models_in(&log).last().map(String::as_str), Some(before.as_str()));
+
+    std::fs::write(&model, &bytes).expect("the good file");
+    wait_for_model(&log, |m| m != before).await;
+    stop.cancel();
+    let summary = client.await.expect("task").expect("client");
+    server.stop().await;
+    assert_stream_unbroken(&summary, &dir.join("client.jsonl"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_api_model_switches_to_another_file() {
+    let dir = temp_dir("swap-http");
+    let model = model_file(&dir);
+    let (server, http) = swappable_server(&dir, &model, true).await;
+    let http = http.expect("http");
+    let stop = CancellationToken::new();
+    let client = streaming_client(server.addr, &dir, &stop);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let target = models().join("shapes-e2e.onnx");
+    let (status, body) = http_post(http, "/api/model", &format!("{{\"path\": \"{}\"}}", target.display())).await;
+    assert_eq!(status, 202, "{body}");
+    wait_for_model(&dir.join("server.jsonl"), |m| m.starts_with("shapes-e2e.onnx@")).await;
+    let (status, _) = http_post(http, "/api/model", "{\"nonsense\": ").await;
+    assert_eq!(status, 400);
+    stop.cancel();
+    let summary = client.await.expect("task").expect("client");
+    server.stop().await;
+    assert_stream_unbroken(&summary, &dir.join("client.jsonl"));
+}
+
+#[test]
+fn sighup_reloads_the_model_file() {
+    let dir = temp_dir("swap-sighup");
+    let model = model_file(&dir);
+    let log = dir.join("server.jsonl");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = spawn(
+        "nvt-server",
+        &[
+            "--listen",
+            &addr,
+            "--model",
+            model.to_str().expect("utf8"),
+            "--no-watch",
+            "--log",
+            log.to_str().expect("utf8"),
+        ],
+    );
+    wait_for_port(addr.parse().expect("addr"), Duration::from_secs(10));
+    let _client = spawn("nvt-client", &["--connect", &addr, "--source", "synthetic"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = models_in(&log).last().cloned().expect("records");
+
+    std::fs::copy(models().join("shapes-v5.onnx"), &model).expect("replace");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(models_in(&log).last(), Some(&before), "--no-watch: a changed file alone changes nothing");
+
+    Command::new("kill").args(["-HUP", &server.0.id().to_string()]).status().expect("kill");
+    let started = Instant::now();
+    while models_in(&log).last() == Some(&before) {
+        assert!(started.elapsed() < Duration::from_secs(20), "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last: Value = read_jsonl(&log).pop().expect("record");
+    assert_eq!(last["detections"].as_array().map(Vec::len), Some(3), "the reloaded model detects");
+    Command::new("kill").arg(server.0.id().to_string()).status().expect("kill");
+    assert!(wait_exit(&mut server, Duration::from_secs(10)).success());
+}
