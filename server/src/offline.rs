@@ -108,7 +108,8 @@ impl Run<'_> {
             Err(_) => imgcodecs::imdecode(&Mat::from_slice(&bytes)?, imgcodecs::IMREAD_COLOR)?,
         };
         anyhow::ensure!(!image.empty(), "{} is not an image OpenCV can read", path.display());
-        self.frame(path, 0, &mut image, started)?;
+        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.frame(path, 0, &mut image, started, read_ms)?;
         if let Some(dir) = self.annotate {
             let out = dir.join(path.file_name().unwrap_or_default());
             imgcodecs::imwrite(&out, &image, &Vector::new())?;
@@ -116,25 +117,37 @@ impl Run<'_> {
         Ok(1)
     }
 
+    /// Videos are read and decoded on a thread of their own, two frames ahead, so that decoding
+    /// the next frame overlaps the model running on this one.
     fn video(&mut self, path: &Path) -> anyhow::Result<u64> {
         anyhow::ensure!(path.is_file(), "no such file: {}", path.display());
         let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)?;
         anyhow::ensure!(capture.is_opened()?, "{} is neither an image nor a video OpenCV can open", path.display());
-        let mut writer: Option<videoio::VideoWriter> = None;
-        let mut index = 0u64;
-        loop {
+        let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && *f < 1000.0).unwrap_or(30.0);
+        let (frames, decoded) = std::sync::mpsc::sync_channel::<(Mat, Instant, f64)>(2);
+        let reader = std::thread::Builder::new().name("video reader".into()).spawn(move || loop {
             let started = Instant::now();
             let mut image = Mat::default();
-            if !capture.read(&mut image)? || image.empty() {
+            if !capture.read(&mut image).unwrap_or(false) || image.empty() {
                 break;
             }
-            self.frame(path, index, &mut image, started)?;
+            let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if frames.send((image, started, read_ms)).is_err() {
+                break;
+            }
+        })?;
+        let mut writer: Option<videoio::VideoWriter> = None;
+        let mut index = 0u64;
+        let mut result = Ok(());
+        for (mut image, started, read_ms) in decoded.iter() {
+            if let Err(error) = self.frame(path, index, &mut image, started, read_ms) {
+                result = Err(error);
+                break;
+            }
             if let Some(dir) = self.annotate {
                 if writer.is_none() {
                     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                     let out = dir.join(format!("{stem}.avi"));
-                    let fps =
-                        capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && *f < 1000.0).unwrap_or(30.0);
                     let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?;
                     let size = Size::new(image.cols(), image.rows());
                     writer = Some(videoio::VideoWriter::new(&out, fourcc, fps, size, true)?);
@@ -145,13 +158,15 @@ impl Run<'_> {
             }
             index += 1;
         }
+        drop(decoded);
+        let _ = reader.join();
+        result?;
         anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
         Ok(index)
     }
 
     /// Detects, writes the record, and draws the boxes when annotating.
-    fn frame(&mut self, path: &Path, seq: u64, image: &mut Mat, started: Instant) -> anyhow::Result<()> {
-        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+    fn frame(&mut self, path: &Path, seq: u64, image: &mut Mat, started: Instant, read_ms: f64) -> anyhow::Result<()> {
         let (detections, t) = self.detector.detect(image)?;
         let now = SystemTime::now();
         let stamp = Stamp::read(image).map(|s| StampRecord {
