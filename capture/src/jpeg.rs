@@ -26,6 +26,18 @@ pub fn encode(image: &Mat, quality: i32) -> Result<Vec<u8>, CaptureError> {
 /// Decodes a JPEG or PNG to 8-bit BGR, refusing images whose header declares more than
 /// `max_pixels` pixels before any pixel memory is allocated.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Mat, CaptureError> {
+    check_header(bytes, max_pixels)?;
+    let buf = Mat::from_slice(bytes)?;
+    let image = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)?;
+    if image.empty() {
+        return Err(CaptureError::Corrupt);
+    }
+    Ok(image)
+}
+
+/// Checks an image's header without decoding it: a JPEG or PNG of at least one and at most
+/// `max_pixels` pixels. Returns its width and height.
+pub fn check_header(bytes: &[u8], max_pixels: u64) -> Result<(u32, u32), CaptureError> {
     let (width, height) = dimensions(bytes)?;
     let pixels = u64::from(width) * u64::from(height);
     if pixels > max_pixels {
@@ -34,12 +46,7 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Mat, CaptureError> {
     if pixels == 0 {
         return Err(CaptureError::Corrupt);
     }
-    let buf = Mat::from_slice(bytes)?;
-    let image = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)?;
-    if image.empty() {
-        return Err(CaptureError::Corrupt);
-    }
-    Ok(image)
+    Ok((width, height))
 }
 
 /// Reads an image's width and height from its JPEG or PNG header without decoding it.

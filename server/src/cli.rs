@@ -226,3 +226,14 @@ impl ModelArgs {
         Ok(Some(detector))
     }
 }
+
+/// Logs to standard error, `info` and up unless `RUST_LOG` says otherwise, in colour only on a
+/// terminal.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

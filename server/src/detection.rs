@@ -123,7 +123,7 @@ fn run(mut detector: Detector, shared: &Shared, output: &Output) {
 
 /// Round robin: the first client after the last one served that has a frame waiting.
 fn take_next(shared: &Shared, next: &mut usize) -> Option<(Arc<Client>, Decoded)> {
-    let clients = lock(&shared.clients).clone();
+    let clients = lock(&shared.clients);
     let n = clients.len();
     (0..n).find_map(|i| {
         let at = (*next + i) % n;

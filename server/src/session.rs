@@ -100,8 +100,9 @@ async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> R
                 tracing::debug!(peer = %client.peer, lag_ms = frame.lag.as_millis() as u64, "stale frame");
                 Verdict::Stale
             }
-            Verdict::Fresh => match acceptable(&frame.payload, config.max_pixels) {
-                Ok(()) => {
+            // A cheap look at the header before the frame is accepted.
+            Verdict::Fresh => match jpeg::check_header(&frame.payload, config.max_pixels) {
+                Ok(_) => {
                     client.bump(|c| &c.fresh);
                     client.recent().accepted();
                     let incoming = Incoming { seq, payload: frame.payload, arrived: frame.arrived, lag: frame.lag };
@@ -120,13 +121,4 @@ async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> R
         };
         conn.answer(verdict, &client.reply()).await?;
     }
-}
-
-/// A cheap look at the header before the frame is accepted: an image we can decode, not too big.
-fn acceptable(payload: &[u8], max_pixels: u64) -> Result<(), nvt_capture::CaptureError> {
-    let (width, height) = jpeg::dimensions(payload)?;
-    if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(nvt_capture::CaptureError::TooManyPixels { width, height, limit: max_pixels });
-    }
-    Ok(())
 }
