@@ -3,10 +3,9 @@
 
 use crate::layout::{Candidate, LayoutKind};
 use crate::model::{self, Hints, ModelInfo};
-use crate::{nms, runtime, ChannelOrder, DetectError, InputLayout, Letterbox, PixelRange, Provider, TensorFormat};
-use ndarray::Array4;
+use crate::prepare::{Prepared, Preparer};
+use crate::{nms, runtime, ChannelOrder, DetectError, PixelRange, Provider, TensorFormat};
 use opencv::core::Mat;
-use opencv::prelude::*;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -118,8 +117,9 @@ pub struct Detector {
     session: Session,
     info: ModelInfo,
     options: DetectorOptions,
-    input: Array4<f32>,
-    scratch: Mat,
+    preparer: Preparer,
+    /// The input buffer [`Detector::detect`] reuses.
+    input: Prepared,
     load_time: std::time::Duration,
     warm_up_time: std::time::Duration,
 }
@@ -151,16 +151,14 @@ impl Detector {
         };
         let info = ModelInfo::read(&session, path, model::content_hash(&bytes), &hints)?;
         let (w, h) = info.input_size;
-        let input = match info.input_layout {
-            InputLayout::Nchw => Array4::zeros((1, 3, h as usize, w as usize)),
-            InputLayout::Nhwc => Array4::zeros((1, h as usize, w as usize, 3)),
-        };
+        let format = TensorFormat { layout: info.input_layout, range: options.range, order: options.order };
+        let preparer = Preparer { input_size: info.input_size, format, resize: options.resize };
         let mut detector = Self {
             session,
             info,
             options,
-            input,
-            scratch: Mat::default(),
+            preparer,
+            input: Prepared::default(),
             load_time: std::time::Duration::ZERO,
             warm_up_time: std::time::Duration::ZERO,
         };
@@ -189,22 +187,29 @@ impl Detector {
         &self.info
     }
 
+    /// What preparing a frame for this model needs, for another thread to do it (see [`Detector::run`]).
+    pub fn preparer(&self) -> Preparer {
+        self.preparer
+    }
+
     /// Detects objects in a BGR frame: letterbox → session.run → decode → NMS → frame pixels.
     pub fn detect(&mut self, image: &Mat) -> Result<(Vec<Detection>, Timings), DetectError> {
-        let started = Instant::now();
-        let source = (image.cols().max(0) as u32, image.rows().max(0) as u32);
-        let letterbox = match self.options.resize {
-            ResizeMode::Letterbox => Letterbox::new(source, self.info.input_size),
-            ResizeMode::Stretch => Letterbox::stretch(source, self.info.input_size),
-        };
-        let format =
-            TensorFormat { layout: self.info.input_layout, range: self.options.range, order: self.options.order };
-        let tensor =
-            self.input.as_slice_mut().ok_or_else(|| DetectError::Inference("input buffer is not contiguous".into()))?;
-        letterbox.fill(image, &mut self.scratch, tensor, format)?;
-        let preprocessed = Instant::now();
+        let mut input = std::mem::take(&mut self.input);
+        let result = self.preparer.prepare(image, &mut input).and_then(|()| self.run(&input));
+        self.input = input;
+        result
+    }
 
-        let input = TensorRef::from_array_view(self.input.view())?;
+    /// Runs the model on a frame prepared elsewhere (by [`Detector::preparer`]), so that the next
+    /// frame's preparation can overlap this one's inference. A frame prepared for another model
+    /// (one swapped out since) is refused with [`DetectError::InputMismatch`].
+    pub fn run(&mut self, prepared: &Prepared) -> Result<(Vec<Detection>, Timings), DetectError> {
+        let letterbox = match prepared.letterbox() {
+            Some(letterbox) if prepared.is_for(&self.preparer) => *letterbox,
+            _ => return Err(DetectError::InputMismatch { model: self.info.id.clone() }),
+        };
+        let started = Instant::now();
+        let input = TensorRef::from_array_view(prepared.tensor().view())?;
         let outputs = self.session.run(ort::inputs![self.info.input_name.as_str() => input])?;
         let inferred = Instant::now();
         let (shape, data) = outputs[self.info.output_name.as_str()].try_extract_tensor::<f32>()?;
@@ -235,8 +240,8 @@ impl Detector {
         Ok((
             detections,
             Timings {
-                preprocess: ms(started, preprocessed),
-                infer: ms(preprocessed, inferred),
+                preprocess: prepared.time().as_secs_f64() * 1000.0,
+                infer: ms(started, inferred),
                 postprocess: ms(inferred, done),
             },
         ))

@@ -98,6 +98,12 @@ pub enum DetectError {
     /// OpenCV failed while preparing or drawing an image.
     #[error("image processing failed: {0}")]
     Image(#[from] opencv::Error),
+    /// A frame prepared for one model was given to another (one swapped in since).
+    #[error("the frame was prepared for another model than {model}; prepare it again")]
+    InputMismatch {
+        /// The model that refused it.
+        model: String,
+    },
 }
 
 impl From<ort::Error> for DetectError {

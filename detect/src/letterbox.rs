@@ -83,7 +83,15 @@ impl Letterbox {
     /// buffer is allocated per frame.
     pub fn fill(&self, image: &Mat, scratch: &mut Mat, tensor: &mut [f32], format: TensorFormat) -> opencv::Result<()> {
         let (iw, ih) = (self.input.0 as usize, self.input.1 as usize);
-        debug_assert_eq!(tensor.len(), 3 * iw * ih);
+        if image.typ() != opencv::core::CV_8UC3 || tensor.len() != 3 * iw * ih {
+            let message = format!(
+                "letterbox needs an 8-bit BGR frame and a tensor of {} floats, got OpenCV type {} and {} floats",
+                3 * iw * ih,
+                image.typ(),
+                tensor.len()
+            );
+            return Err(opencv::Error::new(opencv::core::StsBadArg, message));
+        }
         let scaled = Size::new(self.scaled.0 as i32, self.scaled.1 as i32);
         let pixels: &Mat = if image.size()? == scaled {
             image

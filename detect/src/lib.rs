@@ -17,6 +17,7 @@ pub mod letterbox;
 pub mod model;
 pub mod names;
 pub mod nms;
+pub mod prepare;
 pub mod provider;
 pub mod runtime;
 
@@ -25,4 +26,5 @@ pub use error::DetectError;
 pub use layout::OutputLayout;
 pub use letterbox::{ChannelOrder, InputLayout, Letterbox, PixelRange, TensorFormat};
 pub use model::ModelInfo;
+pub use prepare::{Prepared, Preparer};
 pub use provider::Provider;

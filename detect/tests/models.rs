@@ -86,3 +86,33 @@ fn a_forced_layout_that_does_not_fit_is_refused() {
     let options = DetectorOptions { layout: Some(LayoutKind::EndToEnd), ..DetectorOptions::default() };
     assert!(matches!(load("shapes.onnx", options), Err(DetectError::UnsupportedLayout { .. })));
 }
+
+#[test]
+fn a_frame_prepared_on_another_thread_gives_what_detect_gives_and_a_stale_one_is_refused() {
+    let mut detector = load("shapes.onnx", DetectorOptions::default()).expect("load");
+    let scene = nvt_capture::synthetic::Synthetic::new(640, 480).expect("scene");
+    let frame = scene.render(3, std::time::SystemTime::now()).expect("render");
+    let (direct, _) = detector.detect(&frame.image).expect("detect");
+    assert!(!direct.is_empty());
+
+    let preparer = detector.preparer();
+    let image = frame.image.clone();
+    let prepared = std::thread::spawn(move || {
+        let mut buffer = nvt_detect::Prepared::default();
+        preparer.prepare(&image, &mut buffer).map(|()| buffer)
+    })
+    .join()
+    .expect("thread")
+    .expect("prepare");
+    let (overlapped, timings) = detector.run(&prepared).expect("run");
+    assert_eq!(overlapped, direct, "preparing elsewhere changes nothing");
+    assert!(timings.preprocess > 0.0, "the preparation's time is reported");
+
+    // A model with another input size (the dynamic one at 320) cannot take a 640 tensor.
+    let options = DetectorOptions { imgsz: Some(320), ..DetectorOptions::default() };
+    let mut other = load("shapes-dynamic.onnx", options).expect("load");
+    assert_ne!(other.info().input_size, detector.info().input_size);
+    let error = other.run(&prepared).expect_err("refused");
+    assert!(matches!(error, nvt_detect::DetectError::InputMismatch { .. }), "{error}");
+    assert!(other.run(&nvt_detect::Prepared::default()).is_err(), "an empty buffer is refused too");
+}

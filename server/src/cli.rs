@@ -66,6 +66,11 @@ pub struct Args {
     /// Serve the live web view and /metrics here: a port (on 127.0.0.1) or ADDR:PORT.
     #[arg(long, value_parser = parse_http_addr)]
     pub http: Option<std::net::SocketAddr>,
+    /// Inference workers, each with its own ONNX Runtime session, serving the clients in turn
+    /// (0: one per four cores, at least one). More workers raise throughput with many clients;
+    /// one worker with every core gives the lowest latency to one client.
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
 }
 
 /// `8080` means `127.0.0.1:8080`: the web view stays on loopback unless an address is named.
@@ -101,6 +106,8 @@ impl Args {
             }
             None => None,
         };
+        let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
+        let model = ModelArgs { threads, ..self.model.clone() };
         Ok(Config {
             max_lag: self.max_lag,
             limits: Limits {
@@ -113,13 +120,14 @@ impl Args {
             log,
             show: self.show,
             stats_every: self.stats_every,
-            detector: self.model.load()?,
+            detectors: model.load(workers)?,
             guard: protect::Guard { tls, token },
             http,
-            model_source: self.model.model.clone().map(|path| crate::swap::ModelSource {
+            model_source: model.model.clone().map(|path| crate::swap::ModelSource {
                 path,
-                options: self.model.options(),
+                options: model.options(),
                 watch: !self.no_watch,
+                workers,
             }),
             reload: Arc::default(),
         })
@@ -148,7 +156,7 @@ pub struct ModelArgs {
     /// Output layout when the shape alone is ambiguous: v8, v5 or e2e.
     #[arg(long, value_parser = OutputLayout::parse_override)]
     pub layout: Option<LayoutKind>,
-    /// Threads ONNX Runtime uses inside one inference (0: one per core).
+    /// Threads ONNX Runtime uses inside one inference (0: the cores shared among the workers).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Where ONNX Runtime runs the model: cpu, cuda, tensorrt or openvino.
@@ -208,22 +216,26 @@ impl ModelArgs {
         }
     }
 
-    /// Loads the model, if one is named; every problem with it is an error here, at start-up.
-    pub fn load(&self) -> anyhow::Result<Option<Detector>> {
-        let Some(path) = &self.model else { return Ok(None) };
+    /// Loads the model once per inference worker (each needs its own session), if one is
+    /// named; every problem with it is an error here, at start-up.
+    pub fn load(&self, workers: usize) -> anyhow::Result<Vec<Detector>> {
+        let Some(path) = &self.model else { return Ok(Vec::new()) };
         anyhow::ensure!((0.0..=1.0).contains(&self.conf), "--conf must be between 0 and 1");
         anyhow::ensure!((0.0..=1.0).contains(&self.iou), "--iou must be between 0 and 1");
-        let options = self.options();
-        let detector = Detector::load(path, options).with_context(|| format!("--model {}", path.display()))?;
-        let info = detector.info();
+        let detectors = (0..workers.max(1))
+            .map(|_| Detector::load(path, self.options()).with_context(|| format!("--model {}", path.display())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let info = detectors[0].info();
         tracing::info!(
             model = %info.id,
             layout = ?info.layout,
             input = format!("{}x{}", info.input_size.0, info.input_size.1),
             classes = info.names.len(),
+            workers = detectors.len(),
+            threads = self.threads,
             "model loaded"
         );
-        Ok(Some(detector))
+        Ok(detectors)
     }
 }
 

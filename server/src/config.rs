@@ -20,8 +20,9 @@ pub struct Config {
     pub show: bool,
     /// How often to log a stats line.
     pub stats_every: Duration,
-    /// The loaded model; without one the server decodes, logs and shows frames only.
-    pub detector: Option<nvt_detect::Detector>,
+    /// The loaded model, once per inference worker; with none the server decodes, logs and shows
+    /// frames only.
+    pub detectors: Vec<nvt_detect::Detector>,
     /// Protected mode (TLS, token); classic when both are off.
     pub guard: nvt_transport::protect::Guard,
     /// Where the web view and metrics listen (`--http`).
@@ -42,11 +43,35 @@ impl Default for Config {
             log: None,
             show: false,
             stats_every: Duration::from_secs(5),
-            detector: None,
+            detectors: Vec::new(),
             guard: nvt_transport::protect::Guard { tls: None, token: None },
             http: None,
             model_source: None,
             reload: Arc::default(),
         }
+    }
+}
+
+/// Inference workers, and ONNX Runtime threads for each: as asked, or by default one worker per
+/// four cores (at least one) with the cores shared among the workers.
+pub fn plan_workers(workers: usize, threads: usize) -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = if workers == 0 { (cores / 4).max(1) } else { workers };
+    let threads = if threads == 0 { (cores / workers).max(1) } else { threads };
+    (workers, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_workers;
+
+    #[test]
+    fn workers_and_threads_default_from_the_core_count_and_follow_the_flags() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (workers, threads) = plan_workers(0, 0);
+        assert_eq!(workers, (cores / 4).max(1));
+        assert!(workers * threads <= cores.max(workers), "no more threads than cores: {workers} x {threads}");
+        assert_eq!(plan_workers(3, 0), (3, (cores / 3).max(1)));
+        assert_eq!(plan_workers(2, 5), (2, 5), "flags win");
     }
 }

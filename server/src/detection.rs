@@ -1,140 +1,342 @@
-//! The detector stage: one thread owns the ONNX Runtime session and serves the clients in turn,
-//! always taking each client's newest decoded frame, so a busy client cannot starve the others
-//! and no client's frames queue up behind the model.
+//! The detector stage: one or more inference workers serve the clients in turn, always taking
+//! each client's newest frame, so a busy client cannot starve the others and no client's frames
+//! queue up behind the model.
+//!
+//! Each worker is a pair of threads. The inference thread owns an ONNX Runtime session and does
+//! nothing but run it, post-process and finish frames. Its preparer thread picks the next client,
+//! decodes that client's newest JPEG and fits it into a spare input tensor *just before* the
+//! session is due to be free: late enough that the frame is as fresh as it can be, early enough
+//! that the session never waits for it. Frames that are superseded before their turn are never
+//! decoded at all.
 
-use crate::pipeline::{self, Client, Decoded, Output, Results};
-use nvt_detect::{draw, Detection, Detector};
+use crate::pipeline::{self, Client, Decoded, Incoming, Output, Results};
+use nvt_detect::{draw, DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_transport::ReplyDetection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The detector thread and the clients it serves.
+/// How long a thread waits before looking again at a stop request it was not woken for.
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
+
+/// The inference workers and the clients they serve.
 pub struct DetectorStage {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    workers: Vec<Arc<Worker>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     /// The loaded model's id, e.g. `shapes.onnx@3fa9c2e1`.
     pub model: String,
 }
 
+/// What every worker shares: the clients, and the signal that one of them has a new frame.
 struct Shared {
-    clients: Mutex<Vec<Arc<Client>>>,
-    /// A new model, loaded and warmed up elsewhere, waiting to be swapped in between frames.
-    pending: Mutex<Option<Detector>>,
-    /// Bumped on every submitted frame; the thread sleeps on it when there is nothing to do.
-    work: Mutex<u64>,
-    wake: Condvar,
+    clients: Mutex<Roster>,
+    /// Bumped on every new frame; preparers with nothing to do sleep on it.
+    arrivals: Mutex<u64>,
+    arrived: Condvar,
     stop: AtomicBool,
+    output: Arc<Output>,
+    max_pixels: u64,
+}
+
+/// The clients, and where the round robin goes next.
+#[derive(Default)]
+struct Roster {
+    clients: Vec<Arc<Client>>,
+    next: usize,
+}
+
+/// One inference worker: the hand-over between its preparer and inference threads.
+struct Worker {
+    state: Mutex<WorkerState>,
+    changed: Condvar,
+    /// A new model for this worker, loaded and warmed up elsewhere, to swap in between frames.
+    pending: Mutex<Option<Detector>>,
+}
+
+struct WorkerState {
+    /// A prepared frame waiting for the session.
+    ready: Option<Job>,
+    /// When the session took the frame it is on now; `None` while it waits.
+    busy_since: Option<Instant>,
+    /// Spare input tensors (two in all circulate: one being prepared, one being run).
+    spare: Vec<Prepared>,
+    /// How the current model wants its input.
+    preparer: Preparer,
+    /// Typical time from taking a frame to being ready for the next (inference, post-processing,
+    /// finishing), and typical time to decode and prepare one: together they say when to start
+    /// preparing the next frame.
+    busy_estimate: Duration,
+    prepare_estimate: Duration,
+}
+
+/// A frame decoded and prepared, with the client it belongs to.
+struct Job {
+    client: Arc<Client>,
+    frame: Decoded,
+    input: Prepared,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Moves a running estimate a quarter of the way towards a new measurement.
+fn smooth(estimate: &mut Duration, sample: Duration) {
+    *estimate = estimate.mul_f64(0.75) + sample.mul_f64(0.25);
+}
+
 impl DetectorStage {
-    /// Starts the thread that runs `detector`, sending finished frames to `output`.
-    pub fn start(detector: Detector, output: Arc<Output>) -> std::io::Result<Self> {
-        let model = detector.info().id.clone();
+    /// Starts one inference worker per detector (each owns its session), sending finished frames
+    /// to `output`. Frames larger than `max_pixels` are refused before decoding.
+    pub fn start(detectors: Vec<Detector>, output: Arc<Output>, max_pixels: u64) -> std::io::Result<Self> {
+        let model = detectors.first().map(|d| d.info().id.clone()).unwrap_or_default();
         let shared = Arc::new(Shared {
             clients: Mutex::default(),
-            pending: Mutex::default(),
-            work: Mutex::new(0),
-            wake: Condvar::new(),
+            arrivals: Mutex::new(0),
+            arrived: Condvar::new(),
             stop: AtomicBool::new(false),
+            output,
+            max_pixels,
         });
-        let thread = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name("detector".into()).spawn(move || run(detector, &shared, &output))?
-        };
-        Ok(Self { shared, thread: Mutex::new(Some(thread)), model })
+        let mut stage = Self { shared, workers: Vec::new(), threads: Mutex::default(), model };
+        for (n, detector) in detectors.into_iter().enumerate() {
+            let worker = Arc::new(Worker {
+                state: Mutex::new(WorkerState {
+                    ready: None,
+                    busy_since: None,
+                    spare: Vec::new(),
+                    preparer: detector.preparer(),
+                    busy_estimate: detector.warm_up_time(),
+                    prepare_estimate: Duration::ZERO,
+                }),
+                changed: Condvar::new(),
+                pending: Mutex::default(),
+            });
+            stage.workers.push(Arc::clone(&worker));
+            let (shared, w) = (Arc::clone(&stage.shared), Arc::clone(&worker));
+            let infer = move || infer_loop(detector, &w, &shared);
+            let (shared, w) = (Arc::clone(&stage.shared), worker);
+            let prepare = move || prepare_loop(&w, &shared);
+            let mut threads = lock(&stage.threads);
+            threads.push(std::thread::Builder::new().name(format!("detector {n}")).spawn(infer)?);
+            threads.push(std::thread::Builder::new().name(format!("preparer {n}")).spawn(prepare)?);
+        }
+        Ok(stage)
+    }
+
+    /// How many inference workers there are (one session each).
+    pub fn workers(&self) -> usize {
+        self.workers.len()
     }
 
     /// Serves a new client.
     pub fn register(&self, client: &Arc<Client>) {
-        lock(&self.shared.clients).push(Arc::clone(client));
+        lock(&self.shared.clients).clients.push(Arc::clone(client));
     }
 
     /// Stops serving a client; a frame of it still waiting is dropped.
     pub fn unregister(&self, client: &Arc<Client>) {
-        lock(&self.shared.clients).retain(|c| !Arc::ptr_eq(c, client));
+        lock(&self.shared.clients).clients.retain(|c| !Arc::ptr_eq(c, client));
     }
 
-    /// Offers a client's newest decoded frame; it replaces one the detector has not taken yet.
-    pub fn submit(&self, client: &Client, frame: Decoded) {
-        if client.decoded.put(frame) {
-            client.bump(|c| &c.superseded);
+    /// Tells the workers that a client has a new frame in its slot.
+    pub fn frame_arrived(&self) {
+        *lock(&self.shared.arrivals) += 1;
+        self.shared.arrived.notify_all();
+    }
+
+    /// Hands over new models, one per worker; each worker swaps its own in before its next frame.
+    pub fn offer(&self, detectors: Vec<Detector>) {
+        for (worker, detector) in self.workers.iter().zip(detectors) {
+            *lock(&worker.pending) = Some(detector);
+            worker.changed.notify_all();
         }
-        *lock(&self.shared.work) += 1;
-        self.shared.wake.notify_one();
     }
 
-    /// Hands over a new model; the detector thread swaps it in before its next frame.
-    pub fn offer(&self, detector: Detector) {
-        *lock(&self.shared.pending) = Some(detector);
-        *lock(&self.shared.work) += 1;
-        self.shared.wake.notify_one();
-    }
-
-    /// Finishes the frame in hand and stops the thread.
+    /// Finishes the frames in hand and stops the threads.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_all();
-        if let Some(thread) = lock(&self.thread).take() {
+        self.shared.arrived.notify_all();
+        for worker in &self.workers {
+            worker.changed.notify_all();
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
             let _ = thread.join();
         }
     }
 }
 
-fn run(mut detector: Detector, shared: &Shared, output: &Output) {
-    let mut next = 0usize;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let seen = *lock(&shared.work);
-        if let Some(new) = lock(&shared.pending).take() {
-            let old = std::mem::replace(&mut detector, new);
-            let info = detector.info();
-            tracing::info!(
-                from = %old.info().id,
-                to = %info.id,
-                layout = ?info.layout,
-                classes = info.names.len(),
-                load_ms = format!("{:.1}", detector.load_time().as_secs_f64() * 1000.0),
-                warm_up_ms = format!("{:.1}", detector.warm_up_time().as_secs_f64() * 1000.0),
-                "model swapped"
-            );
-            let metrics = &output.metrics;
-            metrics.model_info.reset();
-            metrics.model_info.with_label_values(&[&info.id]).set(1.0);
-            metrics.model_load_seconds.set(detector.load_time().as_secs_f64());
-            // The old session is released here, on this thread, between frames.
-            drop(old);
-        }
-        match take_next(shared, &mut next) {
-            Some((client, frame)) => process(&mut detector, &client, frame, output),
-            None => {
-                let work = lock(&shared.work);
-                let _ = shared.wake.wait_timeout_while(work, Duration::from_millis(200), |w| {
-                    *w == seen && !shared.stop.load(Ordering::Relaxed)
-                });
-            }
-        }
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Round robin: the newest frame of the first client after the last one served that has one.
+    fn take_next(&self) -> Option<(Arc<Client>, Incoming)> {
+        let mut roster = lock(&self.clients);
+        let n = roster.clients.len();
+        (0..n).find_map(|i| {
+            let at = (roster.next + i) % n;
+            let frame = roster.clients[at].frames.try_take()?;
+            roster.next = at + 1;
+            Some((Arc::clone(&roster.clients[at]), frame))
+        })
     }
 }
 
-/// Round robin: the first client after the last one served that has a frame waiting.
-fn take_next(shared: &Shared, next: &mut usize) -> Option<(Arc<Client>, Decoded)> {
-    let clients = lock(&shared.clients);
-    let n = clients.len();
-    (0..n).find_map(|i| {
-        let at = (*next + i) % n;
-        let frame = clients[at].decoded.try_take()?;
-        *next = at + 1;
-        Some((Arc::clone(&clients[at]), frame))
-    })
+/// The preparer thread: waits until the session is nearly free, then decodes and prepares the
+/// next client's newest frame into a spare tensor.
+fn prepare_loop(worker: &Worker, shared: &Shared) {
+    while let Some((preparer, mut input)) = wait_for_turn(worker, shared) {
+        let seen = *lock(&shared.arrivals);
+        let Some((client, incoming)) = shared.take_next() else {
+            lock(&worker.state).spare.push(input);
+            let arrivals = lock(&shared.arrivals);
+            let _ = shared.arrived.wait_timeout_while(arrivals, LOOK_AGAIN, |a| *a == seen && !shared.stopped());
+            continue;
+        };
+        let started = Instant::now();
+        let Some(frame) = pipeline::decode(&client, incoming, shared.max_pixels) else {
+            lock(&worker.state).spare.push(input);
+            continue;
+        };
+        if let Err(error) = preparer.prepare(&frame.image, &mut input) {
+            client.bump(|c| &c.detect_errors);
+            tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "cannot prepare the frame");
+            lock(&worker.state).spare.push(input);
+            continue;
+        }
+        let mut state = lock(&worker.state);
+        smooth(&mut state.prepare_estimate, started.elapsed());
+        state.ready = Some(Job { client, frame, input });
+        worker.changed.notify_all();
+    }
 }
 
-fn process(detector: &mut Detector, client: &Client, mut frame: Decoded, output: &Output) {
-    let (detections, timings) = match detector.detect(&frame.image) {
+/// Blocks until it is time to prepare the next frame: the session is idle, or will be within
+/// about the time a preparation takes (with a margin, so that it is the frame, not the session,
+/// that waits). Returns the current model's preparer and a spare tensor, or `None` on stop.
+fn wait_for_turn(worker: &Worker, shared: &Shared) -> Option<(Preparer, Prepared)> {
+    let mut state = lock(&worker.state);
+    loop {
+        if shared.stopped() {
+            return None;
+        }
+        let wait = match (&state.ready, state.busy_since) {
+            (Some(_), _) => LOOK_AGAIN,
+            (None, None) => break,
+            (None, Some(since)) => {
+                let lead = state.prepare_estimate.mul_f64(1.25) + state.busy_estimate / 10 + Duration::from_millis(1);
+                let due = since + state.busy_estimate.saturating_sub(lead);
+                match due.checked_duration_since(Instant::now()) {
+                    Some(wait) if !wait.is_zero() => wait,
+                    _ => break,
+                }
+            }
+        };
+        state = worker.changed.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
+    }
+    let input = state.spare.pop().unwrap_or_default();
+    Some((state.preparer, input))
+}
+
+/// What the inference thread does next.
+enum Next {
+    Run(Box<Job>),
+    /// Nothing ready yet: look for a new model, then wait again.
+    LookAgain,
+    Stop,
+}
+
+/// The inference thread: takes prepared frames as they become ready and runs the model on them.
+fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
+    let metrics = &shared.output.metrics;
+    loop {
+        if let Some(new) = lock(&worker.pending).take() {
+            detector = swap(detector, new, worker, &shared.output);
+        }
+        let waiting = Instant::now();
+        let next = next_job(worker, shared);
+        let taken = Instant::now();
+        metrics.detector_idle_seconds.inc_by((taken - waiting).as_secs_f64());
+        let mut job = match next {
+            Next::Run(job) => *job,
+            Next::LookAgain => continue,
+            Next::Stop => return,
+        };
+        if !job.input.is_for(&detector.preparer()) {
+            // Prepared for the model swapped out just now: prepare it again for this one.
+            if let Err(error) = detector.preparer().prepare(&job.frame.image, &mut job.input) {
+                tracing::warn!(peer = %job.client.peer, %error, "cannot prepare the frame");
+            }
+        }
+        let result = detector.run(&job.input);
+        let Job { client, frame, input } = job;
+        lock(&worker.state).spare.push(input);
+        process(&detector, &client, frame, result, &shared.output);
+        let busy = taken.elapsed();
+        metrics.detector_busy_seconds.inc_by(busy.as_secs_f64());
+        let mut state = lock(&worker.state);
+        state.busy_since = None;
+        smooth(&mut state.busy_estimate, busy);
+        worker.changed.notify_all();
+    }
+}
+
+/// Waits for the preparer's next frame and marks the session busy with it.
+fn next_job(worker: &Worker, shared: &Shared) -> Next {
+    let mut state = lock(&worker.state);
+    if state.ready.is_none() && !shared.stopped() {
+        state = worker.changed.wait_timeout(state, LOOK_AGAIN).unwrap_or_else(|p| p.into_inner()).0;
+    }
+    match state.ready.take() {
+        Some(job) => {
+            state.busy_since = Some(Instant::now());
+            worker.changed.notify_all();
+            Next::Run(Box::new(job))
+        }
+        None if shared.stopped() => Next::Stop,
+        None => Next::LookAgain,
+    }
+}
+
+/// Puts a newly loaded model in place of the old one, between two frames.
+fn swap(old: Detector, new: Detector, worker: &Worker, output: &Output) -> Detector {
+    let info = new.info();
+    tracing::info!(
+        from = %old.info().id,
+        to = %info.id,
+        layout = ?info.layout,
+        classes = info.names.len(),
+        load_ms = format!("{:.1}", new.load_time().as_secs_f64() * 1000.0),
+        warm_up_ms = format!("{:.1}", new.warm_up_time().as_secs_f64() * 1000.0),
+        "model swapped"
+    );
+    let metrics = &output.metrics;
+    metrics.model_info.reset();
+    metrics.model_info.with_label_values(&[&info.id]).set(1.0);
+    metrics.model_load_seconds.set(new.load_time().as_secs_f64());
+    {
+        let mut state = lock(&worker.state);
+        state.preparer = new.preparer();
+        state.busy_estimate = new.warm_up_time();
+    }
+    // The old session is released here, on this thread, between frames.
+    drop(old);
+    new
+}
+
+fn process(
+    detector: &Detector,
+    client: &Client,
+    mut frame: Decoded,
+    result: Result<(Vec<Detection>, nvt_detect::Timings), DetectError>,
+    output: &Output,
+) {
+    let (detections, timings) = match result {
         Ok(found) => found,
         Err(error) => {
             client.bump(|c| &c.detect_errors);

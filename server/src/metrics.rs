@@ -5,7 +5,8 @@ use crate::stats::{Connections, Counters};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry, TextEncoder,
+    Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub struct Metrics {
     pub model_load_seconds: Gauge,
     /// 1 for the model being served, labelled with its id.
     pub model_info: GaugeVec,
+    /// Time the inference workers spent on frames (inference, post-processing, finishing).
+    pub detector_busy_seconds: Counter,
+    /// Time the inference workers spent waiting for a prepared frame.
+    pub detector_idle_seconds: Counter,
 }
 
 impl Metrics {
@@ -50,17 +55,35 @@ impl Metrics {
             Gauge::new("nvt_model_load_seconds", "Time to load and warm up the model").expect("valid metric");
         let model_info =
             GaugeVec::new(Opts::new("nvt_model_info", "The model being served"), &["model"]).expect("valid");
+        let detector_busy_seconds =
+            Counter::new("nvt_detector_busy_seconds_total", "Time inference workers spent on frames").expect("valid");
+        let detector_idle_seconds = Counter::new(
+            "nvt_detector_idle_seconds_total",
+            "Time inference workers spent waiting for a prepared frame",
+        )
+        .expect("valid");
         for collector in [
             Box::new(stage_seconds.clone()) as Box<dyn Collector>,
             Box::new(latency_seconds.clone()),
             Box::new(connected.clone()),
             Box::new(model_load_seconds.clone()),
             Box::new(model_info.clone()),
+            Box::new(detector_busy_seconds.clone()),
+            Box::new(detector_idle_seconds.clone()),
             Box::new(CounterCollector::new(totals, connections)),
         ] {
             registry.register(collector).expect("unique metric names");
         }
-        Self { registry, stage_seconds, latency_seconds, connected, model_load_seconds, model_info }
+        Self {
+            registry,
+            stage_seconds,
+            latency_seconds,
+            connected,
+            model_load_seconds,
+            model_info,
+            detector_busy_seconds,
+            detector_idle_seconds,
+        }
     }
 
     /// The Prometheus text exposition of every series.

@@ -8,7 +8,7 @@ use crate::record::{FrameRecord, StampRecord, Timings};
 use anyhow::Context;
 use nvt_capture::source::is_image_file;
 use nvt_capture::{jpeg, Mat, Stamp};
-use nvt_detect::{draw, Detector};
+use nvt_detect::{draw, Detection, Detector, Prepared, Timings as DetectTimings};
 use nvt_transport::JsonLines;
 use opencv::core::{Size, Vector};
 use opencv::prelude::*;
@@ -48,7 +48,7 @@ pub struct Summary {
 
 /// Runs `nvt-detect`. An input that cannot be read is reported and skipped; the others go on.
 pub fn run(args: Args) -> anyhow::Result<Summary> {
-    let mut detector = args.model.load()?.context("--model is required")?;
+    let mut detector = args.model.load(1)?.into_iter().next().context("--model is required")?;
     let log = JsonLines::open(&args.log).context("--log")?;
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
@@ -92,6 +92,14 @@ fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
     files
 }
 
+/// A video frame as the reader thread hands it over: decoded, and prepared for the model.
+struct ReadFrame {
+    image: Mat,
+    input: Result<Prepared, nvt_detect::DetectError>,
+    started: Instant,
+    read_ms: f64,
+}
+
 struct Run<'a> {
     detector: &'a mut Detector,
     log: &'a JsonLines,
@@ -109,7 +117,8 @@ impl Run<'_> {
         };
         anyhow::ensure!(!image.empty(), "{} is not an image OpenCV can read", path.display());
         let read_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.frame(path, 0, &mut image, started, read_ms)?;
+        let found = self.detector.detect(&image)?;
+        self.frame(path, 0, &mut image, found, started, read_ms)?;
         if let Some(dir) = self.annotate {
             let out = dir.join(path.file_name().unwrap_or_default());
             imgcodecs::imwrite(&out, &image, &Vector::new())?;
@@ -117,14 +126,20 @@ impl Run<'_> {
         Ok(1)
     }
 
-    /// Videos are read and decoded on a thread of their own, two frames ahead, so that decoding
-    /// the next frame overlaps the model running on this one.
+    /// Videos are read, decoded and prepared for the model on a thread of their own, so that
+    /// the next frame is ready when the model finishes this one. Two input tensors take turns:
+    /// one is run while the other is filled, and neither is allocated again.
     fn video(&mut self, path: &Path) -> anyhow::Result<u64> {
         anyhow::ensure!(path.is_file(), "no such file: {}", path.display());
         let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)?;
         anyhow::ensure!(capture.is_opened()?, "{} is neither an image nor a video OpenCV can open", path.display());
         let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && *f < 1000.0).unwrap_or(30.0);
-        let (frames, decoded) = std::sync::mpsc::sync_channel::<(Mat, Instant, f64)>(2);
+        let preparer = self.detector.preparer();
+        let (ready, prepared) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
+        let (spare, spares) = std::sync::mpsc::channel::<Prepared>();
+        for _ in 0..2 {
+            let _ = spare.send(Prepared::default());
+        }
         let reader = std::thread::Builder::new().name("video reader".into()).spawn(move || loop {
             let started = Instant::now();
             let mut image = Mat::default();
@@ -132,15 +147,22 @@ impl Run<'_> {
                 break;
             }
             let read_ms = started.elapsed().as_secs_f64() * 1000.0;
-            if frames.send((image, started, read_ms)).is_err() {
+            let Ok(mut input) = spares.recv() else { break };
+            let result = preparer.prepare(&image, &mut input).map(|()| input);
+            if ready.send(ReadFrame { image, input: result, started, read_ms }).is_err() {
                 break;
             }
         })?;
         let mut writer: Option<videoio::VideoWriter> = None;
         let mut index = 0u64;
         let mut result = Ok(());
-        for (mut image, started, read_ms) in decoded.iter() {
-            if let Err(error) = self.frame(path, index, &mut image, started, read_ms) {
+        for ReadFrame { mut image, input, started, read_ms } in prepared.iter() {
+            let found = input.map_err(anyhow::Error::from).and_then(|input| {
+                let found = self.detector.run(&input);
+                let _ = spare.send(input);
+                Ok(found?)
+            });
+            if let Err(error) = found.and_then(|found| self.frame(path, index, &mut image, found, started, read_ms)) {
                 result = Err(error);
                 break;
             }
@@ -158,16 +180,23 @@ impl Run<'_> {
             }
             index += 1;
         }
-        drop(decoded);
+        drop(prepared);
         let _ = reader.join();
         result?;
         anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
         Ok(index)
     }
 
-    /// Detects, writes the record, and draws the boxes when annotating.
-    fn frame(&mut self, path: &Path, seq: u64, image: &mut Mat, started: Instant, read_ms: f64) -> anyhow::Result<()> {
-        let (detections, t) = self.detector.detect(image)?;
+    /// Writes the record of a frame's detections, and draws the boxes when annotating.
+    fn frame(
+        &mut self,
+        path: &Path,
+        seq: u64,
+        image: &mut Mat,
+        (detections, t): (Vec<Detection>, DetectTimings),
+        started: Instant,
+        read_ms: f64,
+    ) -> anyhow::Result<()> {
         let now = SystemTime::now();
         let stamp = Stamp::read(image).map(|s| StampRecord {
             frame: s.index,

@@ -1,9 +1,8 @@
-//! A client's frames after the network: its worker thread decodes the newest fresh frame, reads
-//! its pixel stamp, and either hands it to the detector stage or finishes it at once (no model).
-//! Finishing a frame writes its record, makes its detections the client's reply, and passes the
-//! picture to the client's window.
+//! A client's frames after the network. With a model, the detector stage takes each client's
+//! newest frame when its turn comes (see [`crate::detection`]); without one, the client's worker
+//! thread decodes its newest fresh frame and finishes it at once. Finishing a frame writes its
+//! record, makes its detections the client's reply, and passes the picture to the client's window.
 
-use crate::detection::DetectorStage;
 use crate::metrics::Metrics;
 use crate::record::{FrameRecord, StampRecord, Timings};
 use crate::stats::Counters;
@@ -30,7 +29,7 @@ pub struct Incoming {
     pub lag: Duration,
 }
 
-/// A decoded frame on its way to the detector.
+/// A decoded frame.
 pub struct Decoded {
     /// See [`Incoming::seq`].
     pub seq: u64,
@@ -52,10 +51,8 @@ pub struct Client {
     pub peer: String,
     /// When it connected.
     pub connected: SystemTime,
-    /// Newest-wins hand-over from the network task to the worker.
+    /// Newest-wins hand-over from the network task to the worker or the detector stage.
     pub frames: Slot<Incoming>,
-    /// Newest-wins hand-over from the worker to the detector stage.
-    pub decoded: Slot<Decoded>,
     /// The reply for the next exchanges: the latest processed frame's results.
     pub latest: Mutex<ReplyDoc>,
     /// The client's window, with `--show`.
@@ -134,7 +131,6 @@ impl Client {
             peer,
             connected: SystemTime::now(),
             frames: Slot::new(),
-            decoded: Slot::new(),
             latest: Mutex::default(),
             window,
             view: tokio::sync::watch::Sender::new(None),
@@ -175,14 +171,14 @@ pub struct Output {
     pub metrics: Arc<Metrics>,
 }
 
-/// What every worker shares.
+/// What every client worker shares.
 pub struct Stage {
     /// Where finished frames go.
     pub output: Arc<Output>,
     /// Largest image decoded.
     pub max_pixels: u64,
     /// The detector, when the server runs a model.
-    pub detector: Option<Arc<DetectorStage>>,
+    pub detector: Option<Arc<crate::detection::DetectorStage>>,
 }
 
 /// The results of detection on one frame.
@@ -195,32 +191,39 @@ pub struct Results {
     pub timings: nvt_detect::Timings,
 }
 
-/// Starts a client's worker; it ends when the client's slot is closed and empty.
+/// Starts the worker of a client of a server without a model: it decodes and finishes the
+/// client's newest frames, and ends when the client's slot is closed and empty.
 pub fn spawn(client: Arc<Client>, stage: Arc<Stage>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(format!("frames {}", client.peer)).spawn(move || loop {
         match client.frames.take_timeout(Duration::from_secs(1)) {
-            Taken::Value(frame) => decode(&client, &stage, frame),
+            Taken::Value(frame) => {
+                if let Some(decoded) = decode(&client, frame, stage.max_pixels) {
+                    finish(&client, &stage.output, decoded, None);
+                }
+            }
             Taken::Timeout => continue,
             Taken::Closed => break,
         }
     })
 }
 
-fn decode(client: &Arc<Client>, stage: &Stage, frame: Incoming) {
+/// Decodes a frame's JPEG (its header was checked on arrival); a failure is counted and logged,
+/// and costs only this frame.
+pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decoded> {
     let started = Instant::now();
-    let image = match jpeg::decode(&frame.payload, stage.max_pixels) {
-        Ok(image) => image,
+    match jpeg::decode(&frame.payload, max_pixels) {
+        Ok(image) => Some(Decoded {
+            seq: frame.seq,
+            image,
+            arrived: frame.arrived,
+            lag: frame.lag,
+            decode_ms: ms(started.elapsed()),
+        }),
         Err(error) => {
             client.bump(|c| &c.decode_errors);
             tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "frame refused: cannot decode");
-            return;
+            None
         }
-    };
-    let decoded =
-        Decoded { seq: frame.seq, image, arrived: frame.arrived, lag: frame.lag, decode_ms: ms(started.elapsed()) };
-    match &stage.detector {
-        Some(detector) => detector.submit(client, decoded),
-        None => finish(client, &stage.output, decoded, None),
     }
 }
 

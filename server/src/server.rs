@@ -41,13 +41,13 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
     let connections: Arc<Connections> = Arc::default();
     let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::clone(&connections)));
     let output = Arc::new(Output { log: config.log.clone(), metrics: Arc::clone(&metrics) });
-    let detector = config.detector.take().and_then(|detector| {
-        let model = detector.info().id.clone();
+    let detectors = std::mem::take(&mut config.detectors);
+    let detector = detectors.first().map(|d| (d.info().id.clone(), d.load_time())).and_then(|(model, load_time)| {
         metrics.model_info.with_label_values(&[&model]).set(1.0);
-        metrics.model_load_seconds.set(detector.load_time().as_secs_f64());
-        match DetectorStage::start(detector, Arc::clone(&output)) {
+        metrics.model_load_seconds.set(load_time.as_secs_f64());
+        match DetectorStage::start(detectors, Arc::clone(&output), config.max_pixels) {
             Ok(stage) => {
-                tracing::info!(%model, "detector ready");
+                tracing::info!(%model, workers = stage.workers(), "detector ready");
                 Some(Arc::new(stage))
             }
             Err(error) => {

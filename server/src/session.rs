@@ -43,16 +43,20 @@ impl Shared {
 
 /// Serves one client until it leaves, breaks the protocol, times out, or the server stops.
 pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: CancellationToken) {
-    let config = &shared.config;
     let window = shared.display.as_ref().map(|d| d.window(&peer));
     let id = shared.next_id.fetch_add(1, Relaxed);
     let client = Arc::new(Client::new(id, peer.clone(), window.clone(), Arc::clone(&shared.totals)));
-    let worker = match pipeline::spawn(Arc::clone(&client), Arc::clone(&shared.stage)) {
-        Ok(worker) => worker,
-        Err(error) => {
-            tracing::error!(%peer, %error, "cannot start a worker thread; dropping the client");
-            return;
-        }
+    // Without a model, a worker of the client's own decodes and finishes its frames; with one,
+    // the detector stage takes them.
+    let worker = match &shared.stage.detector {
+        Some(_) => None,
+        None => match pipeline::spawn(Arc::clone(&client), Arc::clone(&shared.stage)) {
+            Ok(worker) => Some(worker),
+            Err(error) => {
+                tracing::error!(%peer, %error, "cannot start a worker thread; dropping the client");
+                return;
+            }
+        },
     };
     if let Some(detector) = &shared.stage.detector {
         detector.register(&client);
@@ -62,7 +66,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     tracing::info!(%peer, id, "client connected");
 
     let outcome = tokio::select! {
-        outcome = exchange_loop(stream, &client, config) => outcome,
+        outcome = exchange_loop(stream, &client, &shared) => outcome,
         () = stop.cancelled() => Ok(()),
     };
     match outcome {
@@ -75,7 +79,9 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     }
     client.frames.close();
     // The worker finishes the frame in hand before it ends.
-    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    if let Some(worker) = worker {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    }
     if let Some(detector) = &shared.stage.detector {
         detector.unregister(&client);
     }
@@ -88,7 +94,8 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     tracing::info!(%peer, fresh = c.fresh, stale = c.stale, processed = c.processed, refused = c.refused, "client summary");
 }
 
-async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> Result<(), TransportError> {
+async fn exchange_loop(stream: TcpStream, client: &Client, shared: &Shared) -> Result<(), TransportError> {
+    let config = &shared.config;
     let stream = config.guard.admit(stream, config.limits.read_timeout).await?;
     let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
     let mut seq = 0u64;
@@ -108,6 +115,9 @@ async fn exchange_loop(stream: TcpStream, client: &Client, config: &Config) -> R
                     let incoming = Incoming { seq, payload: frame.payload, arrived: frame.arrived, lag: frame.lag };
                     if client.frames.put(incoming) {
                         client.bump(|c| &c.superseded);
+                    }
+                    if let Some(detector) = &shared.stage.detector {
+                        detector.frame_arrived();
                     }
                     seq += 1;
                     Verdict::Fresh

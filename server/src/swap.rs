@@ -25,6 +25,8 @@ pub struct ModelSource {
     pub options: DetectorOptions,
     /// Watch the file and reload when it changes.
     pub watch: bool,
+    /// Inference workers: the model is loaded once for each.
+    pub workers: usize,
 }
 
 /// Asks the loader thread for a reload.
@@ -84,8 +86,10 @@ fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Op
             path = new_path;
         }
         tracing::info!(model = %path.display(), "loading a new model");
-        match Detector::load(&path, source.options.clone()) {
-            Ok(detector) => stage.offer(detector),
+        let loaded: Result<Vec<_>, _> =
+            (0..source.workers.max(1)).map(|_| Detector::load(&path, source.options.clone())).collect();
+        match loaded {
+            Ok(detectors) => stage.offer(detectors),
             Err(error) => {
                 tracing::error!(model = %path.display(), %error, "model reload failed; the old model keeps serving")
             }

@@ -26,7 +26,7 @@ fn server_with_model(log: &Path) -> nvt_server::Config {
     let detector = Detector::load(&shapes_model(), DetectorOptions::default()).expect("model");
     nvt_server::Config {
         log: Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log"))),
-        detector: Some(detector),
+        detectors: vec![detector],
         ..nvt_server::Config::default()
     }
 }

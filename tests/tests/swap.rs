@@ -30,8 +30,13 @@ async fn swappable_server(dir: &Path, model: &Path, http: bool) -> (TestServer, 
     let http_addr = listener.as_ref().map(|l| l.local_addr().expect("addr"));
     let config = nvt_server::Config {
         log: Some(Arc::new(JsonLines::open(dir.join("server.jsonl").to_str().expect("utf8")).expect("log"))),
-        detector: Some(Detector::load(model, DetectorOptions::default()).expect("model")),
-        model_source: Some(ModelSource { path: model.to_path_buf(), options: DetectorOptions::default(), watch: true }),
+        detectors: vec![Detector::load(model, DetectorOptions::default()).expect("model")],
+        model_source: Some(ModelSource {
+            path: model.to_path_buf(),
+            options: DetectorOptions::default(),
+            watch: true,
+            workers: 1,
+        }),
         http: listener,
         ..nvt_server::Config::default()
     };

@@ -21,7 +21,7 @@ async fn streaming_server(
     let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let http_addr = http.local_addr().expect("addr");
     let config = nvt_server::Config {
-        detector: Some(Detector::load(&shapes_model(), DetectorOptions::default()).expect("model")),
+        detectors: vec![Detector::load(&shapes_model(), DetectorOptions::default()).expect("model")],
         http: Some(http),
         ..nvt_server::Config::default()
     };

@@ -38,8 +38,13 @@ async fn main() -> anyhow::Result<()> {
     let log = dir.join("server.jsonl");
     let config = nvt_server::Config {
         log: Some(Arc::new(JsonLines::open(log.to_str().unwrap_or("-"))?)),
-        detector: Some(Detector::load(&model, DetectorOptions::default())?),
-        model_source: Some(ModelSource { path: model.clone(), options: DetectorOptions::default(), watch: true }),
+        detectors: vec![Detector::load(&model, DetectorOptions::default())?],
+        model_source: Some(ModelSource {
+            path: model.clone(),
+            options: DetectorOptions::default(),
+            watch: true,
+            workers: 1,
+        }),
         ..nvt_server::Config::default()
     };
     let server = TestServer::start(config).await;
