@@ -3,6 +3,7 @@
 
     python models/generate.py shapes      # models/shapes*.onnx, committed
     python models/generate.py yolov8n     # models/yolov8n-random.onnx, made by `make setup`
+    python models/generate.py yolov8n-448 # models/yolov8n-448-random.onnx, made by `make bench`
 
 shapes*.onnx are real detectors built from ONNX operators: for each class colour of nvt's
 synthetic scene (red square, green circle, blue triangle) they threshold colour dominance,
@@ -341,6 +342,9 @@ def main(which):
         fixtures()
     if which in ("yolov8n", "all"):
         save(Yolo().build(), "yolov8n-random.onnx")
+    if which == "yolov8n-448":
+        # The same network at a 448x448 input: about half the work, for the overload benchmark.
+        save(Yolo().build(size=448), "yolov8n-448-random.onnx")
 
 
 if __name__ == "__main__":

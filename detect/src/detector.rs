@@ -27,6 +27,10 @@ pub struct DetectorOptions {
     pub layout: Option<LayoutKind>,
     /// Threads ONNX Runtime uses inside an operator; 0 lets it choose (one per core).
     pub threads: usize,
+    /// Let those threads spin while waiting for work between operators: a little faster on an
+    /// otherwise idle machine, but the spinning takes cores from everything else (decoding,
+    /// clients, other workers).
+    pub spin: bool,
     /// Most detections per frame.
     pub max_det: usize,
     /// Run the model once on a blank frame at load, so the first real frame is not slow.
@@ -76,6 +80,7 @@ impl Default for DetectorOptions {
             labels: None,
             layout: None,
             threads: 0,
+            spin: false,
             max_det: 300,
             warm_up: true,
             range: PixelRange::Unit,
@@ -140,6 +145,8 @@ impl Detector {
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(builder_error)?
             .with_intra_threads(options.threads)
+            .map_err(builder_error)?
+            .with_intra_op_spinning(options.spin)
             .map_err(builder_error)?;
         let mut builder = options.provider.register(builder)?;
         let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;

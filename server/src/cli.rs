@@ -159,6 +159,10 @@ pub struct ModelArgs {
     /// Threads ONNX Runtime uses inside one inference (0: the cores shared among the workers).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Let ONNX Runtime's threads spin between operators instead of sleeping: a little faster
+    /// on an idle machine, slower when the cores are shared with decoding and other work.
+    #[arg(long)]
+    pub spin: bool,
     /// Where ONNX Runtime runs the model: cpu, cuda, tensorrt or openvino.
     #[arg(long, default_value = "cpu")]
     pub ep: Provider,
@@ -206,6 +210,7 @@ impl ModelArgs {
             labels: self.labels.clone(),
             layout: self.layout,
             threads: self.threads,
+            spin: self.spin,
             provider: self.ep,
             range: self.input_range,
             order: self.channel_order,

@@ -111,6 +111,42 @@ async fn several_clients_are_all_served_by_the_one_detector() {
     assert!(least * 2 >= most, "round robin keeps clients within a factor of two: {per_client:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_inference_workers_share_the_clients_and_every_frame_is_detected_right() {
+    let dir = temp_dir("detect-workers");
+    let mut config = server_with_model(&dir.join("server.jsonl"));
+    config.detectors.push(Detector::load(&shapes_model(), DetectorOptions::default()).expect("model"));
+    let server = TestServer::start(config).await;
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let mut config = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
+            config.fps = Some(0.0);
+            config.duration = Some(Duration::from_secs(3));
+            tokio::spawn(nvt_client::run(config, CancellationToken::new()))
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.await.expect("task").expect("client").failures, 0);
+    }
+    server.stop().await;
+    let mut seqs: HashMap<String, Vec<u64>> = HashMap::new();
+    for record in read_jsonl(&dir.join("server.jsonl")) {
+        // A tensor handed between threads that held another frame's pixels would show here.
+        let frame = record["stamp"]["frame"].as_u64().expect("stamp");
+        assert_matches_truth(&record["detections"], frame, (640, 480));
+        let source = record["source"].as_str().expect("source").to_owned();
+        seqs.entry(source).or_default().push(record["seq"].as_u64().expect("seq"));
+    }
+    assert_eq!(seqs.len(), 4, "every client is served: {:?}", seqs.keys());
+    for (source, list) in &seqs {
+        assert!(list.len() >= 5, "{source}: {} frames", list.len());
+        let mut unique = list.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), list.len(), "{source}: no frame is processed twice");
+    }
+}
+
 #[test]
 fn nvt_detect_runs_over_folders_and_videos_and_annotates() {
     let dir = temp_dir("nvt-detect");

@@ -48,12 +48,42 @@ async fn main() -> anyhow::Result<()> {
         100.0 * accepted / bound,
         100.0 * decoded / bound
     );
+    let (unpaced_accepted, unpaced_decoded) = (accepted, decoded);
+    let mut python = Vec::new();
+    for (label, nodelay) in [("TCP_NODELAY on both sides", true), ("as published, no TCP_NODELAY", false)] {
+        match python_pair(run, nodelay)? {
+            Some(counts) => {
+                let secs = counts["seconds"].as_f64().unwrap_or(1.0);
+                let per_s = |key: &str| counts[key].as_f64().unwrap_or(0.0) / secs;
+                println!(
+                    "| the article's Python server and client, unpaced, {label} | {:.1} | {:.1} | {:.1} | {} | — |",
+                    per_s("exchanges"),
+                    per_s("accepted"),
+                    per_s("decoded"),
+                    counts["timeouts"]
+                );
+                python.push((label, per_s("accepted"), per_s("decoded")));
+            }
+            None => println!("| the article's Python pair, {label} | skipped: no .venv (run `make setup`) | | | | |"),
+        }
+    }
     let (rate, accepted, decoded, timeouts, p50, p95) = ours_to_ours(run, Some(30.0)).await?;
     println!("| nvt-client → nvt-server, 30 fps | {rate:.1} | {accepted:.1} | {decoded:.1} | {timeouts} | {p50:.2} / {p95:.2} |");
 
     let (rate, accepted, timeouts, p50, p95) = ours_to_original(run).await?;
     println!("| nvt-client → original-style server, 30 fps | {rate:.1} | {accepted:.1} | {accepted:.1} | {timeouts} | {p50:.2} / {p95:.2} |");
 
+    let python_nodelay = python.first().map_or(f64::NAN, |p| p.1);
+    let python_decoded = python.first().map_or(f64::NAN, |p| p.2);
+    println!(
+        "\nTarget 1: unpaced, nvt accepts {:.2}× and decodes {:.2}× the frames/s of the article's Python pair with \
+         TCP_NODELAY (target ≥ 1), and decodes at {:.0}% of the codec bound (target ≥ 90%).\n",
+        unpaced_accepted / python_nodelay,
+        unpaced_decoded / python_decoded,
+        100.0 * unpaced_decoded / bound
+    );
+    println!("| scenario | exchanges/s | accepted/s | decoded by the server/s | timeouts | RTT p50 / p95 (ms) |");
+    println!("|---|---|---|---|---|---|");
     for (label, target_ours, nodelay) in [
         ("original-style client → nvt-server, 30 fps", true, false),
         ("original-style client → original-style server, 30 fps (baseline)", false, false),
@@ -140,6 +170,33 @@ async fn original_client(run: Duration, ours: bool, nodelay: bool) -> anyhow::Re
         let _ = tokio::task::spawn_blocking(move || server.stop()).await?;
         Ok(report)
     }
+}
+
+/// Runs the article's Python server and client (tests/python/original_pair.py) against each
+/// other, unpaced, on frames of nvt's synthetic scene; `None` without the project's Python.
+fn python_pair(run: Duration, nodelay: bool) -> anyhow::Result<Option<serde_json::Value>> {
+    let python = std::path::Path::new(".venv/bin/python");
+    if !python.is_file() {
+        return Ok(None);
+    }
+    let dir = temp_dir("bench-python-frames");
+    let scene = Synthetic::new(640, 480)?;
+    for i in 0..30 {
+        let frame = scene.render(i, SystemTime::now())?;
+        let path = dir.join(format!("{i:03}.png"));
+        opencv::imgcodecs::imwrite(&path, &frame.image, &opencv::core::Vector::new())?;
+    }
+    let mut command = std::process::Command::new(python);
+    command.arg("tests/python/original_pair.py").arg("--frames").arg(&dir);
+    command.args(["--seconds", &run.as_secs().to_string()]);
+    if nodelay {
+        command.arg("--nodelay");
+    }
+    let output = command.output()?;
+    anyhow::ensure!(output.status.success(), "original_pair.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or("{}");
+    Ok(Some(serde_json::from_str(line)?))
 }
 
 fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
