@@ -174,6 +174,7 @@ async fn post_api_model_switches_to_another_file() {
     assert_stream_unbroken(&summary, &dir.join("client.jsonl"));
 }
 
+/// With two inference workers, so that the reload must reach both.
 #[test]
 fn sighup_reloads_the_model_file() {
     let dir = temp_dir("swap-sighup");
@@ -188,6 +189,8 @@ fn sighup_reloads_the_model_file() {
             "--model",
             model.to_str().expect("utf8"),
             "--no-watch",
+            "--workers",
+            "2",
             "--log",
             log.to_str().expect("utf8"),
         ],
@@ -209,6 +212,17 @@ fn sighup_reloads_the_model_file() {
     }
     let last: Value = read_jsonl(&log).pop().expect("record");
     assert_eq!(last["detections"].as_array().map(Vec::len), Some(3), "the reloaded model detects");
+    let after = last["model"].as_str().expect("model").to_owned();
+    std::thread::sleep(Duration::from_millis(1000));
+    let models = models_in(&log);
+    let first_new = models.iter().position(|m| *m == after).expect("new model");
+    assert!(models.len() > first_new + 10, "frames go on after the reload");
+    // The other worker's frame in flight at the swap may still finish on the old model.
+    assert!(
+        models[first_new + 2..].iter().all(|m| *m == after),
+        "both workers serve the new model once it is in: {:?}",
+        &models[first_new..]
+    );
     Command::new("kill").arg(server.0.id().to_string()).status().expect("kill");
     assert!(wait_exit(&mut server, Duration::from_secs(10)).success());
 }
