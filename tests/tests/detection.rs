@@ -85,21 +85,26 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_clients_are_all_served_by_the_one_detector() {
-    let dir = temp_dir("detect-fair");
-    let server = TestServer::start(server_with_model(&dir.join("server.jsonl"))).await;
-    let clients: Vec<_> = (0..3)
+/// Runs `n` synthetic clients unpaced for `run`, each without a failure.
+async fn stream_unpaced(addr: std::net::SocketAddr, n: usize, run: Duration) {
+    let clients: Vec<_> = (0..n)
         .map(|_| {
-            let mut config = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
+            let mut config = nvt_client::Config::new(addr.to_string(), SourceSpec::Synthetic);
             config.fps = Some(0.0);
-            config.duration = Some(Duration::from_secs(3));
+            config.duration = Some(run);
             tokio::spawn(nvt_client::run(config, CancellationToken::new()))
         })
         .collect();
     for client in clients {
         assert_eq!(client.await.expect("task").expect("client").failures, 0);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_clients_are_all_served_by_the_one_detector() {
+    let dir = temp_dir("detect-fair");
+    let server = TestServer::start(server_with_model(&dir.join("server.jsonl"))).await;
+    stream_unpaced(server.addr, 3, Duration::from_secs(3)).await;
     server.stop().await;
     let mut per_client: HashMap<String, usize> = HashMap::new();
     for record in read_jsonl(&dir.join("server.jsonl")) {
@@ -117,17 +122,7 @@ async fn two_inference_workers_share_the_clients_and_every_frame_is_detected_rig
     let mut config = server_with_model(&dir.join("server.jsonl"));
     config.detectors.push(Detector::load(&shapes_model(), DetectorOptions::default()).expect("model"));
     let server = TestServer::start(config).await;
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let mut config = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
-            config.fps = Some(0.0);
-            config.duration = Some(Duration::from_secs(3));
-            tokio::spawn(nvt_client::run(config, CancellationToken::new()))
-        })
-        .collect();
-    for client in clients {
-        assert_eq!(client.await.expect("task").expect("client").failures, 0);
-    }
+    stream_unpaced(server.addr, 4, Duration::from_secs(3)).await;
     server.stop().await;
     let mut seqs: HashMap<String, Vec<u64>> = HashMap::new();
     for record in read_jsonl(&dir.join("server.jsonl")) {

@@ -11,7 +11,7 @@
 
 use clap::Parser;
 use nvt_capture::SourceSpec;
-use nvt_tests::harness::{binary, free_port, http_get, read_jsonl, temp_dir, wait_for_port, ChildGuard};
+use nvt_tests::harness::{binary, cpu_model, free_port, http_get, read_jsonl, temp_dir, wait_for_port, ChildGuard};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -49,7 +49,10 @@ const SETTLE: Duration = Duration::from_secs(5);
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("Machine: {}, {cores} cores. Clients stream 640x480 synthetic frames at 30 fps, JPEG quality 100.", cpu());
+    println!(
+        "Machine: {}, {cores} cores. Clients stream 640x480 synthetic frames at 30 fps, JPEG quality 100.",
+        cpu_model()
+    );
     if args.parts.iter().any(|p| p == "overload") {
         overload(&args.overload_model, Duration::from_secs(args.overload_seconds)).await?;
     }
@@ -284,7 +287,8 @@ async fn measure(server: &Server, n: usize, fps: f64, run: Duration) -> anyhow::
 fn cpu_seconds(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at its closing parenthesis.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name; 100 ticks a second.
     (ticks(11) + ticks(12)) / 100.0
@@ -296,11 +300,4 @@ fn status_kib(pid: &str, name: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-fn cpu() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
-        .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -8,7 +8,7 @@
 use clap::Parser;
 use nvt_capture::synthetic::Synthetic;
 use nvt_capture::{jpeg, SourceSpec};
-use nvt_tests::harness::{read_jsonl, temp_dir, TestServer};
+use nvt_tests::harness::{cpu_model, read_jsonl, temp_dir, TestServer};
 use nvt_tests::original::{self, ClientOptions, OriginalServer};
 use nvt_transport::JsonLines;
 use std::sync::Arc;
@@ -206,17 +206,6 @@ fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
     values.sort_by(f64::total_cmp);
     let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.95))
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn num_cpus() -> usize {
