@@ -267,6 +267,10 @@ fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
             Next::LookAgain => continue,
             Next::Stop => return,
         };
+        // A model offered while this worker waited for the frame takes it.
+        if let Some(new) = lock(&worker.pending).take() {
+            detector = swap(detector, new, worker, &shared.output);
+        }
         if !job.input.is_for(&detector.preparer()) {
             // Prepared for the model swapped out just now: prepare it again for this one.
             if let Err(error) = detector.preparer().prepare(&job.frame.image, &mut job.input) {
