@@ -25,8 +25,6 @@ pub struct DetectorStage {
     shared: Arc<Shared>,
     workers: Vec<Arc<Worker>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The loaded model's id, e.g. `shapes.onnx@3fa9c2e1`.
-    pub model: String,
 }
 
 /// What every worker shares: the clients, and the signal that one of them has a new frame.
@@ -51,13 +49,13 @@ struct Roster {
 struct Worker {
     state: Mutex<WorkerState>,
     changed: Condvar,
-    /// A new model for this worker, loaded and warmed up elsewhere, to swap in between frames.
-    pending: Mutex<Option<Detector>>,
 }
 
 struct WorkerState {
     /// A prepared frame waiting for the session.
     ready: Option<Job>,
+    /// A new model for this worker, loaded and warmed up elsewhere, to swap in between frames.
+    pending: Option<Detector>,
     /// When the session took the frame it is on now; `None` while it waits.
     busy_since: Option<Instant>,
     /// Spare input tensors (two in all circulate: one being prepared, one being run).
@@ -91,7 +89,6 @@ impl DetectorStage {
     /// Starts one inference worker per detector (each owns its session), sending finished frames
     /// to `output`. Frames larger than `max_pixels` are refused before decoding.
     pub fn start(detectors: Vec<Detector>, output: Arc<Output>, max_pixels: u64) -> std::io::Result<Self> {
-        let model = detectors.first().map(|d| d.info().id.clone()).unwrap_or_default();
         let shared = Arc::new(Shared {
             clients: Mutex::default(),
             arrivals: Mutex::new(0),
@@ -100,30 +97,39 @@ impl DetectorStage {
             output,
             max_pixels,
         });
-        let mut stage = Self { shared, workers: Vec::new(), threads: Mutex::default(), model };
+        let mut stage = Self { shared, workers: Vec::new(), threads: Mutex::default() };
         for (n, detector) in detectors.into_iter().enumerate() {
-            let worker = Arc::new(Worker {
-                state: Mutex::new(WorkerState {
-                    ready: None,
-                    busy_since: None,
-                    spare: Vec::new(),
-                    preparer: detector.preparer(),
-                    busy_estimate: detector.warm_up_time(),
-                    prepare_estimate: Duration::ZERO,
-                }),
-                changed: Condvar::new(),
-                pending: Mutex::default(),
-            });
-            stage.workers.push(Arc::clone(&worker));
-            let (shared, w) = (Arc::clone(&stage.shared), Arc::clone(&worker));
-            let infer = move || infer_loop(detector, &w, &shared);
-            let (shared, w) = (Arc::clone(&stage.shared), worker);
-            let prepare = move || prepare_loop(&w, &shared);
-            let mut threads = lock(&stage.threads);
-            threads.push(std::thread::Builder::new().name(format!("detector {n}")).spawn(infer)?);
-            threads.push(std::thread::Builder::new().name(format!("preparer {n}")).spawn(prepare)?);
+            if let Err(error) = stage.start_worker(n, detector) {
+                stage.stop();
+                return Err(error);
+            }
         }
         Ok(stage)
+    }
+
+    /// Starts worker `n`'s inference and preparer threads around `detector`.
+    fn start_worker(&mut self, n: usize, detector: Detector) -> std::io::Result<()> {
+        let worker = Arc::new(Worker {
+            state: Mutex::new(WorkerState {
+                ready: None,
+                pending: None,
+                busy_since: None,
+                spare: Vec::new(),
+                preparer: detector.preparer(),
+                busy_estimate: detector.warm_up_time(),
+                prepare_estimate: Duration::ZERO,
+            }),
+            changed: Condvar::new(),
+        });
+        self.workers.push(Arc::clone(&worker));
+        let (shared, w) = (Arc::clone(&self.shared), Arc::clone(&worker));
+        let infer = move || infer_loop(detector, &w, &shared);
+        let (shared, w) = (Arc::clone(&self.shared), worker);
+        let prepare = move || prepare_loop(&w, &shared);
+        let threads = self.threads.get_mut().unwrap_or_else(|p| p.into_inner());
+        threads.push(std::thread::Builder::new().name(format!("detector {n}")).spawn(infer)?);
+        threads.push(std::thread::Builder::new().name(format!("preparer {n}")).spawn(prepare)?);
+        Ok(())
     }
 
     /// How many inference workers there are (one session each).
@@ -150,7 +156,7 @@ impl DetectorStage {
     /// Hands over new models, one per worker; each worker swaps its own in before its next frame.
     pub fn offer(&self, detectors: Vec<Detector>) {
         for (worker, detector) in self.workers.iter().zip(detectors) {
-            *lock(&worker.pending) = Some(detector);
+            lock(&worker.state).pending = Some(detector);
             worker.changed.notify_all();
         }
     }
@@ -199,20 +205,36 @@ fn prepare_loop(worker: &Worker, shared: &Shared) {
             continue;
         };
         let started = Instant::now();
-        let Some(frame) = pipeline::decode(&client, incoming, shared.max_pixels) else {
-            lock(&worker.state).spare.push(input);
-            continue;
-        };
-        if let Err(error) = preparer.prepare(&frame.image, &mut input) {
+        let frame = prepare(&client, incoming, &preparer, &mut input, shared.max_pixels);
+        let mut state = lock(&worker.state);
+        match frame {
+            Some(frame) => {
+                smooth(&mut state.prepare_estimate, started.elapsed());
+                state.ready = Some(Job { client, frame, input });
+                worker.changed.notify_all();
+            }
+            None => state.spare.push(input),
+        }
+    }
+}
+
+/// Decodes a client's frame and fits it into `input`; a failure is counted and logged, and costs
+/// only this frame.
+fn prepare(
+    client: &Client,
+    incoming: Incoming,
+    preparer: &Preparer,
+    input: &mut Prepared,
+    max_pixels: u64,
+) -> Option<Decoded> {
+    let frame = pipeline::decode(client, incoming, max_pixels)?;
+    match preparer.prepare(&frame.image, input) {
+        Ok(()) => Some(frame),
+        Err(error) => {
             client.bump(|c| &c.detect_errors);
             tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "cannot prepare the frame");
-            lock(&worker.state).spare.push(input);
-            continue;
+            None
         }
-        let mut state = lock(&worker.state);
-        smooth(&mut state.prepare_estimate, started.elapsed());
-        state.ready = Some(Job { client, frame, input });
-        worker.changed.notify_all();
     }
 }
 
@@ -246,7 +268,7 @@ fn wait_for_turn(worker: &Worker, shared: &Shared) -> Option<(Preparer, Prepared
 /// What the inference thread does next.
 enum Next {
     Run(Box<Job>),
-    /// Nothing ready yet: look for a new model, then wait again.
+    /// Nothing ready yet: wait again.
     LookAgain,
     Stop,
 }
@@ -255,30 +277,24 @@ enum Next {
 fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
     let metrics = &shared.output.metrics;
     loop {
-        if let Some(new) = lock(&worker.pending).take() {
-            detector = swap(detector, new, worker, &shared.output);
-        }
         let waiting = Instant::now();
         let next = next_job(worker, shared);
         let taken = Instant::now();
         metrics.detector_idle_seconds.inc_by((taken - waiting).as_secs_f64());
-        let mut job = match next {
+        // A model offered while this worker waited takes over before the frame it waited for.
+        let offered = lock(&worker.state).pending.take();
+        if let Some(new) = offered {
+            detector = swap(detector, new, worker, &shared.output);
+        }
+        let Job { client, frame, mut input } = match next {
             Next::Run(job) => *job,
             Next::LookAgain => continue,
             Next::Stop => return,
         };
-        // A model offered while this worker waited for the frame takes it.
-        if let Some(new) = lock(&worker.pending).take() {
-            detector = swap(detector, new, worker, &shared.output);
-        }
-        if !job.input.is_for(&detector.preparer()) {
-            // Prepared for the model swapped out just now: prepare it again for this one.
-            if let Err(error) = detector.preparer().prepare(&job.frame.image, &mut job.input) {
-                tracing::warn!(peer = %job.client.peer, %error, "cannot prepare the frame");
-            }
-        }
-        let result = detector.run(&job.input);
-        let Job { client, frame, input } = job;
+        // A frame prepared for the model swapped out just now is prepared again for this one.
+        let preparer = detector.preparer();
+        let result = if input.is_for(&preparer) { Ok(()) } else { preparer.prepare(&frame.image, &mut input) }
+            .and_then(|()| detector.run(&input));
         lock(&worker.state).spare.push(input);
         process(&detector, &client, frame, result, &shared.output);
         let busy = taken.elapsed();
@@ -290,10 +306,10 @@ fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
     }
 }
 
-/// Waits for the preparer's next frame and marks the session busy with it.
+/// Waits for the preparer's next frame (or a new model) and marks the session busy with it.
 fn next_job(worker: &Worker, shared: &Shared) -> Next {
     let mut state = lock(&worker.state);
-    if state.ready.is_none() && !shared.stopped() {
+    if state.ready.is_none() && state.pending.is_none() && !shared.stopped() {
         state = worker.changed.wait_timeout(state, LOOK_AGAIN).unwrap_or_else(|p| p.into_inner()).0;
     }
     match state.ready.take() {
@@ -315,8 +331,8 @@ fn swap(old: Detector, new: Detector, worker: &Worker, output: &Output) -> Detec
         to = %info.id,
         layout = ?info.layout,
         classes = info.names.len(),
-        load_ms = format!("{:.1}", new.load_time().as_secs_f64() * 1000.0),
-        warm_up_ms = format!("{:.1}", new.warm_up_time().as_secs_f64() * 1000.0),
+        load_ms = format!("{:.1}", pipeline::ms(new.load_time())),
+        warm_up_ms = format!("{:.1}", pipeline::ms(new.warm_up_time())),
         "model swapped"
     );
     let metrics = &output.metrics;

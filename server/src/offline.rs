@@ -4,6 +4,7 @@
 
 use crate::cli::ModelArgs;
 use crate::detection::to_record;
+use crate::pipeline::{ms, round2};
 use crate::record::{FrameRecord, StampRecord, Timings};
 use anyhow::Context;
 use nvt_capture::source::is_image_file;
@@ -116,7 +117,7 @@ impl Run<'_> {
             Err(_) => imgcodecs::imdecode(&Mat::from_slice(&bytes)?, imgcodecs::IMREAD_COLOR)?,
         };
         anyhow::ensure!(!image.empty(), "{} is not an image OpenCV can read", path.display());
-        let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let read_ms = ms(started.elapsed());
         let found = self.detector.detect(&image)?;
         self.frame(path, 0, &mut image, found, started, read_ms)?;
         if let Some(dir) = self.annotate {
@@ -146,7 +147,7 @@ impl Run<'_> {
             if !capture.read(&mut image).unwrap_or(false) || image.empty() {
                 break;
             }
-            let read_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let read_ms = ms(started.elapsed());
             let Ok(mut input) = spares.recv() else { break };
             let result = preparer.prepare(&image, &mut input).map(|()| input);
             if ready.send(ReadFrame { image, input: result, started, read_ms }).is_err() {
@@ -198,11 +199,8 @@ impl Run<'_> {
         read_ms: f64,
     ) -> anyhow::Result<()> {
         let now = SystemTime::now();
-        let stamp = Stamp::read(image).map(|s| StampRecord {
-            frame: s.index,
-            age_ms: now.duration_since(s.captured()).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
-        });
-        let round2 = |v: f64| (v * 100.0).round() / 100.0;
+        let stamp = Stamp::read(image)
+            .map(|s| StampRecord { frame: s.index, age_ms: now.duration_since(s.captured()).map(ms).unwrap_or(0.0) });
         let record = FrameRecord {
             time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             source: path.display().to_string(),
@@ -216,7 +214,7 @@ impl Run<'_> {
                 infer: round2(t.infer),
                 postprocess: round2(t.postprocess),
             },
-            latency_ms: round2(started.elapsed().as_secs_f64() * 1000.0),
+            latency_ms: round2(ms(started.elapsed())),
             lag_ms: None,
             stamp,
             detections: detections.iter().map(to_record).collect(),

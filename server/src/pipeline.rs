@@ -293,10 +293,12 @@ fn observe(metrics: &Metrics, record: &FrameRecord) {
     metrics.latency_seconds.observe(record.latency_ms / 1000.0);
 }
 
-fn ms(d: Duration) -> f64 {
+/// A duration in milliseconds.
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn round2(v: f64) -> f64 {
+/// Rounded to 0.01, as records carry milliseconds.
+pub(crate) fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }

@@ -46,10 +46,13 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     let window = shared.display.as_ref().map(|d| d.window(&peer));
     let id = shared.next_id.fetch_add(1, Relaxed);
     let client = Arc::new(Client::new(id, peer.clone(), window.clone(), Arc::clone(&shared.totals)));
-    // Without a model, a worker of the client's own decodes and finishes its frames; with one,
-    // the detector stage takes them.
+    // With a model, the detector stage takes the client's frames; without one, a worker of the
+    // client's own decodes and finishes them.
     let worker = match &shared.stage.detector {
-        Some(_) => None,
+        Some(detector) => {
+            detector.register(&client);
+            None
+        }
         None => match pipeline::spawn(Arc::clone(&client), Arc::clone(&shared.stage)) {
             Ok(worker) => Some(worker),
             Err(error) => {
@@ -58,9 +61,6 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             }
         },
     };
-    if let Some(detector) = &shared.stage.detector {
-        detector.register(&client);
-    }
     shared.clients.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&client));
     shared.metrics.connected.inc();
     tracing::info!(%peer, id, "client connected");

@@ -214,3 +214,10 @@ pub fn cpu_model() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into())
 }
+
+/// The `qs` quantiles (0 to 1, nearest rank) of `values`; NaN for each when there are none.
+pub fn quantiles(mut values: Vec<f64>, qs: &[f64]) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values.get(((values.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN);
+    qs.iter().map(|&q| at(q)).collect()
+}

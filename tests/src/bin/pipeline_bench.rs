@@ -11,7 +11,9 @@
 
 use clap::Parser;
 use nvt_capture::SourceSpec;
-use nvt_tests::harness::{binary, cpu_model, free_port, http_get, read_jsonl, temp_dir, wait_for_port, ChildGuard};
+use nvt_tests::harness::{
+    binary, cpu_model, free_port, http_get, quantiles, read_jsonl, temp_dir, wait_for_port, ChildGuard,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -136,12 +138,8 @@ fn field(record: &Value, path: &[&str]) -> f64 {
     path.iter().fold(record, |v, key| &v[*key]).as_f64().unwrap_or(f64::NAN)
 }
 
-fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * q).round() as usize]
+fn quantile(values: Vec<f64>, q: f64) -> f64 {
+    quantiles(values, &[q])[0]
 }
 
 async fn overload(model: &Path, run: Duration) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@
 use clap::Parser;
 use nvt_capture::synthetic::Synthetic;
 use nvt_capture::{jpeg, SourceSpec};
-use nvt_tests::harness::{cpu_model, read_jsonl, temp_dir, TestServer};
+use nvt_tests::harness::{cpu_model, quantiles, read_jsonl, temp_dir, TestServer};
 use nvt_tests::original::{self, ClientOptions, OriginalServer};
 use nvt_transport::JsonLines;
 use std::sync::Arc;
@@ -50,8 +50,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let (unpaced_accepted, unpaced_decoded) = (accepted, decoded);
     let mut python = Vec::new();
+    let frames = python_frames()?;
     for (label, nodelay) in [("TCP_NODELAY on both sides", true), ("as published, no TCP_NODELAY", false)] {
-        match python_pair(run, nodelay)? {
+        match python_pair(&frames, run, nodelay)? {
             Some(counts) => {
                 let secs = counts["seconds"].as_f64().unwrap_or(1.0);
                 let per_s = |key: &str| counts[key].as_f64().unwrap_or(0.0) / secs;
@@ -172,22 +173,26 @@ async fn original_client(run: Duration, ours: bool, nodelay: bool) -> anyhow::Re
     }
 }
 
-/// Runs the article's Python server and client (tests/python/original_pair.py) against each
-/// other, unpaced, on frames of nvt's synthetic scene; `None` without the project's Python.
-fn python_pair(run: Duration, nodelay: bool) -> anyhow::Result<Option<serde_json::Value>> {
-    let python = std::path::Path::new(".venv/bin/python");
-    if !python.is_file() {
-        return Ok(None);
-    }
+/// 30 frames of nvt's synthetic scene as PNG files, the camera of the article's Python client.
+fn python_frames() -> anyhow::Result<std::path::PathBuf> {
     let dir = temp_dir("bench-python-frames");
     let scene = Synthetic::new(640, 480)?;
     for i in 0..30 {
         let frame = scene.render(i, SystemTime::now())?;
-        let path = dir.join(format!("{i:03}.png"));
-        opencv::imgcodecs::imwrite(&path, &frame.image, &opencv::core::Vector::new())?;
+        opencv::imgcodecs::imwrite(dir.join(format!("{i:03}.png")), &frame.image, &opencv::core::Vector::new())?;
+    }
+    Ok(dir)
+}
+
+/// Runs the article's Python server and client (tests/python/original_pair.py) against each
+/// other, unpaced, on the PNG frames in `frames`; `None` without the project's Python.
+fn python_pair(frames: &std::path::Path, run: Duration, nodelay: bool) -> anyhow::Result<Option<serde_json::Value>> {
+    let python = std::path::Path::new(".venv/bin/python");
+    if !python.is_file() {
+        return Ok(None);
     }
     let mut command = std::process::Command::new(python);
-    command.arg("tests/python/original_pair.py").arg("--frames").arg(&dir);
+    command.arg("tests/python/original_pair.py").arg("--frames").arg(frames);
     command.args(["--seconds", &run.as_secs().to_string()]);
     if nodelay {
         command.arg("--nodelay");
@@ -199,13 +204,12 @@ fn python_pair(run: Duration, nodelay: bool) -> anyhow::Result<Option<serde_json
     Ok(Some(serde_json::from_str(line)?))
 }
 
-fn percentiles(mut values: Vec<f64>) -> (f64, f64) {
+fn percentiles(values: Vec<f64>) -> (f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0);
     }
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
+    let q = quantiles(values, &[0.5, 0.95]);
+    (q[0], q[1])
 }
 
 fn num_cpus() -> usize {
