@@ -22,16 +22,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks (timing goals live here, never in tests); the output is what docs/benchmarks.md records.
+# Benchmarks (timing goals live here, never in tests): scripts/bench.sh runs them all and writes
+# what they print, with the machine, into docs/benchmarks.md.
 bench: build models/yolov8n-448-random.onnx
-	$(CARGO) run --release -p nvt-tests --bin transport-bench -- --seconds 10
-	$(CARGO) run --release -p nvt-tests --bin detect-bench
-	$(CARGO) run --release -p nvt-tests --bin detect-bench -- --threads 1
-	scripts/compare-detect.sh models/yolov8n-random.onnx 2 7
-	scripts/compare-detect.sh models/yolov8n-random.onnx 1 3
-	$(CARGO) run --release -p nvt-tests --bin pipeline-bench
-	$(CARGO) run --release -p nvt-tests --bin swap-bench
-	$(CARGO) bench -p nvt-tests --bench pieces
+	@scripts/bench.sh
 
 models/yolov8n-448-random.onnx: models/generate.py
 	.venv/bin/python models/generate.py yolov8n-448 >/dev/null
