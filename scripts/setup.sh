@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
-PACKAGES=(libopencv-dev clang libclang-dev pkg-config xvfb x11-utils darknet)
+# Everything a test needs is installed here, and a package that cannot be installed fails setup:
+# tests never skip themselves for want of a tool.
+PACKAGES=(libopencv-dev clang libclang-dev pkg-config xvfb x11-utils darknet chromium mosquitto
+  mosquitto-clients nats-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -17,15 +20,6 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-# Chromium is only for the browser test of the web view, which skips itself without it.
-if ! command -v chromium >/dev/null; then
-  echo "setup: installing chromium (for the web view's browser test)"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
-    || echo "setup: chromium could not be installed; the browser test will be skipped"
 fi
 
 lib=".ort/libonnxruntime.so.${ORT_VERSION}"

@@ -3,6 +3,7 @@
 
 use nvt_capture::slot::Slot;
 use nvt_capture::{jpeg, CaptureError, FrameSource, Mat};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +19,15 @@ pub struct Encoded {
     pub captured: SystemTime,
     /// The picture itself, kept only for the local preview.
     pub image: Option<Mat>,
+}
+
+/// What the capture thread has delivered so far, read live by the exchange loop.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Frames encoded and offered for sending.
+    pub frames: AtomicU64,
+    /// Their JPEG bytes.
+    pub bytes: AtomicU64,
 }
 
 /// How the capture thread runs.
@@ -37,10 +47,11 @@ pub fn spawn(
     mut source: Box<dyn FrameSource>,
     settings: Settings,
     slot: Arc<Slot<Encoded>>,
+    counts: Arc<Captured>,
     stop: CancellationToken,
 ) -> std::io::Result<JoinHandle<Result<u64, CaptureError>>> {
     std::thread::Builder::new().name("capture".into()).spawn(move || {
-        let result = capture_loop(source.as_mut(), settings, &slot, &stop);
+        let result = capture_loop(source.as_mut(), settings, &slot, &counts, &stop);
         slot.close();
         if let Err(error) = &result {
             tracing::error!(%error, "capture stopped");
@@ -53,6 +64,7 @@ fn capture_loop(
     source: &mut dyn FrameSource,
     settings: Settings,
     slot: &Slot<Encoded>,
+    counts: &Captured,
     stop: &CancellationToken,
 ) -> Result<u64, CaptureError> {
     let period = (settings.fps > 0.0).then(|| Duration::from_secs_f64(1.0 / settings.fps));
@@ -86,6 +98,8 @@ fn capture_loop(
         };
         let jpeg = jpeg::encode(&frame.image, settings.quality)?;
         let image = settings.keep_image.then_some(frame.image);
+        counts.frames.fetch_add(1, Relaxed);
+        counts.bytes.fetch_add(jpeg.len() as u64, Relaxed);
         slot.put(Encoded { index: frame.index, jpeg, captured: frame.captured, image });
         captured += 1;
     }

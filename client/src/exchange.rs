@@ -3,14 +3,17 @@
 //! forever, until the frame or time budget is spent or the caller stops it.
 
 use crate::backoff::Backoff;
-use crate::capture::{self, Encoded};
+use crate::capture::{self, Captured, Encoded};
+use crate::outbox::{Outbox, Pick};
 use crate::preview::{self, Annotated};
-use crate::status::Status;
+use crate::status::{Exchange, Status};
 use crate::Config;
 use nvt_capture::slot::Slot;
+use nvt_transport::field::{FIELD_LEN, REPLY_LEN};
 use nvt_transport::{ClientConnection, ReplyBody, ServerEvent, TransportError};
 use opencv::prelude::*;
 use serde::Serialize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
@@ -18,12 +21,20 @@ use tokio_util::sync::CancellationToken;
 /// What a run of the client did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Frames sent.
+    /// Frames the source delivered (captured and encoded).
+    pub captured: u64,
+    /// Their JPEG bytes: what the source itself produced.
+    pub captured_bytes: u64,
+    /// Distinct frames sent (each counted once, however often it went out).
     pub sent: u64,
-    /// Frames the server accepted ('1').
+    /// Frames sent again, byte for byte, because no newer one was ready in time.
+    pub repeats: u64,
+    /// Distinct frames the server accepted ('1' for at least one of their sends).
     pub accepted: u64,
-    /// Frames the server answered '0'.
+    /// Sends the server answered '0'.
     pub stale: u64,
+    /// Bytes on the wire, both ways: every send's fields and JPEG, every answer and timestamp.
+    pub wire_bytes: u64,
     /// Successful connections.
     pub connections: u64,
     /// Failed connection attempts and lost connections.
@@ -36,6 +47,8 @@ struct ExchangeRecord<'a> {
     time: f64,
     frame: u64,
     bytes: usize,
+    /// The frame's bytes went out before: sent again to keep the handshake fresh.
+    repeat: bool,
     accepted: bool,
     rtt_ms: f64,
     response: Option<&'a ReplyBody>,
@@ -57,8 +70,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
         None => source.nominal_fps().unwrap_or(30.0),
     };
     let frames = Arc::new(Slot::new());
+    let captured = Arc::new(Captured::default());
     let settings = capture::Settings { fps, quality: config.jpeg_quality, keep_image: config.show };
-    let capture = capture::spawn(source, settings, Arc::clone(&frames), stop.child_token())?;
+    let capture = capture::spawn(source, settings, Arc::clone(&frames), Arc::clone(&captured), stop.child_token())?;
     let preview_slot: Option<Arc<Slot<Annotated>>> = config.show.then(|| Arc::new(Slot::new()));
     let preview = match &preview_slot {
         Some(slot) => Some(preview::spawn(Arc::clone(slot))?),
@@ -74,7 +88,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
 
     let mut run = Loop {
         config: &config,
-        frames: &frames,
+        outbox: Outbox::new(&frames),
+        captured: &captured,
+        last_accepted: false,
         preview: preview_slot.as_deref(),
         status: Status::new(config.status_line, Duration::from_millis(if config.status_line { 500 } else { 5000 })),
         summary: Summary::default(),
@@ -102,10 +118,13 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
             }
         }
     }
+    run.status.report(captured.frames.load(Relaxed));
     run.status.finish();
     stop.cancel();
     frames.close();
-    let summary = run.summary;
+    let mut summary = run.summary;
+    summary.captured = captured.frames.load(Relaxed);
+    summary.captured_bytes = captured.bytes.load(Relaxed);
     if let Some(log) = &config.log {
         log.flush()?;
     }
@@ -120,13 +139,19 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
 
 struct Loop<'a> {
     config: &'a Config,
-    frames: &'a Slot<Encoded>,
+    outbox: Outbox<'a>,
+    captured: &'a Captured,
+    /// Whether the last new frame has been accepted yet (a repeat of it may still be).
+    last_accepted: bool,
     preview: Option<&'a Slot<Annotated>>,
     status: Status,
     summary: Summary,
     /// Whether the current connection completed an exchange (then backoff starts over).
     progressed: bool,
 }
+
+/// Bytes of one exchange besides the JPEG: timestamp, length and echo fields, and the flag.
+const FIELDS_BYTES: u64 = 3 * FIELD_LEN as u64 + 1;
 
 impl Loop<'_> {
     /// One connection's life: connect, then exchange until something fails or we are done.
@@ -151,9 +176,13 @@ impl Loop<'_> {
                 Ok(other) => return End::Lost(unexpected(&other)),
                 Err(error) => return End::Lost(error),
             };
-            let Some(frame) = self.frames.take_async().await else {
-                conn.close().await;
-                return End::Done;
+            let (frame, repeat) = match self.outbox.pick().await {
+                Pick::New(frame) => (frame, false),
+                Pick::Repeat(frame) => (frame, true),
+                Pick::Closed => {
+                    conn.close().await;
+                    return End::Done;
+                }
             };
             let sent_at = Instant::now();
             if let Err(error) = conn.send_frame(&frame.jpeg, &ts).await {
@@ -166,7 +195,8 @@ impl Loop<'_> {
                 Err(error) => return End::Lost(error),
             };
             let rtt = sent_at.elapsed();
-            if self.exchanged(&frame, reply, rtt) {
+            self.outbox.exchanged(rtt);
+            if self.exchanged(&frame, repeat, reply, rtt) {
                 conn.close().await;
                 return End::Done;
             }
@@ -174,21 +204,33 @@ impl Loop<'_> {
     }
 
     /// Records an exchange; true when the frame budget is spent.
-    fn exchanged(&mut self, frame: &Encoded, reply: Option<ReplyBody>, rtt: Duration) -> bool {
+    fn exchanged(&mut self, frame: &Encoded, repeat: bool, reply: Option<ReplyBody>, rtt: Duration) -> bool {
         let accepted = reply.is_some();
         self.progressed = true;
-        self.summary.sent += 1;
-        if accepted {
-            self.summary.accepted += 1;
+        let s = &mut self.summary;
+        if repeat {
+            s.repeats += 1;
         } else {
-            self.summary.stale += 1;
+            s.sent += 1;
+            self.last_accepted = false;
         }
-        self.status.exchange(accepted, rtt);
+        let newly_accepted = accepted && !self.last_accepted;
+        if newly_accepted {
+            s.accepted += 1;
+            self.last_accepted = true;
+        }
+        if !accepted {
+            s.stale += 1;
+        }
+        s.wire_bytes += FIELDS_BYTES + frame.jpeg.len() as u64 + if accepted { REPLY_LEN as u64 } else { 0 };
+        let exchange = Exchange { new: !repeat, accepted, newly_accepted };
+        self.status.exchange(exchange, rtt, self.captured.frames.load(Relaxed));
         if let Some(log) = &self.config.log {
             let record = ExchangeRecord {
                 time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
                 frame: frame.index,
                 bytes: frame.jpeg.len(),
+                repeat,
                 accepted,
                 rtt_ms: (rtt.as_secs_f64() * 100_000.0).round() / 100.0,
                 response: reply.as_ref(),
@@ -197,7 +239,7 @@ impl Loop<'_> {
                 tracing::error!(%error, "cannot write the log");
             }
         }
-        if let (Some(preview), Some(image)) = (self.preview, &frame.image) {
+        if let (Some(preview), Some(image), false) = (self.preview, &frame.image, repeat) {
             let detections = match &reply {
                 Some(ReplyBody::Doc(doc)) => doc.detections.clone(),
                 _ => Vec::new(),

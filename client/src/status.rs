@@ -1,13 +1,28 @@
 //! Live numbers of the exchange loop: a one-line status on a terminal, a log line otherwise.
+//! It tells apart what the camera captured, what went out for the first time, what the server
+//! accepted, what was sent again to keep the handshake fresh, and what came back stale.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Counts over the current reporting window and since start.
+/// What one exchange was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchange {
+    /// The frame went out for the first time (not a repeat).
+    pub new: bool,
+    /// The server answered '1'.
+    pub accepted: bool,
+    /// This answer is the first '1' for its frame: one more distinct frame accepted.
+    pub newly_accepted: bool,
+}
+
+/// Counts over the current reporting window.
 #[derive(Debug)]
 pub struct Status {
     window_start: Instant,
+    captured_at_start: u64,
     sent: u64,
+    repeats: u64,
     accepted: u64,
     stale: u64,
     rtts: Vec<f64>,
@@ -18,47 +33,67 @@ pub struct Status {
 impl Status {
     /// Reports every `every`, as a rewritten terminal line when `terminal` is true.
     pub fn new(terminal: bool, every: Duration) -> Self {
-        Self { window_start: Instant::now(), sent: 0, accepted: 0, stale: 0, rtts: Vec::new(), terminal, every }
+        Self {
+            window_start: Instant::now(),
+            captured_at_start: 0,
+            sent: 0,
+            repeats: 0,
+            accepted: 0,
+            stale: 0,
+            rtts: Vec::new(),
+            terminal,
+            every,
+        }
     }
 
-    /// Records one exchange.
-    pub fn exchange(&mut self, accepted: bool, rtt: Duration) {
-        self.sent += 1;
-        if accepted {
-            self.accepted += 1;
+    /// Records one exchange; `captured` is the capture thread's running count of frames.
+    pub fn exchange(&mut self, exchange: Exchange, rtt: Duration, captured: u64) {
+        if exchange.new {
+            self.sent += 1;
         } else {
+            self.repeats += 1;
+        }
+        if !exchange.accepted {
             self.stale += 1;
+        }
+        if exchange.newly_accepted {
+            self.accepted += 1;
         }
         self.rtts.push(rtt.as_secs_f64() * 1000.0);
         if self.window_start.elapsed() >= self.every {
-            self.report();
+            self.report(captured);
         }
     }
 
     /// Writes the report for the window so far and starts a new window.
-    pub fn report(&mut self) {
+    pub fn report(&mut self, captured: u64) {
         let secs = self.window_start.elapsed().as_secs_f64().max(1e-9);
         self.rtts.sort_by(f64::total_cmp);
         let rtt_p50 = self.rtts.get(self.rtts.len() / 2).copied().unwrap_or(0.0);
-        let stale_pct = if self.sent == 0 { 0.0 } else { 100.0 * self.stale as f64 / self.sent as f64 };
-        let (fps_sent, fps_accepted) = (self.sent as f64 / secs, self.accepted as f64 / secs);
+        let per_s = |n: u64| n as f64 / secs;
+        let captured_fps = per_s(captured.saturating_sub(self.captured_at_start));
+        let (sent_fps, accepted_fps, repeats_per_s) = (per_s(self.sent), per_s(self.accepted), per_s(self.repeats));
+        let stale = self.stale;
         if self.terminal {
             let mut err = std::io::stderr().lock();
             let _ = write!(
                 err,
-                "\r\x1b[2Ksent {fps_sent:5.1} fps | accepted {fps_accepted:5.1} fps | stale {stale_pct:4.1}% | rtt p50 {rtt_p50:5.1} ms"
+                "\r\x1b[2Kcaptured {captured_fps:5.1} fps | sent {sent_fps:5.1} fps | accepted {accepted_fps:5.1} fps | repeats {repeats_per_s:5.1}/s | stale {stale} | rtt p50 {rtt_p50:5.1} ms"
             );
             let _ = err.flush();
         } else {
             tracing::info!(
-                fps_sent = format!("{fps_sent:.1}"),
-                fps_accepted = format!("{fps_accepted:.1}"),
-                stale_pct = format!("{stale_pct:.1}"),
+                captured_fps = format!("{captured_fps:.1}"),
+                sent_fps = format!("{sent_fps:.1}"),
+                accepted_fps = format!("{accepted_fps:.1}"),
+                repeats_per_s = format!("{repeats_per_s:.1}"),
+                stale,
                 rtt_p50_ms = format!("{rtt_p50:.1}"),
                 "status"
             );
         }
         *self = Self::new(self.terminal, self.every);
+        self.captured_at_start = captured;
     }
 
     /// Ends the status line so that later output starts on a fresh line.

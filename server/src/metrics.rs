@@ -103,9 +103,10 @@ struct CounterCollector {
     descs: Vec<Desc>,
 }
 
-const COUNTERS: [(&str, &str); 10] = [
-    ("nvt_frames_received_total", "Frames received (fresh, stale or refused)"),
-    ("nvt_frames_accepted_total", "Frames that passed the freshness check and were accepted"),
+const COUNTERS: [(&str, &str); 11] = [
+    ("nvt_frames_received_total", "Frames received (fresh, repeated, stale or refused)"),
+    ("nvt_frames_accepted_total", "Distinct frames that passed the freshness check and were accepted"),
+    ("nvt_frames_repeated_total", "Frames a client sent again to keep the handshake fresh, answered without decoding"),
     ("nvt_frames_stale_total", "Frames answered '0' because their echo came back too late"),
     ("nvt_frames_refused_total", "Frames refused because they were not an acceptable image"),
     ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
@@ -135,8 +136,9 @@ impl Collector for CounterCollector {
         let f = self.totals.snapshot();
         let c = &self.connections;
         let values = [
-            f.fresh + f.stale + f.refused,
+            f.fresh + f.repeated + f.stale + f.refused,
             f.fresh,
+            f.repeated,
             f.stale,
             f.refused,
             f.processed,

@@ -1,4 +1,5 @@
-//! The JSON Lines record of a processed frame (`--log`), as `shared/docs/interfaces.md` specifies.
+//! The JSON Lines record of a processed frame (`--log`), as the README's "What the logs contain"
+//! section documents.
 
 use serde::Serialize;
 

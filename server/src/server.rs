@@ -157,6 +157,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
                     fps_in = format!("{:.1}", (now.fresh - last.fresh) as f64 / secs),
                     fps_processed = format!("{:.1}", (now.processed - last.processed) as f64 / secs),
                     stale = now.stale - last.stale,
+                    repeated = now.repeated - last.repeated,
                     "stats"
                 );
                 last = now;

@@ -5,8 +5,9 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, Client, Incoming, Stage};
 use crate::stats::{Connections, Counters};
 use crate::Config;
+use bytes::Bytes;
 use nvt_capture::jpeg;
-use nvt_transport::{ServerConnection, TransportError, Verdict};
+use nvt_transport::{Pacer, ServerConnection, TransportError, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
@@ -99,20 +100,31 @@ async fn exchange_loop(stream: TcpStream, client: &Client, shared: &Shared) -> R
     let stream = config.guard.admit(stream, config.limits.read_timeout).await?;
     let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
     let mut seq = 0u64;
+    let mut pacer = Pacer::new();
+    // The previous frame's bytes, and whether they were taken for processing: a client sends a
+    // frame again, byte for byte, when it has no newer one, and that copy needs no work.
+    let mut previous: Option<(Bytes, bool)> = None;
     loop {
         let frame = conn.next_frame(config.max_lag).await?;
+        let repeat = previous.as_ref().is_some_and(|(bytes, _)| *bytes == frame.payload);
+        let already_taken = repeat && previous.as_ref().is_some_and(|(_, taken)| *taken);
+        if repeat {
+            client.bump(|c| &c.repeated);
+        }
         let verdict = match frame.verdict {
             Verdict::Stale => {
                 client.bump(|c| &c.stale);
                 tracing::debug!(peer = %client.peer, lag_ms = frame.lag.as_millis() as u64, "stale frame");
                 Verdict::Stale
             }
+            Verdict::Fresh if already_taken => Verdict::Fresh,
             // A cheap look at the header before the frame is accepted.
             Verdict::Fresh => match jpeg::check_header(&frame.payload, config.max_pixels) {
                 Ok(_) => {
                     client.bump(|c| &c.fresh);
                     client.recent().accepted();
-                    let incoming = Incoming { seq, payload: frame.payload, arrived: frame.arrived, lag: frame.lag };
+                    let incoming =
+                        Incoming { seq, payload: frame.payload.clone(), arrived: frame.arrived, lag: frame.lag };
                     if client.frames.put(incoming) {
                         client.bump(|c| &c.superseded);
                     }
@@ -129,6 +141,16 @@ async fn exchange_loop(stream: TcpStream, client: &Client, shared: &Shared) -> R
                 }
             },
         };
-        conn.answer(verdict, &client.reply()).await?;
+        previous = Some((frame.payload, verdict == Verdict::Fresh));
+        let next = pacer.next_timestamp(frame.times, repeat);
+        tracing::trace!(
+            peer = %client.peer,
+            repeat,
+            response_ms = pipeline::ms(frame.times.started.saturating_duration_since(frame.times.asked)),
+            hold_ms = pipeline::ms(next.saturating_duration_since(frame.arrived)),
+            interval_ms = pacer.interval().map(pipeline::ms),
+            "paced"
+        );
+        conn.answer_at(verdict, &client.reply(), next).await?;
     }
 }

@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Counters for one client, or summed over all of them.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Frames whose echo came back in time.
+    /// Distinct frames whose echo came back in time.
     pub fresh: AtomicU64,
+    /// Frames the client sent again, byte for byte, to keep the handshake fresh; answered from
+    /// the first copy's results, never decoded again.
+    pub repeated: AtomicU64,
     /// Frames answered '0' because the echo came back too late.
     pub stale: AtomicU64,
     /// Fresh frames refused because their header was not an acceptable image.
@@ -31,6 +34,7 @@ impl Counters {
     pub fn snapshot(&self) -> CounterValues {
         CounterValues {
             fresh: self.fresh.load(Relaxed),
+            repeated: self.repeated.load(Relaxed),
             stale: self.stale.load(Relaxed),
             refused: self.refused.load(Relaxed),
             processed: self.processed.load(Relaxed),
@@ -46,6 +50,8 @@ impl Counters {
 pub struct CounterValues {
     /// See [`Counters::fresh`].
     pub fresh: u64,
+    /// See [`Counters::repeated`].
+    pub repeated: u64,
     /// See [`Counters::stale`].
     pub stale: u64,
     /// See [`Counters::refused`].

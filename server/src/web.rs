@@ -101,6 +101,8 @@ pub struct ClientView {
     pub frames_processed: u64,
     /// Frames answered '0' for being late.
     pub stale: u64,
+    /// Frames the client sent again to keep the handshake fresh (answered without decoding).
+    pub repeated: u64,
     /// Frames not processed: late, refused, or replaced by a newer one.
     pub dropped: u64,
     /// Median latency, frame arrival to results, over the last 300 frames.
@@ -135,6 +137,7 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
                 frames_in: c.fresh,
                 frames_processed: c.processed,
                 stale: c.stale,
+                repeated: c.repeated,
                 dropped: c.stale + c.refused + c.superseded + c.decode_errors + c.detect_errors,
                 latency_ms_p50: p50,
                 latency_ms_p95: p95,

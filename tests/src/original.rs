@@ -1,5 +1,5 @@
 //! Protocol peers that behave exactly like the original Python client (`user.py`) and server
-//! (`server.py`) as `shared/docs/classic-protocol.md` describes them: no TCP_NODELAY, every
+//! (`server.py`) as `docs/protocol.md` describes them: no TCP_NODELAY, every
 //! message its own small write, a single 32-byte `recv` that may return short, the 1024-byte
 //! reply read only after `'1'`, and the server's `abs(now - float(echo)) > 0.08` check on its
 //! own wall clock. They run on plain threads with blocking sockets, as the originals did.

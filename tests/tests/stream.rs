@@ -40,7 +40,7 @@ async fn frames_arrive_intact_and_their_stamps_decode_to_the_numbers_sent() {
 
     assert_eq!((summary.accepted, summary.failures, summary.connections), (40, 0, 1));
     let exchanges = read_jsonl(&dir.join("client.jsonl"));
-    assert_eq!(exchanges.len() as u64, summary.sent);
+    assert_eq!(exchanges.len() as u64, summary.sent + summary.repeats);
     let accepted: HashSet<u64> =
         exchanges.iter().filter(|r| r["accepted"] == true).filter_map(|r| r["frame"].as_u64()).collect();
     for record in &exchanges {

@@ -225,7 +225,7 @@ mod tests {
     const MAX: usize = 1 << 20;
     const LAG: Duration = Duration::from_millis(80);
 
-    /// The bytes of classic-protocol.md §4, from a real run of the original pair.
+    /// The example exchange of docs/protocol.md, from a real run of the original pair.
     const GOLDEN_TS: &[u8; 32] = b"1795698744.6040227              ";
     const GOLDEN_TS2: &[u8; 32] = b"1795698744.6739738              ";
     const GOLDEN_LEN: &[u8; 32] = b"196400                          ";

@@ -4,6 +4,7 @@
 
 use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
 use crate::field::{Field, REPLY_LEN};
+use crate::pacing::Arrival;
 use crate::TransportError;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
@@ -75,6 +76,9 @@ pub struct ReceivedFrame {
     pub verdict: Verdict,
     /// When the frame's last byte arrived.
     pub arrived: Instant,
+    /// When the timestamp it answers went out, when its first byte came and its last: what
+    /// [`crate::Pacer`] learns the client's frame interval from.
+    pub times: Arrival,
 }
 
 /// The server's end of one client connection.
@@ -113,12 +117,14 @@ impl ServerConnection {
     /// gives [`TransportError::Closed`] with [`TransportError::is_clean_close`] true.
     pub async fn next_frame(&mut self, max_lag: Duration) -> Result<ReceivedFrame, TransportError> {
         let deadline = self.sent_at + self.limits.exchange_timeout;
+        let mut started = None;
         loop {
             if let Some(frame) = self.codec.decode(&mut self.buf)? {
                 let arrived = Instant::now();
                 let lag = arrived.duration_since(self.sent_at);
                 let verdict = self.codec.judge(&frame.echo, lag, max_lag)?;
-                return Ok(ReceivedFrame { payload: frame.payload, lag, verdict, arrived });
+                let times = Arrival { asked: self.sent_at, started: started.unwrap_or(arrived), arrived };
+                return Ok(ReceivedFrame { payload: frame.payload, lag, verdict, arrived, times });
             }
             let at_boundary = self.codec.at_boundary(self.buf.len());
             let waiting_for = if at_boundary { "the next message" } else { "the rest of a frame" };
@@ -130,14 +136,35 @@ impl ServerConnection {
                 }
                 other => other?,
             }
+            started.get_or_insert_with(Instant::now);
         }
     }
 
     /// Sends the flag, the reply when fresh, and the next timestamp, in one write.
     pub async fn answer(&mut self, verdict: Verdict, reply: &[u8; REPLY_LEN]) -> Result<(), TransportError> {
-        let out = self.codec.answer(verdict, reply, Some(unix_now()));
+        self.answer_at(verdict, reply, Instant::now()).await
+    }
+
+    /// Sends the flag and the reply when fresh, and the next timestamp at `next` (see
+    /// [`crate::pacing`]): in one write when `next` has come, otherwise the timestamp follows
+    /// when it is due.
+    pub async fn answer_at(
+        &mut self,
+        verdict: Verdict,
+        reply: &[u8; REPLY_LEN],
+        next: Instant,
+    ) -> Result<(), TransportError> {
+        if next <= Instant::now() {
+            let out = self.codec.answer(verdict, reply, Some(unix_now()));
+            self.sent_at = Instant::now();
+            return write_timed(&mut self.stream, &out, self.limits.read_timeout).await;
+        }
+        let out = self.codec.answer(verdict, reply, None);
+        write_timed(&mut self.stream, &out, self.limits.read_timeout).await?;
+        tokio::time::sleep_until(next.into()).await;
+        let ts = self.codec.begin(unix_now());
         self.sent_at = Instant::now();
-        write_timed(&mut self.stream, &out, self.limits.read_timeout).await
+        write_timed(&mut self.stream, &ts, self.limits.read_timeout).await
     }
 }
 

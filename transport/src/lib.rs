@@ -1,5 +1,5 @@
 //! The classic protocol of the original Network-Video-Transmission project, byte for byte
-//! (`shared/docs/classic-protocol.md`), for both roles.
+//! (`docs/protocol.md`), for both roles.
 //!
 //! One exchange, with the field widths on the wire:
 //!
@@ -17,6 +17,7 @@
 //! - [`reply`]: the JSON document nvt puts in the 1024-byte reply.
 //! - [`conn`]: the thin tokio layer: exact reads with timeouts, one write per message group,
 //!   TCP_NODELAY and TCP_QUICKACK so that neither side waits on Nagle or delayed ACKs.
+//! - [`pacing`]: when the server asks for the next frame, learned from the client's frame rate.
 //! - [`protect`]: opt-in protected mode: TLS and a shared token.
 
 pub mod codec;
@@ -24,6 +25,7 @@ pub mod conn;
 pub mod error;
 pub mod field;
 pub mod jsonl;
+pub mod pacing;
 pub mod protect;
 pub mod reply;
 pub mod units;
@@ -32,4 +34,5 @@ pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
 pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection, Stream};
 pub use error::{CodecError, TransportError};
 pub use jsonl::JsonLines;
+pub use pacing::Pacer;
 pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};

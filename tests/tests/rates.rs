@@ -1,0 +1,159 @@
+//! Every camera rate a user may pick gets its frames through, at the sizes and JPEG qualities
+//! users pick, against nvt-server and against an original-style server with its 80 ms check.
+//! Before repeats, any source slower than about 12.5 frames/s got almost nothing accepted.
+
+use nvt_capture::SourceSpec;
+use nvt_client::{Config as ClientConfig, Summary};
+use nvt_server::Config as ServerConfig;
+use nvt_tests::harness::{read_jsonl, temp_dir, TestServer};
+use nvt_tests::original::OriginalServer;
+use nvt_transport::JsonLines;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One setting a user might pick.
+#[derive(Debug, Clone, Copy)]
+struct Setting {
+    fps: f64,
+    size: (u32, u32),
+    quality: i32,
+}
+
+/// Enough source frames for a share to mean something, whatever the rate.
+fn run_length(fps: f64) -> Duration {
+    Duration::from_secs_f64((10.0 / fps).clamp(4.0, 10.0))
+}
+
+fn client(addr: SocketAddr, setting: Setting, log: &Path) -> ClientConfig {
+    let mut config = ClientConfig::new(addr.to_string(), SourceSpec::Synthetic);
+    config.fps = Some(setting.fps);
+    config.size = Some(setting.size);
+    config.jpeg_quality = setting.quality;
+    // The run's deadline: the client stops by itself, whatever the server does.
+    config.duration = Some(run_length(setting.fps));
+    config.log = Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log")));
+    config
+}
+
+/// At least 95% of the distinct frames the source delivered were accepted; the frame captured as
+/// the run's deadline struck may still be on its way, so one is allowed on top.
+fn assert_most_accepted(summary: &Summary, setting: Setting) {
+    let needed = (0.95 * summary.captured as f64).floor() as u64;
+    assert!(summary.accepted + 1 >= needed, "too few accepted at {setting:?}: {summary:?}");
+    assert!(summary.captured as f64 >= 0.8 * setting.fps * run_length(setting.fps).as_secs_f64(), "{summary:?}");
+    assert_eq!((summary.connections, summary.failures), (1, 0), "no timeout, no reconnect: {summary:?}");
+}
+
+async fn against_nvt_server(setting: Setting) {
+    let dir = temp_dir(&format!("rate-nvt-{}", setting.fps));
+    let server = TestServer::start(ServerConfig::default()).await;
+    let summary = nvt_client::run(client(server.addr, setting, &dir.join("client.jsonl")), CancellationToken::new())
+        .await
+        .expect("client");
+    let served = server.stop().await;
+    assert_most_accepted(&summary, setting);
+    assert_eq!(served.frames.repeated, summary.repeats, "the server counts every repeat it was sent");
+    assert_eq!(served.frames.fresh, summary.accepted, "each distinct frame is accepted once");
+    // Once the server has learned the camera's interval (two intervals in), each frame crosses
+    // the wire about once.
+    let settled = 2.0 / setting.fps + 1.0;
+    let records = read_jsonl(&dir.join("client.jsonl"));
+    let start = records.first().and_then(|r| r["time"].as_f64()).expect("records");
+    let late: Vec<_> = records.iter().filter(|r| r["time"].as_f64().is_some_and(|t| t - start > settled)).collect();
+    let repeats = late.iter().filter(|r| r["repeat"] == true).count();
+    let distinct = late.len() - repeats;
+    assert!(distinct > 0 && repeats <= distinct / 2 + 1, "{repeats} repeats for {distinct} frames at {setting:?}");
+}
+
+fn against_original_server(setting: Setting) {
+    let dir = temp_dir(&format!("rate-orig-{}", setting.fps));
+    let server = OriginalServer::start(false).expect("original server");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let summary = runtime
+        .block_on(nvt_client::run(client(server.addr, setting, &dir.join("client.jsonl")), CancellationToken::new()))
+        .expect("client");
+    let seen = server.stop();
+    assert_most_accepted(&summary, setting);
+    assert_eq!(seen.undecodable, 0, "{seen:?}");
+    let distinct: HashSet<u32> = seen.stamps.iter().copied().collect();
+    assert_eq!(distinct.len() as u64, summary.accepted, "the server decoded each accepted frame: {seen:?}");
+    assert!(seen.stamps.windows(2).all(|w| w[0] <= w[1]), "in order, repeats beside their first: {:?}", seen.stamps);
+}
+
+const SETTINGS: [Setting; 6] = [
+    Setting { fps: 1.0, size: (640, 480), quality: 100 },
+    Setting { fps: 5.0, size: (320, 240), quality: 50 },
+    Setting { fps: 10.0, size: (1280, 720), quality: 95 },
+    Setting { fps: 15.0, size: (640, 480), quality: 10 },
+    Setting { fps: 30.0, size: (640, 480), quality: 100 },
+    Setting { fps: 60.0, size: (320, 240), quality: 75 },
+];
+
+macro_rules! rate_tests {
+    ($($name:ident: $index:expr;)*) => {
+        mod nvt_server_at {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    against_nvt_server(SETTINGS[$index]).await;
+                }
+            )*
+        }
+        mod original_server_at {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    against_original_server(SETTINGS[$index]);
+                }
+            )*
+        }
+    };
+}
+
+rate_tests! {
+    fps_1_640x480_q100: 0;
+    fps_5_320x240_q50: 1;
+    fps_10_1280x720_q95: 2;
+    fps_15_640x480_q10: 3;
+    fps_30_640x480_q100: 4;
+    fps_60_320x240_q75: 5;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ultra_hd_frames_at_a_slow_rate_get_through() {
+    let setting = Setting { fps: 2.0, size: (3840, 2160), quality: 90 };
+    against_nvt_server(setting).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_is_answered_without_decoding_it_again() {
+    let dir = temp_dir("repeat-once");
+    let log = dir.join("server.jsonl");
+    let config = ServerConfig {
+        log: Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log"))),
+        ..Default::default()
+    };
+    let server = TestServer::start(config).await;
+    // At 2 frames/s the first interval is bridged with repeats, before the server has learned it.
+    let setting = Setting { fps: 2.0, size: (640, 480), quality: 90 };
+    let summary = nvt_client::run(client(server.addr, setting, &dir.join("client.jsonl")), CancellationToken::new())
+        .await
+        .expect("client");
+    let served = server.stop().await;
+    assert!(summary.repeats > 0 && served.frames.repeated == summary.repeats, "{summary:?} {served:?}");
+    let processed = read_jsonl(&log);
+    let stamps: Vec<u64> = processed.iter().filter_map(|r| r["stamp"]["frame"].as_u64()).collect();
+    let distinct: HashSet<u64> = stamps.iter().copied().collect();
+    assert_eq!(stamps.len(), distinct.len(), "no frame decoded twice: {stamps:?}");
+    assert_eq!(served.frames.processed, summary.accepted, "each accepted frame decoded once: {served:?}");
+    let client_log = read_jsonl(&dir.join("client.jsonl"));
+    for record in client_log.iter().filter(|r| r["repeat"] == true && r["accepted"] == true) {
+        assert!(record["response"]["seq"].is_u64(), "a repeat is answered with its frame's results: {record}");
+    }
+}
