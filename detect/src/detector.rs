@@ -19,9 +19,9 @@ pub struct DetectorOptions {
     pub conf: f32,
     /// NMS IoU threshold.
     pub iou: f32,
-    /// Input size for models with dynamic height and width and no `imgsz` metadata.
+    /// Input size (square), over the model's `imgsz` metadata; a fixed input must already be it.
     pub imgsz: Option<u32>,
-    /// Class names file, for models without `names` metadata.
+    /// Class names file, over the model's `names` metadata.
     pub labels: Option<PathBuf>,
     /// Output layout, when the shape alone is ambiguous.
     pub layout: Option<LayoutKind>,

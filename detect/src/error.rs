@@ -98,6 +98,35 @@ pub enum DetectError {
     /// OpenCV failed while preparing or drawing an image.
     #[error("image processing failed: {0}")]
     Image(#[from] opencv::Error),
+    /// The model's metadata says something nvt cannot take (a class id or an input size out of
+    /// bounds, a name too long).
+    #[error("the model's {key:?} metadata is unusable: {problem}")]
+    Metadata {
+        /// The metadata key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A size the model declares, or a flag asks for, is out of nvt's bounds.
+    #[error("{what} is {found}, out of bounds ({bound})")]
+    OutOfBounds {
+        /// What the size is of.
+        what: &'static str,
+        /// The size found.
+        found: String,
+        /// The bound it broke.
+        bound: String,
+    },
+    /// `--imgsz` asks for a size that a model with a fixed input cannot take.
+    #[error("--imgsz {asked} does not fit this model: its input is fixed at {width}x{height}; drop --imgsz or export the model with dynamic height and width")]
+    ImgszConflict {
+        /// The size asked for.
+        asked: u32,
+        /// The model's fixed width.
+        width: u32,
+        /// The model's fixed height.
+        height: u32,
+    },
     /// A frame prepared for one model was given to another (one swapped in since).
     #[error("the frame was prepared for another model than {model}; prepare it again")]
     InputMismatch {

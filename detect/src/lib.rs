@@ -9,6 +9,7 @@
 //! ([`model`], [`names`]), checked when it loads, with errors that say what was expected and found.
 //! The ONNX Runtime library is loaded at run time ([`runtime`]) from where `make setup` put it.
 
+pub mod bounds;
 pub mod detector;
 pub mod draw;
 pub mod error;

@@ -1,7 +1,7 @@
 //! What nvt needs to know about a model, read from the model and checked when it loads.
 
 use crate::layout::{LayoutKind, OutputLayout};
-use crate::{names, DetectError, InputLayout};
+use crate::{bounds, names, DetectError, InputLayout};
 use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
 use std::path::Path;
@@ -47,7 +47,11 @@ impl ModelInfo {
     pub fn read(session: &Session, path: &Path, hash: u64, hints: &Hints<'_>) -> Result<Self, DetectError> {
         let metadata = session.metadata().ok();
         let custom = |key: &str| metadata.as_ref().and_then(|m| m.custom(key));
-        let meta_names = custom("names").and_then(|text| names::parse_metadata(&text));
+        // Names from `--labels` win over the model's own; the model's are only read without it.
+        let meta_names = match (hints.labels, custom("names")) {
+            (None, Some(text)) => Some(names::parse_metadata(&text)?),
+            _ => None,
+        };
 
         let input = session
             .inputs()
@@ -64,26 +68,21 @@ impl ModelInfo {
             [_, h, w, 3] => (InputLayout::Nhwc, h, w),
             _ => return Err(DetectError::Input { name: input.name().to_owned(), found: describe(input.dtype()) }),
         };
-        let input_size = if height > 0 && width > 0 {
-            (width as u32, height as u32)
-        } else {
-            let meta = custom("imgsz").and_then(|text| parse_imgsz(&text));
-            let side = hints.imgsz.unwrap_or(DEFAULT_IMGSZ);
-            meta.unwrap_or((side, side))
-        };
+        let input_size = input_size(height, width, hints.imgsz, custom("imgsz").as_deref())?;
 
-        let known_classes = match (&meta_names, hints.labels) {
-            (Some(names), _) => Some(names.len()),
-            (None, Some(path)) => Some(count_lines(path)?),
+        let known_classes = match (hints.labels, &meta_names) {
+            (Some(path), _) => Some(count_lines(path)?),
+            (None, Some(names)) => Some(names.len()),
             (None, None) => None,
         };
         let (output, layout) = pick_output(session, hints, known_classes)?;
 
-        let classes = layout.classes().or(known_classes);
-        let names = match (meta_names, hints.labels, classes) {
-            (Some(names), _, _) => names,
-            (None, Some(path), Some(n)) => names::read_labels(path, n)?,
-            (None, Some(path), None) => names::read_labels(path, count_lines(path)?)?,
+        let classes =
+            layout.classes().or(known_classes).map(|n| bounds::classes("the model's class count", n)).transpose()?;
+        let names = match (hints.labels, meta_names, classes) {
+            (Some(path), _, Some(n)) => names::read_labels(path, n)?,
+            (Some(path), _, None) => names::read_labels(path, count_lines(path)?)?,
+            (None, Some(names), _) => names,
             (None, None, Some(n)) => names::fallback(n),
             (None, None, None) => Vec::new(),
         };
@@ -141,6 +140,42 @@ fn pick_output(
     }))
 }
 
+/// The input (width, height): `--imgsz` when given (a model with a fixed input must already be
+/// that size), else the fixed input shape, else the `imgsz` metadata, else [`DEFAULT_IMGSZ`].
+/// Every size is checked against [`bounds`] before anything is allocated by it.
+fn input_size(height: i64, width: i64, flag: Option<u32>, metadata: Option<&str>) -> Result<(u32, u32), DetectError> {
+    let fixed = height > 0 || width > 0;
+    if fixed {
+        let size = (
+            bounds::input_side("the model's input width", width)?,
+            bounds::input_side("the model's input height", height)?,
+        );
+        return match flag {
+            Some(asked) if (asked, asked) != size => {
+                Err(DetectError::ImgszConflict { asked, width: size.0, height: size.1 })
+            }
+            _ => Ok(size),
+        };
+    }
+    if let Some(side) = flag {
+        let side = bounds::input_side("--imgsz", side.into())?;
+        return Ok((side, side));
+    }
+    match metadata {
+        Some(text) => {
+            let (w, h) = parse_imgsz(text).ok_or_else(|| DetectError::Metadata {
+                key: "imgsz",
+                problem: format!("{text:?} is not [height, width], [side] or side"),
+            })?;
+            Ok((
+                bounds::input_side("the model's imgsz width", w.into())?,
+                bounds::input_side("the model's imgsz height", h.into())?,
+            ))
+        }
+        None => Ok((DEFAULT_IMGSZ, DEFAULT_IMGSZ)),
+    }
+}
+
 /// `imgsz` metadata: `[640, 640]` (height, width), `[640]` or `640`.
 fn parse_imgsz(text: &str) -> Option<(u32, u32)> {
     let numbers: Vec<u32> = text
@@ -157,7 +192,7 @@ fn parse_imgsz(text: &str) -> Option<(u32, u32)> {
 
 fn count_lines(path: &Path) -> Result<usize, DetectError> {
     let text = std::fs::read_to_string(path).map_err(|source| DetectError::LabelsRead { path: path.into(), source })?;
-    Ok(text.trim_end().lines().count())
+    bounds::classes("the labels file's line count", text.trim_end().lines().count())
 }
 
 fn describe(ty: &ValueType) -> String {
@@ -183,6 +218,37 @@ mod tests {
         assert_eq!(parse_imgsz("320"), Some((320, 320)));
         assert_eq!(parse_imgsz("[0, 640]"), None);
         assert_eq!(parse_imgsz("big"), None);
+    }
+
+    #[test]
+    fn the_imgsz_flag_wins_then_the_fixed_shape_then_metadata_then_640() {
+        assert_eq!(input_size(-1, -1, Some(640), Some("[320, 320]")).expect("flag"), (640, 640));
+        assert_eq!(input_size(-1, -1, None, Some("[320, 480]")).expect("metadata"), (480, 320));
+        assert_eq!(input_size(-1, -1, None, None).expect("default"), (DEFAULT_IMGSZ, DEFAULT_IMGSZ));
+        assert_eq!(input_size(480, 640, None, Some("[320, 320]")).expect("fixed"), (640, 480));
+        assert_eq!(input_size(640, 640, Some(640), None).expect("the same size"), (640, 640));
+        let error = input_size(640, 640, Some(320), None).expect_err("a fixed model cannot take another size");
+        assert!(matches!(error, DetectError::ImgszConflict { asked: 320, width: 640, height: 640 }), "{error}");
+    }
+
+    #[test]
+    fn sizes_from_a_model_or_a_flag_are_bounded() {
+        for (height, width, flag, metadata) in [
+            (1 << 40, 1 << 40, None, None),
+            (100_000, 640, None, None),
+            (640, -1, None, None),
+            (-1, -1, Some(100_000), None),
+            (-1, -1, Some(0), None),
+            (-1, -1, None, Some("[100000, 100000]")),
+            (-1, -1, None, Some("[1, 1]")),
+            (-1, -1, None, Some("huge")),
+        ] {
+            let error = input_size(height, width, flag, metadata).expect_err("out of bounds");
+            assert!(
+                matches!(error, DetectError::OutOfBounds { .. } | DetectError::Metadata { .. }),
+                "{height}x{width} {flag:?} {metadata:?}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Class names: from the model's `names` metadata (as Ultralytics exports write it), from a
 //! labels file, or the 80 COCO names for an 80-class model.
 
+use crate::bounds::{MAX_CLASSES, MAX_NAME_CHARS};
 use crate::DetectError;
 use std::path::Path;
 
@@ -91,22 +92,32 @@ pub const COCO: [&str; 80] = [
 /// Parses the `names` metadata: a Python dict literal (`{0: 'person', 1: "it's"}`), a JSON object
 /// with string keys, or a JSON list. `None` when it is none of these; gaps in the numbering are
 /// filled with the class number.
-pub fn parse_metadata(text: &str) -> Option<Vec<String>> {
+pub fn parse_metadata(text: &str) -> Result<Vec<String>, DetectError> {
+    let bad = |problem: String| DetectError::Metadata { key: "names", problem };
     let text = text.trim();
-    if let Ok(list) = serde_json::from_str::<Vec<String>>(text) {
-        return Some(list);
+    let names = if let Ok(list) = serde_json::from_str::<Vec<String>>(text) {
+        list
+    } else {
+        let mut entries = parse_dict(text).ok_or_else(|| bad("neither a list nor a {id: name} dict".into()))?;
+        entries.sort_by_key(|(k, _)| *k);
+        let count = match entries.last() {
+            Some((last, _)) if *last < MAX_CLASSES => last + 1,
+            Some((last, _)) => return Err(bad(format!("class id {last} is not below {MAX_CLASSES}"))),
+            None => 0,
+        };
+        let mut names: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+        for (key, name) in entries {
+            names[key] = name;
+        }
+        names
+    };
+    if names.len() > MAX_CLASSES {
+        return Err(bad(format!("{} names, more than {MAX_CLASSES}", names.len())));
     }
-    let mut entries = parse_dict(text)?;
-    entries.sort_by_key(|(k, _)| *k);
-    let count = entries.last().map_or(0, |(k, _)| k + 1);
-    if count > 100_000 {
-        return None;
+    if let Some(long) = names.iter().find(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(bad(format!("a name of {} characters, more than {MAX_NAME_CHARS}", long.chars().count())));
     }
-    let mut names: Vec<String> = (0..count).map(|i| i.to_string()).collect();
-    for (key, name) in entries {
-        names[key] = name;
-    }
-    Some(names)
+    Ok(names)
 }
 
 /// `{int: 'str', ...}` with either quote, backslash escapes, and optionally quoted keys.
@@ -122,7 +133,11 @@ fn parse_dict(text: &str) -> Option<Vec<(usize, String)>> {
             quoted(&mut chars)?.trim().parse().ok()?
         } else {
             let digits: String = std::iter::from_fn(|| chars.next_if(char::is_ascii_digit)).collect();
-            digits.parse().ok()?
+            if digits.is_empty() {
+                return None;
+            }
+            // Past usize, an id is simply out of bounds: usize::MAX stands for it.
+            digits.parse().unwrap_or(usize::MAX)
         };
         skip_space(&mut chars);
         (chars.next()? == ':').then_some(())?;
@@ -160,6 +175,7 @@ fn quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String
 /// names exactly `classes` classes.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>, DetectError> {
     let text = std::fs::read_to_string(path).map_err(|source| DetectError::LabelsRead { path: path.into(), source })?;
+    crate::bounds::classes("the labels file's line count", classes)?;
     let mut names: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
     while names.last().is_some_and(String::is_empty) {
         names.pop();
@@ -198,18 +214,27 @@ mod tests {
 
     #[test]
     fn garbage_is_not_names() {
-        for bad in [
-            "",
-            "names",
-            "{0 'a'}",
-            "{0: a}",
-            "{0: 'a' 1: 'b'}",
-            "{'x': 'a'}",
-            "{0: 'unterminated}",
-            "{999999999: 'a'}",
-        ] {
-            assert_eq!(parse_metadata(bad), None, "{bad}");
+        for bad in ["", "names", "{0 'a'}", "{0: a}", "{0: 'a' 1: 'b'}", "{'x': 'a'}", "{0: 'unterminated}"] {
+            let error = parse_metadata(bad).expect_err(bad);
+            assert!(error.to_string().contains("neither a list nor"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn hostile_ids_and_sizes_are_errors_not_panics() {
+        for (bad, says) in [
+            ("{0: 'a', 18446744073709551615: 'x'}", "class id 18446744073709551615"),
+            ("{0: 'a', 99999999999999999999999: 'x'}", "class id"),
+            ("{10000: 'a'}", "not below 10000"),
+        ] {
+            let error = parse_metadata(bad).expect_err(bad);
+            assert!(error.to_string().contains(says), "{bad}: {error}");
+        }
+        let many = serde_json::to_string(&vec!["a"; MAX_CLASSES + 1]).expect("json");
+        assert!(parse_metadata(&many).expect_err("too many").to_string().contains("names, more than"));
+        let long = format!("{{0: '{}'}}", "x".repeat(MAX_NAME_CHARS + 1));
+        assert!(parse_metadata(&long).expect_err("too long").to_string().contains("characters"));
+        assert_eq!(parse_metadata("{9999: 'last'}").expect("in bounds").len(), 10_000);
     }
 
     #[test]

@@ -111,6 +111,7 @@ fn a_frame_prepared_on_another_thread_gives_what_detect_gives_and_a_stale_one_is
     // A model with another input size (the dynamic one at 320) cannot take a 640 tensor.
     let options = DetectorOptions { imgsz: Some(320), ..DetectorOptions::default() };
     let mut other = load("shapes-dynamic.onnx", options).expect("load");
+    assert_eq!(other.info().input_size, (320, 320), "--imgsz sets the input size");
     assert_ne!(other.info().input_size, detector.info().input_size);
     let error = other.run(&prepared).expect_err("refused");
     assert!(matches!(error, nvt_detect::DetectError::InputMismatch { .. }), "{error}");

@@ -98,3 +98,46 @@ fn frame(index: u64) -> nvt_capture::Mat {
         .expect("frame")
         .image
 }
+
+#[test]
+fn an_explicit_imgsz_wins_over_the_models_metadata() {
+    let plain = load("shapes-dynamic.onnx", DetectorOptions::default()).expect("load");
+    assert_eq!(plain.info().input_size, (640, 480), "without the flag, the imgsz metadata [480, 640]");
+    let options = DetectorOptions { imgsz: Some(320), ..DetectorOptions::default() };
+    let mut flagged = load("shapes-dynamic.onnx", options).expect("load");
+    assert_eq!(flagged.info().input_size, (320, 320), "--imgsz 320 is what runs");
+    assert_finds(&mut flagged, (640, 480), &[3], 95);
+}
+
+#[test]
+fn an_imgsz_a_fixed_model_cannot_take_is_an_error() {
+    let options = DetectorOptions { imgsz: Some(320), ..DetectorOptions::default() };
+    let error = load("shapes.onnx", options).expect_err("fixed at 640");
+    assert!(matches!(error, DetectError::ImgszConflict { asked: 320, width: 640, height: 640 }), "{error}");
+    let same = DetectorOptions { imgsz: Some(640), ..DetectorOptions::default() };
+    assert_eq!(load("shapes.onnx", same).expect("the model's own size").info().input_size, (640, 640));
+}
+
+#[test]
+fn a_labels_file_wins_over_the_models_names() {
+    let own = load("shapes.onnx", DetectorOptions::default()).expect("load").info().names.clone();
+    let dir = std::env::temp_dir().join(format!("nvt-labels-win-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("labels.txt");
+    let renamed: Vec<String> = own.iter().map(|n| format!("my {n}")).collect();
+    std::fs::write(&path, renamed.join("\n")).expect("write");
+    let options = DetectorOptions { labels: Some(path.clone()), ..DetectorOptions::default() };
+    assert_eq!(load("shapes.onnx", options).expect("load").info().names, renamed);
+    std::fs::write(&path, "only one\n").expect("write");
+    let options = DetectorOptions { labels: Some(path), ..DetectorOptions::default() };
+    let error = load("shapes.onnx", options).expect_err("wrong count");
+    assert!(matches!(error, DetectError::LabelCount { .. }), "{error}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_forced_layout_wins_over_the_shape() {
+    let options = DetectorOptions { layout: Some(nvt_detect::layout::LayoutKind::V5), ..DetectorOptions::default() };
+    let error = load("shapes.onnx", options).expect_err("a v8 output read as v5");
+    assert!(matches!(error, DetectError::UnsupportedLayout { .. }), "{error}");
+}

@@ -141,8 +141,9 @@ pub struct ModelArgs {
     /// decodes, logs and shows frames, as the original did.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Input size for models with dynamic height/width and no `imgsz` metadata.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=8192))]
+    /// Input size (square). Wins over the model's `imgsz` metadata; a model with a fixed input
+    /// shape must already be this size (default: the fixed shape, else the metadata, else 640).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=4096))]
     pub imgsz: Option<u32>,
     /// Score threshold.
     #[arg(long, default_value_t = 0.25)]
@@ -150,10 +151,10 @@ pub struct ModelArgs {
     /// NMS IoU threshold.
     #[arg(long, default_value_t = 0.45)]
     pub iou: f32,
-    /// Class names, one per line, for models that carry none.
+    /// Class names, one per line. Win over the names the model carries.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Output layout when the shape alone is ambiguous: v8, v5 or e2e.
+    /// Output layout, instead of the one read from the output's shape: v8, v5 or e2e.
     #[arg(long, value_parser = OutputLayout::parse_override)]
     pub layout: Option<LayoutKind>,
     /// Threads ONNX Runtime uses inside one inference (0: the cores shared among the workers).

@@ -56,6 +56,7 @@ async fn against_nvt_server(setting: Setting) {
         .expect("client");
     let served = server.stop().await;
     assert_most_accepted(&summary, setting);
+    assert_eq!(served.failed, 0, "the client's leaving was a clean close: {served:?}");
     assert_eq!(served.frames.repeated, summary.repeats, "the server counts every repeat it was sent");
     assert_eq!(served.frames.fresh, summary.accepted, "each distinct frame is accepted once");
     // Once the server has learned the camera's interval (two intervals in), each frame crosses

@@ -3,7 +3,7 @@
 //! peers' separate small writes never wait ~40 ms on a delayed ACK.
 
 use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
-use crate::field::{Field, REPLY_LEN};
+use crate::field::{Field, FIELD_LEN, REPLY_LEN};
 use crate::pacing::Arrival;
 use crate::TransportError;
 use bytes::{Bytes, BytesMut};
@@ -161,7 +161,32 @@ impl ServerConnection {
         }
         let out = self.codec.answer(verdict, reply, None);
         write_timed(&mut self.stream, &out, self.limits.read_timeout).await?;
-        tokio::time::sleep_until(next.into()).await;
+        // A client may leave while the timestamp is held back: that is a clean close between
+        // frames, not a failed write. Bytes it sends early stay in the buffer for the codec,
+        // which will find them out of place.
+        let hold = tokio::time::sleep_until(next.into());
+        tokio::pin!(hold);
+        loop {
+            let start = self.buf.len();
+            self.buf.resize(start + FIELD_LEN, 0);
+            let read = tokio::select! {
+                () = &mut hold => None,
+                read = self.stream.read(&mut self.buf[start..]) => Some(read),
+            };
+            let n = match read {
+                None => 0,
+                Some(Ok(0)) | Some(Err(_)) => {
+                    self.buf.truncate(start);
+                    return Err(TransportError::Closed("the next message"));
+                }
+                Some(Ok(n)) => n,
+            };
+            self.buf.truncate(start + n);
+            // Nothing more to wait for once the hold is over or the client is already talking.
+            if n == 0 || self.buf.len() >= FIELD_LEN {
+                break;
+            }
+        }
         let ts = self.codec.begin(unix_now());
         self.sent_at = Instant::now();
         write_timed(&mut self.stream, &ts, self.limits.read_timeout).await
