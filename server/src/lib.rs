@@ -14,6 +14,7 @@ pub mod display;
 pub mod metrics;
 pub mod offline;
 pub mod pipeline;
+pub mod progress;
 pub mod record;
 pub mod server;
 pub mod session;

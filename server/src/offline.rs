@@ -5,6 +5,7 @@
 use crate::cli::ModelArgs;
 use crate::detection::to_record;
 use crate::pipeline::{ms, round2};
+use crate::progress::Progress;
 use crate::record::{FrameRecord, StampRecord, Timings};
 use anyhow::Context;
 use nvt_capture::source::is_image_file;
@@ -33,6 +34,10 @@ pub struct Args {
     /// Largest image decoded, in pixels (JPEG and PNG headers are checked before decoding).
     #[arg(long, default_value_t = jpeg::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// How often a progress line is logged through a video when standard error is not a
+    /// terminal (on a terminal a progress bar shows instead).
+    #[arg(long, default_value = "5s", value_parser = nvt_transport::units::parse_duration)]
+    pub progress_every: std::time::Duration,
     /// Image files, folders of images, video files.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
@@ -54,8 +59,13 @@ pub fn run(args: Args) -> anyhow::Result<Summary> {
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
     }
-    let mut run =
-        Run { detector: &mut detector, log: &log, annotate: args.annotate.as_deref(), max_pixels: args.max_pixels };
+    let mut run = Run {
+        detector: &mut detector,
+        log: &log,
+        annotate: args.annotate.as_deref(),
+        max_pixels: args.max_pixels,
+        progress_every: args.progress_every,
+    };
     let mut summary = Summary::default();
     for input in expand(&args.inputs) {
         let result = if is_image_file(&input) { run.image(&input) } else { run.video(&input) };
@@ -106,6 +116,7 @@ struct Run<'a> {
     log: &'a JsonLines,
     annotate: Option<&'a Path>,
     max_pixels: u64,
+    progress_every: std::time::Duration,
 }
 
 impl Run<'_> {
@@ -135,6 +146,8 @@ impl Run<'_> {
         let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)?;
         anyhow::ensure!(capture.is_opened()?, "{} is neither an image nor a video OpenCV can open", path.display());
         let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && *f < 1000.0).unwrap_or(30.0);
+        let total = capture.get(videoio::CAP_PROP_FRAME_COUNT).ok().filter(|n| *n >= 1.0 && *n < 1e9).map(|n| n as u64);
+        let mut progress = Progress::start(&path.display().to_string(), total, self.progress_every);
         let preparer = self.detector.preparer();
         let (ready, prepared) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
         let (spare, spares) = std::sync::mpsc::channel::<Prepared>();
@@ -180,7 +193,9 @@ impl Run<'_> {
                 }
             }
             index += 1;
+            progress.frame();
         }
+        progress.finish();
         drop(prepared);
         let _ = reader.join();
         result?;

@@ -237,3 +237,54 @@ fn the_server_refuses_a_bad_model_at_start_up() {
         assert!(err.contains(says), "{model}: {err}");
     }
 }
+
+/// A video of `frames` synthetic frames, for the progress tests.
+fn synthetic_video(dir: &std::path::Path, frames: u64) -> std::path::PathBuf {
+    let scene = Synthetic::new(320, 240).expect("scene");
+    let video = dir.join("long.avi");
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(&video, fourcc, 25.0, Size::new(320, 240), true).expect("writer");
+    for i in 0..frames {
+        writer.write(&scene.render(i, SystemTime::now()).expect("frame").image).expect("write frame");
+    }
+    video
+}
+
+#[test]
+fn nvt_detect_logs_plain_progress_lines_without_a_terminal() {
+    let dir = temp_dir("nvt-detect-progress");
+    let video = synthetic_video(&dir, 40);
+    let out = Command::new(binary("nvt-detect"))
+        .args(["--model", shapes_model().to_str().expect("utf8"), "--log", "/dev/null", "--progress-every", "1ms"])
+        .arg(&video)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("progress")).collect();
+    assert!(lines.len() >= 10, "a line per millisecond of a 40-frame run: {stderr}");
+    assert!(lines.iter().all(|l| l.contains("total=40") && l.contains("fps=")), "{lines:?}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal codes off a terminal");
+}
+
+#[test]
+fn nvt_detect_shows_a_progress_bar_on_a_terminal() {
+    let dir = temp_dir("nvt-detect-bar");
+    let video = synthetic_video(&dir, 40);
+    let command = format!(
+        "{} --model {} --log /dev/null {}",
+        binary("nvt-detect").display(),
+        shapes_model().display(),
+        video.display()
+    );
+    // `script` runs the command on a pseudo-terminal, as a user's shell would.
+    let out = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("script (bsdutils) runs");
+    assert!(out.status.success(), "{out:?}");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("/40 frames"), "the bar counts frames of the total: {screen}");
+}
