@@ -134,7 +134,7 @@ impl Detector {
     pub fn load(path: &Path, options: DetectorOptions) -> Result<Self, DetectError> {
         let started = Instant::now();
         let env = runtime::environment()?;
-        let bytes = std::fs::read(path).map_err(|source| DetectError::ModelRead { path: path.into(), source })?;
+        let bytes = crate::model_file::read(path, crate::model_file::MAX_MODEL_BYTES)?;
         let not_onnx = |reason: String| DetectError::NotOnnx { path: path.into(), reason };
         if bytes.is_empty() {
             return Err(not_onnx("the file is empty".into()));

@@ -16,6 +16,7 @@ pub mod error;
 pub mod layout;
 pub mod letterbox;
 pub mod model;
+pub mod model_file;
 pub mod names;
 pub mod nms;
 pub mod prepare;

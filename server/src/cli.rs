@@ -66,6 +66,18 @@ pub struct Args {
     /// Serve the live web view and /metrics here: a port (on 127.0.0.1) or ADDR:PORT.
     #[arg(long, value_parser = parse_http_addr)]
     pub http: Option<std::net::SocketAddr>,
+    /// A host name the web view answers to, besides its IP addresses and `localhost`
+    /// (repeatable). Requests naming any other host are refused, which stops DNS rebinding.
+    #[arg(long = "http-host", value_name = "NAME")]
+    pub http_hosts: Vec<String>,
+    /// Every web view request must carry this token (first line of the file, 1-64 bytes) as
+    /// `Authorization: Bearer TOKEN`; a browser opens `/?token=TOKEN` once and keeps a cookie.
+    #[arg(long)]
+    pub http_token_file: Option<PathBuf>,
+    /// The folder `POST /api/model` may switch to a model file in. Without it, the web view can
+    /// only reload the --model file.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
     /// Inference workers, each with its own ONNX Runtime session, serving the clients in turn
     /// (0: one per four cores, at least one). More workers raise throughput with many clients;
     /// one worker with every core gives the lowest latency to one client.
@@ -106,6 +118,15 @@ impl Args {
             }
             None => None,
         };
+        let http_token =
+            self.http_token_file.as_deref().map(protect::read_token).transpose().context("--http-token-file")?;
+        if let Some(dir) = &self.model_dir {
+            anyhow::ensure!(dir.is_dir(), "--model-dir {} is not a folder", dir.display());
+        }
+        let web = crate::config::WebSettings {
+            gate: crate::web::Gate { port: 0, names: self.http_hosts.clone(), token: http_token },
+            model_dir: self.model_dir.clone(),
+        };
         let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
         let model = ModelArgs { threads, ..self.model.clone() };
         Ok(Config {
@@ -130,6 +151,7 @@ impl Args {
                 workers,
             }),
             reload: Arc::default(),
+            web,
         })
     }
 }

@@ -31,6 +31,17 @@ pub struct Config {
     pub model_source: Option<crate::swap::ModelSource>,
     /// Notified to reload the model (the binary connects SIGHUP to it).
     pub reload: Arc<tokio::sync::Notify>,
+    /// Who may use the web view, and where it may switch models to.
+    pub web: WebSettings,
+}
+
+/// The web view's security settings.
+#[derive(Debug, Clone, Default)]
+pub struct WebSettings {
+    /// Host names and token (the port is filled in from the listener).
+    pub gate: crate::web::Gate,
+    /// `--model-dir`: the only folder `POST /api/model` may switch to a file in.
+    pub model_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -48,6 +59,7 @@ impl Default for Config {
             http: None,
             model_source: None,
             reload: Arc::default(),
+            web: WebSettings::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! that the session never waits for it. Frames that are superseded before their turn are never
 //! decoded at all.
 
+use crate::panics;
 use crate::pipeline::{self, Client, Decoded, Incoming, Output, Results};
 use nvt_detect::{draw, DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_transport::ReplyDetection;
@@ -122,10 +123,14 @@ impl DetectorStage {
             changed: Condvar::new(),
         });
         self.workers.push(Arc::clone(&worker));
+        // A panic (a model or frame that trips a bug) costs the frame in hand, never the worker.
         let (shared, w) = (Arc::clone(&self.shared), Arc::clone(&worker));
-        let infer = move || infer_loop(detector, &w, &shared);
+        let infer = move || {
+            let mut detector = detector;
+            panics::restarted(&shared.output.metrics, "detector", || infer_loop(&mut detector, &w, &shared));
+        };
         let (shared, w) = (Arc::clone(&self.shared), worker);
-        let prepare = move || prepare_loop(&w, &shared);
+        let prepare = move || panics::restarted(&shared.output.metrics, "preparer", || prepare_loop(&w, &shared));
         let threads = self.threads.get_mut().unwrap_or_else(|p| p.into_inner());
         threads.push(std::thread::Builder::new().name(format!("detector {n}")).spawn(infer)?);
         threads.push(std::thread::Builder::new().name(format!("preparer {n}")).spawn(prepare)?);
@@ -274,7 +279,7 @@ enum Next {
 }
 
 /// The inference thread: takes prepared frames as they become ready and runs the model on them.
-fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
+fn infer_loop(detector: &mut Detector, worker: &Worker, shared: &Shared) {
     let metrics = &shared.output.metrics;
     loop {
         let waiting = Instant::now();
@@ -284,7 +289,7 @@ fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
         // A model offered while this worker waited takes over before the frame it waited for.
         let offered = lock(&worker.state).pending.take();
         if let Some(new) = offered {
-            detector = swap(detector, new, worker, &shared.output);
+            swap(detector, new, worker, &shared.output);
         }
         let Job { client, frame, mut input } = match next {
             Next::Run(job) => *job,
@@ -296,7 +301,7 @@ fn infer_loop(mut detector: Detector, worker: &Worker, shared: &Shared) {
         let result = if input.is_for(&preparer) { Ok(()) } else { preparer.prepare(&frame.image, &mut input) }
             .and_then(|()| detector.run(&input));
         lock(&worker.state).spare.push(input);
-        process(&detector, &client, frame, result, &shared.output);
+        process(detector, &client, frame, result, &shared.output);
         let busy = taken.elapsed();
         metrics.detector_busy_seconds.inc_by(busy.as_secs_f64());
         let mut state = lock(&worker.state);
@@ -324,7 +329,9 @@ fn next_job(worker: &Worker, shared: &Shared) -> Next {
 }
 
 /// Puts a newly loaded model in place of the old one, between two frames.
-fn swap(old: Detector, new: Detector, worker: &Worker, output: &Output) -> Detector {
+fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output) {
+    let old = std::mem::replace(detector, new);
+    let new = &*detector;
     let info = new.info();
     tracing::info!(
         from = %old.info().id,
@@ -346,7 +353,6 @@ fn swap(old: Detector, new: Detector, worker: &Worker, output: &Output) -> Detec
     }
     // The old session is released here, on this thread, between frames.
     drop(old);
-    new
 }
 
 fn process(

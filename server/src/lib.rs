@@ -13,6 +13,7 @@ pub mod detection;
 pub mod display;
 pub mod metrics;
 pub mod offline;
+pub mod panics;
 pub mod pipeline;
 pub mod progress;
 pub mod record;

@@ -5,8 +5,8 @@ use crate::stats::{Connections, Counters};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry,
-    TextEncoder,
+    Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct Metrics {
     pub detector_busy_seconds: Counter,
     /// Time the inference workers spent waiting for a prepared frame.
     pub detector_idle_seconds: Counter,
+    /// Panics caught (and survived), by the thread or task they happened in.
+    pub panics: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,6 +64,11 @@ impl Metrics {
             "Time inference workers spent waiting for a prepared frame",
         )
         .expect("valid");
+        let panics = IntCounterVec::new(
+            Opts::new("nvt_panics_total", "Panics caught and survived, by where they happened"),
+            &["thread"],
+        )
+        .expect("valid");
         for collector in [
             Box::new(stage_seconds.clone()) as Box<dyn Collector>,
             Box::new(latency_seconds.clone()),
@@ -70,6 +77,7 @@ impl Metrics {
             Box::new(model_info.clone()),
             Box::new(detector_busy_seconds.clone()),
             Box::new(detector_idle_seconds.clone()),
+            Box::new(panics.clone()),
             Box::new(CounterCollector::new(totals, connections)),
         ] {
             registry.register(collector).expect("unique metric names");
@@ -83,6 +91,7 @@ impl Metrics {
             model_info,
             detector_busy_seconds,
             detector_idle_seconds,
+            panics,
         }
     }
 

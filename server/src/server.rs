@@ -57,7 +57,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         }
     });
     let reloader = match (config.model_source.take(), &detector) {
-        (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage)) {
+        (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage), Arc::clone(&metrics)) {
             Ok(reloader) => Some(Arc::new(reloader)),
             Err(error) => {
                 tracing::error!(%error, "cannot start the model loader; the model cannot be swapped live");
@@ -162,7 +162,14 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
                 );
                 last = now;
             }
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            Some(ended) = sessions.join_next(), if !sessions.is_empty() => {
+                if let Err(error) = ended {
+                    if error.is_panic() {
+                        shared.metrics.panics.with_label_values(&["session"]).inc();
+                        tracing::error!(panic = %crate::panics::message(error.into_panic().as_ref()), "a session panicked; the server carries on");
+                    }
+                }
+            }
         }
     }
 

@@ -5,6 +5,8 @@
 //! `POST /api/model`.
 
 use crate::detection::DetectorStage;
+use crate::metrics::Metrics;
+use crate::panics;
 use nvt_detect::{Detector, DetectorOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,12 +40,12 @@ pub struct Reloader {
 
 impl Reloader {
     /// Starts the loader (and, with `source.watch`, the watcher) for `stage`.
-    pub fn start(source: ModelSource, stage: Arc<DetectorStage>) -> std::io::Result<Self> {
+    pub fn start(source: ModelSource, stage: Arc<DetectorStage>, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let (path, watch) = (source.path.clone(), source.watch);
-        let loader = move || load_loop(&source, &stage, &rx);
+        let loader = move || load_loop(&source, &stage, &rx, &metrics);
         threads.push(std::thread::Builder::new().name("model loader".into()).spawn(loader)?);
         if watch {
             let (tx, stop) = (tx.clone(), Arc::clone(&stop));
@@ -74,7 +76,7 @@ impl Reloader {
     }
 }
 
-fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Option<PathBuf>>) {
+fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Option<PathBuf>>, metrics: &Metrics) {
     let mut path = source.path.clone();
     while let Ok(request) = requests.recv() {
         // Requests that piled up while a load ran collapse into one.
@@ -82,19 +84,42 @@ fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Op
         while let Ok(next) = requests.try_recv() {
             wanted = next.or(wanted);
         }
-        if let Some(new_path) = wanted {
-            path = new_path;
-        }
-        tracing::info!(model = %path.display(), "loading a new model");
-        let loaded: Result<Vec<_>, _> =
-            (0..source.workers.max(1)).map(|_| Detector::load(&path, source.options.clone())).collect();
-        match loaded {
-            Ok(detectors) => stage.offer(detectors),
-            Err(error) => {
-                tracing::error!(model = %path.display(), %error, "model reload failed; the old model keeps serving")
+        let target = wanted.unwrap_or_else(|| path.clone());
+        tracing::info!(model = %target.display(), "loading a new model");
+        // A file that fails to load, or makes the loader panic, changes nothing: the old model
+        // keeps serving and later reloads still read the file that last worked.
+        let load = || (0..source.workers.max(1)).map(|_| Detector::load(&target, source.options.clone())).collect();
+        match panics::caught(metrics, "model loader", load) {
+            Some(Ok(detectors)) => {
+                stage.offer(detectors);
+                path = target;
             }
+            Some(Err(error)) => {
+                let error: nvt_detect::DetectError = error;
+                tracing::error!(model = %target.display(), %error, "model reload failed; the old model keeps serving");
+            }
+            None => tracing::error!(model = %target.display(), "model reload failed; the old model keeps serving"),
         }
     }
+}
+
+/// Where `POST /api/model` may switch to: a regular file inside `dir` (`--model-dir`), named
+/// relative to it, with every symlink and `..` resolved before the check. Without a folder,
+/// switching files is off. The loader opens the file again without following it into a pipe or
+/// device, so a file swapped after this check is still refused.
+pub fn resolve_in(dir: Option<&Path>, asked: &Path) -> Result<PathBuf, String> {
+    let Some(dir) = dir else {
+        return Err("switching to another model file is off; start the server with --model-dir DIR".into());
+    };
+    let dir = dir.canonicalize().map_err(|e| format!("--model-dir {}: {e}", dir.display()))?;
+    let path = dir.join(asked).canonicalize().map_err(|e| format!("{}: {e}", asked.display()))?;
+    if !path.starts_with(&dir) {
+        return Err(format!("{} is outside --model-dir", asked.display()));
+    }
+    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Err(format!("{} is not a regular file", asked.display()));
+    }
+    Ok(path)
 }
 
 /// What identifies a version of the file: a rename onto it changes the inode, a write its size
@@ -128,5 +153,41 @@ fn watch_loop(path: &Path, requests: &Sender<Option<PathBuf>>, stop: &AtomicBool
             // Missing (mid-rename) or unchanged: look again.
             _ => changed = None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_inside_the_model_dir_are_taken() {
+        let root = std::env::temp_dir().join(format!("nvt-model-dir-{}", std::process::id()));
+        let dir = root.join("models");
+        std::fs::create_dir_all(dir.join("sub")).expect("dir");
+        std::fs::write(dir.join("good.onnx"), b"x").expect("write");
+        std::fs::write(dir.join("sub/nested.onnx"), b"x").expect("write");
+        std::fs::write(root.join("outside.onnx"), b"x").expect("write");
+        std::os::unix::fs::symlink(root.join("outside.onnx"), dir.join("escape.onnx")).expect("symlink");
+        let fifo = dir.join("fifo.onnx");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+
+        let canonical = dir.canonicalize().expect("canonical");
+        assert_eq!(resolve_in(Some(&dir), Path::new("good.onnx")), Ok(canonical.join("good.onnx")));
+        assert_eq!(resolve_in(Some(&dir), Path::new("sub/nested.onnx")), Ok(canonical.join("sub/nested.onnx")));
+        for (asked, says) in [
+            ("../outside.onnx", "outside --model-dir"),
+            ("escape.onnx", "outside --model-dir"),
+            (root.join("outside.onnx").to_str().expect("utf8"), "outside --model-dir"),
+            ("fifo.onnx", "not a regular file"),
+            ("sub", "not a regular file"),
+            ("missing.onnx", "No such file"),
+        ] {
+            let why = resolve_in(Some(&dir), Path::new(asked)).expect_err(asked);
+            assert!(why.contains(says), "{asked}: {why}");
+        }
+        let off = resolve_in(None, Path::new("good.onnx")).expect_err("off");
+        assert!(off.contains("--model-dir"), "{off}");
+        std::fs::remove_dir_all(&root).ok();
     }
 }

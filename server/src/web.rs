@@ -17,7 +17,16 @@ use std::time::SystemTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod guard;
+
+pub use guard::{Gate, CONTENT_SECURITY_POLICY};
+
 const PAGE: &str = include_str!("web/index.html");
+const SCRIPT: &str = include_str!("web/app.js");
+const STYLE: &str = include_str!("web/app.css");
+
+/// Largest body `POST /api/model` reads.
+const MAX_MODEL_REQUEST: usize = 4096;
 const BOUNDARY: &str = "nvtframe";
 
 #[derive(Clone)]
@@ -34,15 +43,21 @@ pub fn start(
 ) -> std::io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "web view and metrics");
-    }
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "web view and metrics");
+    let gate = Arc::new(Gate { port: addr.port(), ..shared.config.web.gate.clone() });
     let app = Router::new()
         .route("/", get(page))
+        .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
+        .route("/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/api/clients", get(clients))
         .route("/stream/{id}", get(stream))
         .route("/metrics", get(metrics))
-        .route("/api/model", axum::routing::post(reload_model))
+        .route(
+            "/api/model",
+            axum::routing::post(reload_model).layer(axum::extract::DefaultBodyLimit::max(MAX_MODEL_REQUEST)),
+        )
+        .layer(axum::middleware::from_fn_with_state(gate, guard::guard))
         .with_state(WebState { shared, stop: stop.clone() });
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
@@ -78,8 +93,9 @@ fn card(c: &ClientView) -> String {
     format!(r#"<section class="card" id="client-{id}" data-id="{id}">{filled}</section>"#, id = c.id)
 }
 
+/// Text made safe for HTML content and quoted attributes.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// One client as `/api/clients` lists it.
@@ -153,22 +169,38 @@ async fn clients(State(state): State<WebState>) -> Json<Vec<ClientView>> {
     Json(client_views(&state.shared))
 }
 
-/// `POST /api/model`: reload the model file, or with `{"path": "..."}` switch to another file.
-async fn reload_model(State(state): State<WebState>, body: Bytes) -> Response {
+/// `POST /api/model` with `Content-Type: application/json`: `{}` reloads the model file;
+/// `{"path": "NAME"}` switches to another file, only inside `--model-dir`.
+async fn reload_model(State(state): State<WebState>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "model changes take Content-Type: application/json")
+            .into_response();
+    }
     let Some(reloader) = &state.shared.reloader else {
         return (StatusCode::CONFLICT, "the server runs without a model (--model)").into_response();
     };
-    let path = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        ModelRequest { path: None }
     } else {
         match serde_json::from_slice::<ModelRequest>(&body) {
-            Ok(request) => request.path,
+            Ok(request) => request,
             Err(error) => {
                 return (StatusCode::BAD_REQUEST, format!("expected {{\"path\": \"...\"}}: {error}")).into_response()
             }
         }
     };
-    let target = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the --model file".into());
+    let path = match request.path {
+        None => None,
+        Some(asked) => match crate::swap::resolve_in(state.shared.config.web.model_dir.as_deref(), &asked) {
+            Ok(path) => Some(path),
+            Err(why) => return (StatusCode::FORBIDDEN, why).into_response(),
+        },
+    };
+    let target = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the model file".into());
     reloader.request(path);
     (StatusCode::ACCEPTED, Json(serde_json::json!({ "reloading": target }))).into_response()
 }

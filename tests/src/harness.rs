@@ -118,8 +118,17 @@ pub fn synthetic_jpeg(index: u64) -> Vec<u8> {
     nvt_capture::jpeg::encode(&frame.image, 90).expect("encode")
 }
 
-/// An Xvfb display for window tests, stopped when dropped; `None` (with a message) where Xvfb
-/// is not installed.
+/// Fails the test, saying what to install, when `program` does not run here.
+pub fn require(program: &str, probe_arg: &str, debian_package: &str) {
+    if Command::new(program).arg(probe_arg).output().is_err() {
+        panic!(
+            "{program} is needed by this test and is not installed: run `make setup` (Debian package {debian_package})"
+        );
+    }
+}
+
+/// An Xvfb display for window tests, stopped when dropped. A machine without Xvfb fails the
+/// test with what to install: a test never passes by doing nothing.
 pub struct VirtualDisplay {
     /// The DISPLAY value, e.g. `:93`.
     pub name: String,
@@ -128,11 +137,8 @@ pub struct VirtualDisplay {
 
 impl VirtualDisplay {
     /// Starts Xvfb on a free display number.
-    pub fn start() -> Option<Self> {
-        if Command::new("Xvfb").arg("-help").output().is_err() {
-            eprintln!("skipped: Xvfb is not installed (make setup installs it)");
-            return None;
-        }
+    pub fn start() -> Self {
+        require("Xvfb", "-help", "xvfb");
         let number = 90 + std::process::id() % 400;
         let name = format!(":{number}");
         let server = Command::new("Xvfb")
@@ -146,7 +152,7 @@ impl VirtualDisplay {
             assert!(std::time::Instant::now() < until, "Xvfb did not come up");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Some(display)
+        display
     }
 
     /// The names of the windows on the display (from `xwininfo -root -tree`).

@@ -159,10 +159,7 @@ fn attribute(dom: &str, name: &str) -> u64 {
 
 #[test]
 fn the_page_shows_the_live_stream_in_a_browser() {
-    if Command::new("chromium").arg("--version").output().is_err() {
-        eprintln!("skipped: chromium is not installed here (make setup installs it where Debian has it)");
-        return;
-    }
+    nvt_tests::harness::require("chromium", "--version", "chromium");
     let dir = temp_dir("browser");
     let addr = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());

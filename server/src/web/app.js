@@ -1,0 +1,102 @@
+// The live page: every second, /api/clients updates each client's card. Everything a peer or a
+// model provides (addresses, model ids, labels) is set as text, never parsed as HTML, and the
+// page's Content-Security-Policy allows no inline script.
+'use strict';
+
+const cards = new Map();
+const fmt = (v, d = 1) => Number(v).toFixed(d);
+
+/** An element with a class and, optionally, text. */
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Marks a stream image once its first frame has shown (the browser test waits on it). */
+function watchImage(img) {
+  const mark = () => { img.dataset.loaded = '1'; };
+  if (img.complete && img.naturalWidth > 0) mark();
+  img.addEventListener('load', mark);
+}
+
+function card(id) {
+  const section = el('section', 'card');
+  section.id = 'client-' + id;
+  section.dataset.id = String(id);
+  const top = el('div', 'top');
+  top.append(el('span', 'peer'), el('span', 'model'));
+  const img = el('img');
+  img.alt = 'live stream';
+  img.dataset.loaded = '0';
+  img.src = '/stream/' + encodeURIComponent(id);
+  watchImage(img);
+  const stats = el('div', 'stats');
+  for (const [label, cls] of [['fps in', 'fps-in'], ['fps processed', 'fps-processed'],
+    ['latency p50 / p95', 'latency'], ['stale / dropped', 'dropped']]) {
+    const stat = el('div', 'stat');
+    stat.append(el('small', null, label), el('b', cls, '–'));
+    stats.append(stat);
+  }
+  section.append(top, img, stats, el('div', 'dets'));
+  return section;
+}
+
+function chips(detections) {
+  if (!detections.length) return [el('span', 'chip', 'nothing detected')];
+  return detections.map(d => {
+    const chip = el('span', 'chip', d.track_id === undefined ? d.label : `${d.label} #${d.track_id}`);
+    chip.append(el('i', null, fmt(d.score, 2)));
+    return chip;
+  });
+}
+
+// Cards the server rendered into the page already stream; adopt them.
+for (const section of document.querySelectorAll('section.card')) {
+  cards.set(Number(section.dataset.id), section);
+  for (const img of section.querySelectorAll('img')) watchImage(img);
+}
+
+async function refresh() {
+  let list;
+  try {
+    list = await (await fetch('/api/clients', { cache: 'no-store' })).json();
+  } catch (e) {
+    document.getElementById('summary').textContent = 'server unreachable';
+    return;
+  }
+  const root = document.getElementById('clients');
+  const seen = new Set();
+  for (const c of list) {
+    const id = Number(c.id);
+    seen.add(id);
+    if (!cards.has(id)) {
+      if (cards.size === 0) root.replaceChildren();
+      const section = card(id);
+      cards.set(id, section);
+      root.append(section);
+    }
+    const section = cards.get(id);
+    section.querySelector('.peer').textContent = c.peer;
+    section.querySelector('.model').textContent = c.model || 'no model';
+    section.querySelector('.fps-in').textContent = fmt(c.fps_in);
+    section.querySelector('.fps-processed').textContent = fmt(c.fps_processed);
+    section.querySelector('.latency').textContent = `${fmt(c.latency_ms_p50)} / ${fmt(c.latency_ms_p95)} ms`;
+    section.querySelector('.dropped').textContent = `${c.stale} / ${c.dropped}`;
+    section.dataset.processed = c.frames_processed;
+    if (!section.dataset.firstProcessed) section.dataset.firstProcessed = c.frames_processed;
+    section.querySelector('.dets').replaceChildren(...chips(c.detections));
+  }
+  for (const [id, section] of cards) {
+    if (!seen.has(id)) { section.remove(); cards.delete(id); }
+  }
+  if (cards.size === 0) root.replaceChildren(el('div', 'empty', 'No client is streaming yet.'));
+  const total = list.reduce((n, c) => n + c.fps_processed, 0);
+  document.getElementById('summary').textContent =
+    `${list.length} client${list.length === 1 ? '' : 's'} · ${fmt(total)} frames/s processed`;
+  document.body.dataset.updates = String(Number(document.body.dataset.updates) + 1);
+}
+
+refresh();
+setInterval(refresh, 1000);

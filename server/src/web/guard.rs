@@ -1,0 +1,191 @@
+//! What every request to the web view must pass before it reaches a handler, and what every
+//! answer carries. Any page open in a browser on the same machine can send requests to loopback,
+//! so the web view trusts nothing about where a request came from:
+//! - the `Host` must be this server as an IP address, `localhost`, or a name given with
+//!   `--http-host`, on the port it serves: a DNS-rebinding page arrives under its own name;
+//! - an `Origin`, when a browser sends one, must be that same host: cross-site requests are
+//!   refused, whatever the method;
+//! - with `--http-token-file`, every request needs `Authorization: Bearer TOKEN` (or the cookie
+//!   that `/?token=TOKEN` sets for a browser);
+//! - every answer forbids inline script, framing and content sniffing.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The page's policy: scripts and styles only from this server, no inline script, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The cookie a browser keeps the token in after visiting `/?token=TOKEN`.
+pub const TOKEN_COOKIE: &str = "nvt_token";
+
+/// Who may talk to the web view.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    /// The port the web view serves.
+    pub port: u16,
+    /// Host names besides IP addresses and `localhost` (`--http-host`).
+    pub names: Vec<String>,
+    /// The bearer token every request must carry (`--http-token-file`).
+    pub token: Option<Vec<u8>>,
+}
+
+impl Gate {
+    /// Whether `host` (a `Host` header, or the authority of an `Origin`) names this server.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let (name, port) = split_host(host);
+        let port_ok = match port {
+            Some(port) => port == Some(self.port),
+            None => self.port == 80,
+        };
+        let name = name.to_ascii_lowercase();
+        let name_ok = name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+            || name == "localhost"
+            || self.names.iter().any(|n| n.eq_ignore_ascii_case(&name));
+        port_ok && name_ok
+    }
+
+    /// Checks a request's headers; the refusal says why.
+    pub fn check(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), (StatusCode, String)> {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        if !self.host_allowed(host) {
+            return Err((StatusCode::MISDIRECTED_REQUEST, format!("this server does not answer to Host {host:?}")));
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+            if authority.is_none_or(|a| !a.eq_ignore_ascii_case(host)) {
+                return Err((StatusCode::FORBIDDEN, format!("cross-origin request from {origin:?} refused")));
+            }
+        }
+        if let Some(token) = &self.token {
+            let presented = bearer(headers).or_else(|| cookie(headers)).or_else(|| query.and_then(query_token));
+            if !presented.is_some_and(|p| same(p.as_bytes(), token)) {
+                return Err((StatusCode::UNAUTHORIZED, "a token is needed: Authorization: Bearer TOKEN".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `name[:port]`, `[v6]:port`; the port is `Some(None)` when present but not a number.
+fn split_host(host: &str) -> (&str, Option<Option<u16>>) {
+    let (name, port) = match host.rfind(':') {
+        Some(at) if !host[at..].contains(']') => (&host[..at], Some(&host[at + 1..])),
+        _ => (host, None),
+    };
+    (name, port.map(|p| p.parse().ok()))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+}
+
+fn query_token(query: &str) -> Option<&str> {
+    query.split('&').find_map(|kv| kv.strip_prefix("token="))
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The middleware: refuses what [`Gate::check`] refuses, and adds the security headers to every
+/// answer. A browser that brought the token in the query gets it as a same-site cookie.
+pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let query = request.uri().query().map(str::to_owned);
+    let mut response = match gate.check(request.headers(), query.as_deref()) {
+        Ok(()) => {
+            let token_in_query = gate.token.is_some() && query.as_deref().and_then(query_token).is_some();
+            let mut response = next.run(request).await;
+            if token_in_query {
+                if let Some(value) = query.as_deref().and_then(query_token).and_then(|t| {
+                    HeaderValue::from_str(&format!("{TOKEN_COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/")).ok()
+                }) {
+                    response.headers_mut().insert(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+        Err((status, why)) => (status, why).into_response(),
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        map
+    }
+
+    fn gate() -> Gate {
+        Gate { port: 8080, names: vec!["cam-box.lan".into()], token: None }
+    }
+
+    #[test]
+    fn only_this_servers_addresses_and_names_on_its_port_pass() {
+        let gate = gate();
+        for good in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080", "192.168.1.20:8080", "CAM-BOX.lan:8080"] {
+            assert!(gate.host_allowed(good), "{good}");
+        }
+        for bad in
+            ["evil.example:8080", "127.0.0.1:9090", "127.0.0.1", "localhost:80x", "", "127.0.0.1.evil.example:8080"]
+        {
+            assert!(!gate.host_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn foreign_hosts_and_origins_are_refused_and_same_origin_passes() {
+        let gate = gate();
+        let (status, _) = gate.check(&headers(&[("host", "rebind.example:8080")]), None).expect_err("host");
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+        let cross = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]);
+        assert_eq!(gate.check(&cross, None).expect_err("origin").0, StatusCode::FORBIDDEN);
+        let null = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
+        assert_eq!(gate.check(&null, None).expect_err("null origin").0, StatusCode::FORBIDDEN);
+        let same = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]);
+        assert!(gate.check(&same, None).is_ok());
+        assert!(gate.check(&headers(&[("host", "localhost:8080")]), None).is_ok(), "no Origin: curl, scrapers");
+    }
+
+    #[test]
+    fn with_a_token_every_request_needs_it() {
+        let gate = Gate { token: Some(b"s3cret".to_vec()), ..gate() };
+        let host = ("host", "127.0.0.1:8080");
+        assert_eq!(gate.check(&headers(&[host]), None).expect_err("none").0, StatusCode::UNAUTHORIZED);
+        assert!(gate.check(&headers(&[host, ("authorization", "Bearer wrong")]), None).is_err());
+        assert!(gate.check(&headers(&[host, ("authorization", "Bearer s3cret")]), None).is_ok());
+        assert!(gate.check(&headers(&[host, ("cookie", "a=b; nvt_token=s3cret")]), None).is_ok());
+        assert!(gate.check(&headers(&[host]), Some("x=1&token=s3cret")).is_ok());
+        assert!(gate.check(&headers(&[host]), Some("token=s3cre")).is_err());
+    }
+}
