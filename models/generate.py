@@ -335,13 +335,58 @@ def fixtures():
     (HERE / "fixtures" / "not-onnx.onnx").write_text("this is a text file, not an ONNX model\n")
 
 
+# What a hostile or broken model file can carry, for the model battery (tests/tests/doors.rs).
+INJECTED_LABEL = '<img src=x onerror="document.body.dataset.pwned=1">'
+
+
+def hostile():
+    """Models that must be refused with one line of error, or must run without harm."""
+    (HERE / "hostile").mkdir(exist_ok=True)
+    meta = {"names": names_metadata(CLASSES), "imgsz": "[640, 640]"}
+    image = lambda name, shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    def v8(metadata, input_shape=(1, 3, 640, 640), name=None):
+        g = Graph()
+        shapes_v8(g, "images", "output0")
+        save(g.model([image("images", list(input_shape))], [image("output0", [1, 7, 9])], metadata), name)
+
+    # A class id past every integer type: once an index out of bounds, now an error.
+    v8({**meta, "names": "{0: 'a', 18446744073709551615: 'x'}"}, name="hostile/names-id-overflow.onnx")
+    # A dynamic input whose metadata asks for a 100000x100000 input (a 120 GB tensor).
+    v8({**meta, "imgsz": "[100000, 100000]"}, input_shape=(1, 3, "height", "width"), name="hostile/huge-imgsz.onnx")
+    # A fixed input of 100000x100000.
+    v8(meta, input_shape=(1, 3, 100000, 100000), name="hostile/huge-fixed-input.onnx")
+    # Labels that are HTML, for the web view's injection test.
+    v8({**meta, "names": names_metadata([INJECTED_LABEL, "green circle", "blue triangle"])},
+       name="hostile/html-label.onnx")
+
+    # Outputs full of NaN or infinity, in the YOLOv8 layout: must give no boxes, not a crash.
+    for name, value in [("nan-output", np.nan), ("inf-output", np.inf)]:
+        g = Graph()
+        zero = g.op("Mul", [g.op("ReduceMean", ["images", g.const([1, 2, 3], np.int64)], keepdims=1), g.const(0.0)])
+        g.nodes.append(helper.make_node("Add", [g.op("Reshape", [zero, g.const([1, 1, 1], np.int64)]),
+                                                g.const(np.full((1, 7, 9), value))], ["output0"]))
+        save(g.model([image("images", [1, 3, 640, 640])], [image("output0", [1, 7, 9])], meta), f"hostile/{name}.onnx")
+
+    # Zero classes: [1, 4, N], boxes with no class scores.
+    g = Graph()
+    zero = g.op("Mul", [g.op("ReduceMean", ["images", g.const([1, 2, 3], np.int64)], keepdims=1), g.const(0.0)])
+    g.nodes.append(helper.make_node("Add", [g.op("Reshape", [zero, g.const([1, 1, 1], np.int64)]),
+                                            g.const(np.ones((1, 4, 9)))], ["output0"]))
+    save(g.model([image("images", [1, 3, 640, 640])], [image("output0", [1, 4, 9])], {"names": "{}"}),
+         "hostile/zero-classes.onnx")
+
+
 def main(which):
     if which in ("shapes", "all"):
         shapes_models()
         variants()
         fixtures()
+        hostile()
     if which in ("yolov8n", "all"):
         save(Yolo().build(), "yolov8n-random.onnx")
+    if which == "hostile":
+        hostile()
     if which == "yolov8n-448":
         # The same network at a 448x448 input: about half the work, for the overload benchmark.
         save(Yolo().build(size=448), "yolov8n-448-random.onnx")

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use nvt_capture::source::parse_size;
 use nvt_capture::SourceSpec;
-use nvt_transport::units::parse_duration;
+use nvt_transport::units::{duration_in, MAX_DURATION};
 use nvt_transport::{protect, JsonLines};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ pub struct Args {
     pub size: Option<(u32, u32)>,
     /// Cap the capture rate in frames per second; 0 = as fast as the server takes them
     /// (default: the source's own rate; synthetic: 30).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_fps)]
     pub fps: Option<f64>,
     /// JPEG quality 1-100.
     #[arg(long, default_value_t = nvt_capture::jpeg::DEFAULT_QUALITY, value_parser = clap::value_parser!(i32).range(1..=100))]
@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub frames: Option<u64>,
     /// Stop after this long and exit 0 (e.g. 15s, 2m).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = duration_in(Duration::from_millis(1), MAX_DURATION))]
     pub duration: Option<Duration>,
     /// JSON Lines log, one record per exchange ('-' for standard output).
     #[arg(long)]
@@ -46,10 +46,10 @@ pub struct Args {
     #[arg(long)]
     pub show: bool,
     /// Longest wait between reconnection attempts.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(3600)))]
     pub reconnect_max: Duration,
     /// Give up on a connection when the server sends nothing for this long.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(3600)))]
     pub read_timeout: Duration,
     /// Protected mode: connect with TLS, trusting the PEM certificates in this file (the CA that
     /// signed the server's certificate, or the server's own certificate to pin it).
@@ -63,15 +63,33 @@ pub struct Args {
     pub token_file: Option<PathBuf>,
 }
 
+/// The slowest and fastest capture rates: a frame every 100 s at least, 1000 a second at most.
+pub const FPS_RANGE: std::ops::RangeInclusive<f64> = 0.01..=1000.0;
+
+/// `--fps`: 0 (unpaced) or a rate in [`FPS_RANGE`].
+fn parse_fps(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(fps) if fps == 0.0 || FPS_RANGE.contains(&fps) => Ok(fps),
+        _ => Err(format!(
+            "{text:?} is not a frame rate: use 0 (as fast as the server takes them) or {} to {}",
+            FPS_RANGE.start(),
+            FPS_RANGE.end()
+        )),
+    }
+}
+
 impl Args {
     /// Validates the flags and opens what they name.
     pub fn into_config(self) -> anyhow::Result<Config> {
         if self.show && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
             anyhow::bail!("--show needs a display, and DISPLAY is not set: drop --show, or run under xvfb-run");
         }
-        if let Some(fps) = self.fps {
-            anyhow::ensure!(fps.is_finite() && fps >= 0.0, "--fps must be 0 (unpaced) or a positive number");
-        }
+        let port = self.connect.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+        anyhow::ensure!(
+            matches!(port, Some(Ok(p)) if p > 0),
+            "--connect {:?} needs HOST:PORT, such as 127.0.0.1:1998",
+            self.connect
+        );
         let source: SourceSpec = self.source.parse()?;
         let log = match &self.log {
             Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),

@@ -15,11 +15,15 @@ async fn main() -> ExitCode {
         .init();
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));
-    let result = match Args::parse().into_config() {
-        Ok(config) => nvt_client::run(config, stop).await,
-        Err(error) => Err(error),
+    let config = match Args::parse().into_config() {
+        Ok(config) => config,
+        Err(error) => {
+            // Flags and files that cannot be used: status 2, as clap's own errors.
+            eprintln!("nvt-client: {error:#}");
+            return ExitCode::from(2);
+        }
     };
-    match result {
+    match nvt_client::run(config, stop).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("nvt-client: {error:#}");

@@ -107,10 +107,10 @@ impl OutputLayout {
     /// Decodes `data` (the output, row-major, of `shape`) into candidates scoring above `conf`.
     pub fn decode(&self, data: &[f32], shape: &[usize], conf: f32) -> Result<Vec<Candidate>, DetectError> {
         let (rows, cols) = match shape {
-            [1, rows, cols] if rows * cols == data.len() => (*rows, *cols),
+            [1, rows, cols] if rows.checked_mul(*cols) == Some(data.len()) => (*rows, *cols),
             _ => return Err(DetectError::Inference(format!("output of shape {shape:?} does not match {self:?}"))),
         };
-        Ok(match *self {
+        let mut candidates = match *self {
             Self::V8 { classes } => {
                 if rows != 4 + classes {
                     return Err(DetectError::Inference(format!("expected {} rows, got {rows}", 4 + classes)));
@@ -129,7 +129,10 @@ impl OutputLayout {
                 }
                 decode_e2e(data, conf)
             }
-        })
+        };
+        // A model can put NaN or infinity anywhere: such a box is no detection.
+        candidates.retain(|c| c.score.is_finite() && c.bbox.iter().all(|v| v.is_finite()));
+        Ok(candidates)
     }
 }
 
@@ -203,6 +206,19 @@ fn decode_e2e(data: &[f32], conf: f32) -> Vec<Candidate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nan_and_infinite_values_make_no_detection() {
+        let (inf, nan) = (f32::INFINITY, f32::NAN);
+        // v8, 1 class, 3 boxes: an infinite score, a NaN width, and one good box.
+        let data = [10.0, 10.0, 10.0, 1.0, 1.0, 1.0, 4.0, nan, 4.0, 4.0, 4.0, 4.0, inf, 0.9, 0.8];
+        let found = OutputLayout::V8 { classes: 1 }.decode(&data, &[1, 5, 3], 0.25).expect("decode");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].score, 0.8);
+        let e2e = [0.0, 0.0, 5.0, 5.0, 0.9, nan, 0.0, 0.0, 5.0, 5.0, 0.9, -3.0, 0.0, 0.0, inf, 5.0, 0.9, 1.0];
+        assert!(OutputLayout::EndToEnd.decode(&e2e, &[1, 3, 6], 0.25).expect("decode").is_empty());
+        assert!(OutputLayout::V8 { classes: 1 }.decode(&data, &[1, usize::MAX, 2], 0.25).is_err(), "no overflow");
+    }
 
     #[test]
     fn layouts_are_told_apart_by_shape() {

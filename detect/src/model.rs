@@ -75,6 +75,9 @@ impl ModelInfo {
             (None, Some(names)) => Some(names.len()),
             (None, None) => None,
         };
+        if known_classes == Some(0) {
+            return Err(DetectError::Metadata { key: "names", problem: "the model names no classes".into() });
+        }
         let (output, layout) = pick_output(session, hints, known_classes)?;
 
         let classes =

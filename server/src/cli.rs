@@ -2,11 +2,12 @@
 
 use crate::Config;
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use clap::Parser;
 use nvt_detect::detector::ResizeMode;
 use nvt_detect::layout::LayoutKind;
 use nvt_detect::{ChannelOrder, Detector, DetectorOptions, OutputLayout, PixelRange, Provider};
-use nvt_transport::units::{parse_bytes, parse_duration};
+use nvt_transport::units::{bytes_in, duration_in, number_in};
 use nvt_transport::{protect, JsonLines, Limits};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub struct Args {
     pub model: ModelArgs,
     /// The classic freshness check: a frame whose timestamp echo returns later than this is
     /// answered '0' and dropped undecoded.
-    #[arg(long, default_value = "80ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "80ms", value_parser = duration_in(Duration::from_millis(1), Duration::from_secs(60)))]
     pub max_lag: Duration,
     /// JSON Lines log, one record per processed frame ('-' for standard output).
     #[arg(long)]
@@ -34,22 +35,25 @@ pub struct Args {
     #[arg(long)]
     pub show: bool,
     /// Largest frame accepted, in bytes (e.g. 8MiB).
-    #[arg(long, default_value = "8MiB", value_parser = parse_bytes)]
+    #[arg(long, default_value = "8MiB", value_parser = bytes_in(1024, 1 << 30))]
     pub max_frame_bytes: usize,
     /// Largest decoded image in pixels, read from the JPEG header before decoding.
-    #[arg(long, default_value_t = nvt_capture::jpeg::DEFAULT_MAX_PIXELS)]
+    #[arg(long, default_value_t = nvt_capture::jpeg::DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..=MAX_PIXELS_CAP))]
     pub max_pixels: u64,
     /// Most clients at once; more connections are refused and counted.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000).map(|n| n as usize))]
     pub max_clients: usize,
+    /// Most clients at once from one IP address, so that one host cannot take every slot.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000).map(|n| n as usize))]
+    pub max_clients_per_ip: usize,
     /// Drop a client that sends nothing for this long.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(3600)))]
     pub read_timeout: Duration,
     /// Drop a client whose frame is not complete this long after its timestamp was sent.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(3600)))]
     pub exchange_timeout: Duration,
     /// How often to log a stats line.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = duration_in(Duration::from_millis(100), Duration::from_secs(24 * 3600)))]
     pub stats_every: Duration,
     /// Protected mode: serve TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
@@ -81,9 +85,12 @@ pub struct Args {
     /// Inference workers, each with its own ONNX Runtime session, serving the clients in turn
     /// (0: one per four cores, at least one). More workers raise throughput with many clients;
     /// one worker with every core gives the lowest latency to one client.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64).map(|n| n as usize))]
     pub workers: usize,
 }
+
+/// The largest `--max-pixels`: a 16384x16384 image, 768 MiB decoded.
+const MAX_PIXELS_CAP: u64 = 1 << 28;
 
 /// `8080` means `127.0.0.1:8080`: the web view stays on loopback unless an address is named.
 fn parse_http_addr(text: &str) -> Result<std::net::SocketAddr, String> {
@@ -99,7 +106,13 @@ impl Args {
         if self.show && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
             anyhow::bail!("--show needs a display, and DISPLAY is not set: run headless with --log, or under xvfb-run");
         }
-        anyhow::ensure!(self.max_clients > 0, "--max-clients must be at least 1");
+        use std::net::ToSocketAddrs;
+        let resolved = self.listen.to_socket_addrs().map(|mut a| a.next().is_some());
+        anyhow::ensure!(
+            resolved.unwrap_or(false),
+            "--listen {:?} is not an address to listen on: use HOST:PORT, such as 0.0.0.0:1998",
+            self.listen
+        );
         let log = match &self.log {
             Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),
             None => None,
@@ -138,6 +151,7 @@ impl Args {
             },
             max_pixels: self.max_pixels,
             max_clients: self.max_clients,
+            max_clients_per_ip: self.max_clients_per_ip,
             log,
             show: self.show,
             stats_every: self.stats_every,
@@ -168,10 +182,10 @@ pub struct ModelArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(32..=4096))]
     pub imgsz: Option<u32>,
     /// Score threshold.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = number_in(0.0, 1.0).map(|v| v as f32))]
     pub conf: f32,
     /// NMS IoU threshold.
-    #[arg(long, default_value_t = 0.45)]
+    #[arg(long, default_value_t = 0.45, value_parser = number_in(0.0, 1.0).map(|v| v as f32))]
     pub iou: f32,
     /// Class names, one per line. Win over the names the model carries.
     #[arg(long)]
@@ -180,7 +194,7 @@ pub struct ModelArgs {
     #[arg(long, value_parser = OutputLayout::parse_override)]
     pub layout: Option<LayoutKind>,
     /// Threads ONNX Runtime uses inside one inference (0: the cores shared among the workers).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256).map(|n| n as usize))]
     pub threads: usize,
     /// Let ONNX Runtime's threads spin between operators instead of sleeping: a little faster
     /// on an idle machine, slower when the cores are shared with decoding and other work.

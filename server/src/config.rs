@@ -14,6 +14,8 @@ pub struct Config {
     pub max_pixels: u64,
     /// Most clients served at once; more are refused at accept.
     pub max_clients: usize,
+    /// Most clients served at once from one IP address.
+    pub max_clients_per_ip: usize,
     /// Where processed-frame records go.
     pub log: Option<Arc<JsonLines>>,
     /// Whether to open a window per client.
@@ -51,6 +53,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_pixels: nvt_capture::jpeg::DEFAULT_MAX_PIXELS,
             max_clients: 64,
+            max_clients_per_ip: 16,
             log: None,
             show: false,
             stats_every: Duration::from_secs(5),

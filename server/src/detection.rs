@@ -237,7 +237,9 @@ fn prepare(
         Ok(()) => Some(frame),
         Err(error) => {
             client.bump(|c| &c.detect_errors);
-            tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "cannot prepare the frame");
+            if let Some(held_back) = client.may_warn() {
+                tracing::warn!(peer = %client.peer, seq = frame.seq, %error, held_back_since_last = held_back, "cannot prepare the frame");
+            }
             None
         }
     }
@@ -366,7 +368,9 @@ fn process(
         Ok(found) => found,
         Err(error) => {
             client.bump(|c| &c.detect_errors);
-            tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "detection failed");
+            if let Some(held_back) = client.may_warn() {
+                tracing::warn!(peer = %client.peer, seq = frame.seq, %error, held_back_since_last = held_back, "detection failed");
+            }
             return;
         }
     };

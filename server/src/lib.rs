@@ -7,6 +7,7 @@
 //! finished frames are logged ([`record`]), answered in the client's next reply, and shown by
 //! the window thread ([`display`]).
 
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod detection;
@@ -21,6 +22,7 @@ pub mod server;
 pub mod session;
 pub mod stats;
 pub mod swap;
+pub mod throttle;
 pub mod web;
 
 pub use config::Config;

@@ -5,10 +5,34 @@ use clap::Parser;
 use nvt_server::cli::Args;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     nvt_server::cli::init_logging();
-    match serve(Args::parse()).await {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("nvt-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(args));
+    // Whatever a thread is still doing (a model load, a frame) is not waited for: the server has
+    // flushed its log and said goodbye, and SIGTERM must end the process promptly.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}
+
+/// Runs the server; flags or files that cannot be used exit with status 2, as clap's own do.
+async fn serve(args: Args) -> ExitCode {
+    let listen = args.listen.clone();
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("nvt-server: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(listen, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("nvt-server: {error:#}");
@@ -17,9 +41,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
-    let listen = args.listen.clone();
-    let config = args.into_config()?;
+async fn run(listen: String, config: nvt_server::Config) -> anyhow::Result<()> {
     tokio::spawn(reload_on_sighup(std::sync::Arc::clone(&config.reload)));
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;

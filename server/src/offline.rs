@@ -32,11 +32,11 @@ pub struct Args {
     #[arg(long)]
     pub annotate: Option<PathBuf>,
     /// Largest image decoded, in pixels (JPEG and PNG headers are checked before decoding).
-    #[arg(long, default_value_t = jpeg::DEFAULT_MAX_PIXELS)]
+    #[arg(long, default_value_t = jpeg::DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..=1 << 28))]
     pub max_pixels: u64,
     /// How often a progress line is logged through a video when standard error is not a
     /// terminal (on a terminal a progress bar shows instead).
-    #[arg(long, default_value = "5s", value_parser = nvt_transport::units::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = nvt_transport::units::duration_in(std::time::Duration::from_millis(1), std::time::Duration::from_secs(3600)))]
     pub progress_every: std::time::Duration,
     /// Image files, folders of images, video files.
     #[arg(required = true)]
@@ -52,13 +52,26 @@ pub struct Summary {
     pub failed: u64,
 }
 
+/// Why `nvt-detect` stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// A flag or a file it names (the model, the log, the annotation folder) cannot be used.
+    Setup(anyhow::Error),
+    /// Running went wrong.
+    Run(anyhow::Error),
+}
+
 /// Runs `nvt-detect`. An input that cannot be read is reported and skipped; the others go on.
-pub fn run(args: Args) -> anyhow::Result<Summary> {
-    let mut detector = args.model.load(1)?.into_iter().next().context("--model is required")?;
-    let log = JsonLines::open(&args.log).context("--log")?;
-    if let Some(dir) = &args.annotate {
-        std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
-    }
+pub fn run(args: Args) -> Result<Summary, Failure> {
+    let setup = || -> anyhow::Result<_> {
+        let detector = args.model.load(1)?.into_iter().next().context("--model is required")?;
+        let log = JsonLines::open(&args.log).context("--log")?;
+        if let Some(dir) = &args.annotate {
+            std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
+        }
+        Ok((detector, log))
+    };
+    let (mut detector, log) = setup().map_err(Failure::Setup)?;
     let mut run = Run {
         detector: &mut detector,
         log: &log,
@@ -77,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<Summary> {
             }
         }
     }
-    log.flush()?;
+    log.flush().map_err(|e| Failure::Run(e.into()))?;
     Ok(summary)
 }
 

@@ -6,6 +6,7 @@
 use crate::metrics::Metrics;
 use crate::record::{FrameRecord, StampRecord, Timings};
 use crate::stats::Counters;
+use crate::throttle::Throttle;
 use bytes::Bytes;
 use nvt_capture::slot::{Slot, Taken};
 use nvt_capture::{jpeg, Mat, Stamp};
@@ -65,6 +66,8 @@ pub struct Client {
     pub counters: Counters,
     /// Every client's counters summed.
     pub totals: Arc<Counters>,
+    /// One warning a second at most about this client's bad frames.
+    warnings: Mutex<Throttle>,
 }
 
 /// What happened to a client's frames over the last few seconds.
@@ -137,6 +140,7 @@ impl Client {
             recent: Mutex::default(),
             counters: Counters::default(),
             totals,
+            warnings: Mutex::new(Throttle::new(Duration::from_secs(1))),
         }
     }
 
@@ -144,6 +148,12 @@ impl Client {
     pub fn bump(&self, pick: impl Fn(&Counters) -> &AtomicU64) {
         Counters::bump(pick(&self.counters));
         Counters::bump(pick(&self.totals));
+    }
+
+    /// Whether a warning about this client may be logged now (one a second at most); `Some(n)`
+    /// counts the ones held back since the last.
+    pub fn may_warn(&self) -> Option<u64> {
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now())
     }
 
     /// The reply to send now.
@@ -221,7 +231,9 @@ pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decod
         }),
         Err(error) => {
             client.bump(|c| &c.decode_errors);
-            tracing::warn!(peer = %client.peer, seq = frame.seq, %error, "frame refused: cannot decode");
+            if let Some(held_back) = client.may_warn() {
+                tracing::warn!(peer = %client.peer, seq = frame.seq, %error, held_back_since_last = held_back, "frame refused: cannot decode");
+            }
             None
         }
     }

@@ -1,5 +1,6 @@
 //! The accept loop: many clients at once, each independent, capped by `--max-clients`.
 
+use crate::admission::{Admission, Refusal};
 use crate::detection::DetectorStage;
 use crate::display::Display;
 use crate::metrics::Metrics;
@@ -8,6 +9,7 @@ use crate::session::{self, Shared};
 use crate::stats::Connections;
 use crate::stats::{CounterValues, Counters};
 use crate::swap::Reloader;
+use crate::throttle::Throttle;
 use crate::web;
 use crate::Config;
 use std::future::Future;
@@ -15,9 +17,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// The longest the server waits, once told to stop, for its sessions, viewers, loader and
+/// workers to finish; SIGTERM then ends the process within about this long.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a run of the server did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,7 +40,7 @@ pub struct Summary {
 /// Serves clients on `listener` until `shutdown` completes, then stops accepting, lets each
 /// worker finish its frame, flushes the log and returns what happened.
 pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Future<Output = ()>) -> Summary {
-    let permits = Arc::new(Semaphore::new(config.max_clients));
+    let admission = Admission::new(config.max_clients, config.max_clients_per_ip);
     let display = config.show.then(Display::start);
     let totals: Arc<Counters> = Arc::default();
     let connections: Arc<Connections> = Arc::default();
@@ -101,7 +106,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
     let mut stats_tick = tokio::time::interval(shared.config.stats_every);
     stats_tick.tick().await;
     let mut last = CounterValues::default();
-    let (mut refused_log, mut refused_quiet): (Option<std::time::Instant>, u64) = (None, 0);
+    let mut refusals = Throttle::new(std::time::Duration::from_secs(1));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -120,29 +125,27 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
                         continue;
                     }
                 };
-                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    Counters::bump(&shared.connections.refused);
-                    // A flood must not flood the log too: one line a second at most.
-                    if refused_log.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
-                        tracing::warn!(
-                            peer = %addr,
-                            limit = shared.config.max_clients,
-                            refused_since_last_line = refused_quiet + 1,
-                            "connection refused: too many clients"
-                        );
-                        refused_log = Some(std::time::Instant::now());
-                        refused_quiet = 0;
-                    } else {
-                        refused_quiet += 1;
+                let slot = match admission.admit(addr.ip()) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        Counters::bump(&shared.connections.refused);
+                        // A flood must not flood the log too: one line a second at most.
+                        if let Some(held_back) = refusals.allow(std::time::Instant::now()) {
+                            let why = match refusal {
+                                Refusal::Full => "too many clients (--max-clients)",
+                                Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
+                            };
+                            tracing::warn!(peer = %addr, refused_since_last_line = held_back, "connection refused: {why}");
+                        }
+                        drop(stream);
+                        continue;
                     }
-                    drop(stream);
-                    continue;
                 };
                 Counters::bump(&shared.connections.accepted);
                 let (shared, stop) = (Arc::clone(&shared), stop.clone());
                 sessions.spawn(async move {
                     session::serve(stream, addr.to_string(), shared, stop).await;
-                    drop(permit);
+                    drop(slot);
                 });
             }
             _ = stats_tick.tick() => {
@@ -150,7 +153,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
                 let secs = shared.config.stats_every.as_secs_f64();
                 let (rss_kib, threads) = crate::stats::process_usage();
                 tracing::info!(
-                    clients = shared.config.max_clients - permits.available_permits(),
+                    clients = admission.in_use(),
                     tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks(),
                     threads,
                     rss_kib,
@@ -175,24 +178,35 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
 
     tracing::info!("shutting down");
     stop.cancel();
-    while sessions.join_next().await.is_some() {}
-    if let Some(web) = web {
-        let _ = web.await;
-    }
-    if let Some(reloader) = shared.reloader.clone() {
-        let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
-    }
-    if let Some(detector) = shared.stage.detector.clone() {
-        let _ = tokio::task::spawn_blocking(move || detector.stop()).await;
+    let web_abort = web.as_ref().map(tokio::task::JoinHandle::abort_handle);
+    let finish = async {
+        while sessions.join_next().await.is_some() {}
+        if let Some(web) = web {
+            let _ = web.await;
+        }
+        if let Some(reloader) = shared.reloader.clone() {
+            let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
+        }
+        if let Some(detector) = shared.stage.detector.clone() {
+            let _ = tokio::task::spawn_blocking(move || detector.stop()).await;
+        }
+    };
+    // A viewer that stopped reading, a peer that stopped answering or a model still loading
+    // must not keep the process from ending: past the grace period, what is left is dropped.
+    if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+        tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "shutdown did not finish in time; leaving the rest");
+        sessions.abort_all();
+        if let Some(web) = web_abort {
+            web.abort();
+        }
     }
     if let Some(log) = &shared.config.log {
-        if let Err(error) = log.flush() {
+        if let Err(error) = log.seal() {
             tracing::error!(%error, "cannot flush the log");
         }
     }
-    let shared = Arc::into_inner(shared);
-    let summary = shared.as_ref().map(summary).unwrap_or_default();
-    if let Some(display) = shared.and_then(|s| s.display) {
+    let summary = summary(&shared);
+    if let Some(display) = Arc::into_inner(shared).and_then(|s| s.display) {
         display.stop();
     }
     summary

@@ -44,6 +44,21 @@ impl Shared {
 
 /// Serves one client until it leaves, breaks the protocol, times out, or the server stops.
 pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: CancellationToken) {
+    // In protected mode nothing of the server (a listing, a counter, a detector turn) is spent on
+    // a peer until its TLS handshake and token have checked out, within the read timeout.
+    let config = &shared.config;
+    let admitted = tokio::select! {
+        admitted = config.guard.admit(stream, config.limits.read_timeout) => admitted,
+        () = stop.cancelled() => return,
+    };
+    let stream = match admitted {
+        Ok(stream) => stream,
+        Err(error) => {
+            Counters::bump(&shared.connections.failed);
+            tracing::warn!(%peer, %error, "connection refused before the protocol began");
+            return;
+        }
+    };
     let window = shared.display.as_ref().map(|d| d.window(&peer));
     let id = shared.next_id.fetch_add(1, Relaxed);
     let client = Arc::new(Client::new(id, peer.clone(), window.clone(), Arc::clone(&shared.totals)));
@@ -95,9 +110,12 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     tracing::info!(%peer, fresh = c.fresh, stale = c.stale, processed = c.processed, refused = c.refused, "client summary");
 }
 
-async fn exchange_loop(stream: TcpStream, client: &Client, shared: &Shared) -> Result<(), TransportError> {
+async fn exchange_loop(
+    stream: Box<dyn nvt_transport::Stream>,
+    client: &Client,
+    shared: &Shared,
+) -> Result<(), TransportError> {
     let config = &shared.config;
-    let stream = config.guard.admit(stream, config.limits.read_timeout).await?;
     let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
     let mut seq = 0u64;
     let mut pacer = Pacer::new();
@@ -136,7 +154,9 @@ async fn exchange_loop(stream: TcpStream, client: &Client, shared: &Shared) -> R
                 }
                 Err(error) => {
                     client.bump(|c| &c.refused);
-                    tracing::warn!(peer = %client.peer, %error, "frame refused");
+                    if let Some(held_back) = client.may_warn() {
+                        tracing::warn!(peer = %client.peer, %error, held_back_since_last = held_back, "frame refused");
+                    }
                     Verdict::Stale
                 }
             },

@@ -227,3 +227,24 @@ pub fn quantiles(mut values: Vec<f64>, qs: &[f64]) -> Vec<f64> {
     let at = |q: f64| values.get(((values.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN);
     qs.iter().map(|&q| at(q)).collect()
 }
+
+/// Runs headless Chromium on `url` with `action` (`--dump-dom` or `--screenshot=PATH`), letting
+/// the page's timers run for `ms` milliseconds of virtual time.
+pub fn chromium(url: &str, action: &str, ms: u64, profile: &Path) -> Option<String> {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+        ])
+        .args(["--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1280,900", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--virtual-time-budget={ms}"))
+        .arg(action)
+        .arg(url)
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -30,6 +30,8 @@ where
         max_lag: Duration::from_millis(500),
         limits: Limits { max_frame_bytes: 1 << 20, read_timeout: READ_TIMEOUT, exchange_timeout: EXCHANGE_TIMEOUT },
         max_clients,
+        // Every peer here is on loopback: the per-address share is the whole.
+        max_clients_per_ip: max_clients,
         ..nvt_server::Config::default()
     };
     let server = TestServer::start(config).await;

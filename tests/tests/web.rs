@@ -3,12 +3,11 @@
 
 use nvt_capture::{jpeg, SourceSpec};
 use nvt_detect::{Detector, DetectorOptions};
-use nvt_tests::harness::{free_port, http_get, spawn, temp_dir, wait_for_port, TestServer};
+use nvt_tests::harness::{chromium, free_port, http_get, spawn, temp_dir, wait_for_port, TestServer};
 use opencv::prelude::*;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -130,27 +129,6 @@ fn parts(body: &[u8], boundary: &str) -> Vec<Vec<u8>> {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Runs headless Chromium on `url` with `action` (`--dump-dom` or `--screenshot=PATH`), letting
-/// the page's timers run for `ms` milliseconds of virtual time.
-fn chromium(url: &str, action: &str, ms: u64, profile: &Path) -> Option<String> {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-        ])
-        .args(["--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1280,900", "--hide-scrollbars"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--virtual-time-budget={ms}"))
-        .arg(action)
-        .arg(url)
-        .output()
-        .ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn attribute(dom: &str, name: &str) -> u64 {

@@ -43,6 +43,15 @@ impl JsonLines {
         out.flush()
     }
 
+    /// Flushes and closes the log for good: a record written after this goes nowhere, so that a
+    /// process ending at once cannot cut a line in half.
+    pub fn seal(&self) -> io::Result<()> {
+        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let flushed = out.flush();
+        *out = Box::new(io::sink());
+        flushed
+    }
+
     /// Flushes whatever the sink buffers.
     pub fn flush(&self) -> io::Result<()> {
         self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).flush()

@@ -12,7 +12,11 @@ fn main() -> ExitCode {
             eprintln!("nvt-detect: {} input(s) could not be read", summary.failed);
             ExitCode::FAILURE
         }
-        Err(error) => {
+        Err(offline::Failure::Setup(error)) => {
+            eprintln!("nvt-detect: {error:#}");
+            ExitCode::from(2)
+        }
+        Err(offline::Failure::Run(error)) => {
             eprintln!("nvt-detect: {error:#}");
             ExitCode::FAILURE
         }
