@@ -258,8 +258,7 @@ fn wait_for_turn(worker: &Worker, shared: &Shared) -> Option<(Preparer, Prepared
             (Some(_), _) => LOOK_AGAIN,
             (None, None) => break,
             (None, Some(since)) => {
-                let lead = state.prepare_estimate.mul_f64(1.25) + state.busy_estimate / 10 + Duration::from_millis(1);
-                let due = since + state.busy_estimate.saturating_sub(lead);
+                let due = prepare_from(since, state.busy_estimate, state.prepare_estimate);
                 match due.checked_duration_since(Instant::now()) {
                     Some(wait) if !wait.is_zero() => wait,
                     _ => break,
@@ -270,6 +269,15 @@ fn wait_for_turn(worker: &Worker, shared: &Shared) -> Option<(Preparer, Prepared
     }
     let input = state.spare.pop().unwrap_or_default();
     Some((state.preparer, input))
+}
+
+/// When to start preparing the next frame, for a session busy since `since` that typically stays
+/// busy `busy` and a preparation that typically takes `prepare`: a quarter more than a
+/// preparation, plus a tenth of the busy time and a millisecond, before the session is due to be
+/// free, so that the frame waits for the session and never the session for the frame.
+fn prepare_from(since: Instant, busy: Duration, prepare: Duration) -> Instant {
+    let lead = prepare.mul_f64(1.25) + busy / 10 + Duration::from_millis(1);
+    since + busy.saturating_sub(lead)
 }
 
 /// What the inference thread does next.
@@ -393,5 +401,68 @@ pub fn to_record(d: &Detection) -> ReplyDetection {
         label: d.label.clone(),
         score: (d.score * 10_000.0).round() / 10_000.0,
         bbox: d.bbox.map(|v| (v * 100.0).round() / 100.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::stats::{Connections, Counters};
+    use bytes::Bytes;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn preparation_starts_just_before_the_session_is_due_to_be_free() {
+        let t0 = Instant::now();
+        // Inference takes 100 ms, preparation 8 ms: start at 100 - (10 + 10 + 1) = 79 ms.
+        assert_eq!(prepare_from(t0, ms(100), ms(8)), t0 + ms(79));
+        // A session faster than a preparation: start at once, never late.
+        assert_eq!(prepare_from(t0, ms(4), ms(8)), t0);
+        // Nothing known yet (no estimates): at once.
+        assert_eq!(prepare_from(t0, Duration::ZERO, Duration::ZERO), t0);
+    }
+
+    fn shared_with(n: usize) -> (Shared, Vec<Arc<Client>>) {
+        let totals = Arc::new(Counters::default());
+        let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::new(Connections::default())));
+        let shared = Shared {
+            clients: Mutex::default(),
+            arrivals: Mutex::new(0),
+            arrived: Condvar::new(),
+            stop: AtomicBool::new(false),
+            output: Arc::new(Output { log: None, metrics }),
+            max_pixels: 1 << 24,
+        };
+        let clients: Vec<Arc<Client>> =
+            (0..n).map(|i| Arc::new(Client::new(i as u64, format!("peer{i}"), None, Arc::clone(&totals)))).collect();
+        lock(&shared.clients).clients.extend(clients.iter().cloned());
+        (shared, clients)
+    }
+
+    fn give(client: &Client, seq: u64) {
+        let incoming = Incoming { seq, payload: Bytes::new(), arrived: Instant::now(), lag: Duration::ZERO };
+        client.frames.put(incoming);
+    }
+
+    #[test]
+    fn clients_are_served_in_turn_and_those_without_a_frame_are_passed_over() {
+        let (shared, clients) = shared_with(3);
+        let served = |shared: &Shared| shared.take_next().map(|(c, f)| (c.id, f.seq));
+        for c in &clients {
+            give(c, 1);
+        }
+        assert_eq!(served(&shared), Some((0, 1)));
+        give(&clients[0], 2);
+        assert_eq!(served(&shared), Some((1, 1)), "the next client, not the one just served again");
+        assert_eq!(served(&shared), Some((2, 1)));
+        assert_eq!(served(&shared), Some((0, 2)));
+        assert_eq!(served(&shared), None, "nobody has a frame");
+        give(&clients[2], 3);
+        give(&clients[2], 4);
+        assert_eq!(served(&shared), Some((2, 4)), "newest wins: frame 3 was superseded");
     }
 }

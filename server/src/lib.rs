@@ -18,6 +18,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod progress;
 pub mod record;
+pub mod repeats;
 pub mod server;
 pub mod session;
 pub mod stats;

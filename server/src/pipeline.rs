@@ -84,31 +84,31 @@ pub struct Recent {
 const RATE_WINDOW: Duration = Duration::from_secs(3);
 
 impl Recent {
-    fn note(times: &mut VecDeque<Instant>) {
-        let now = Instant::now();
+    fn note(times: &mut VecDeque<Instant>, now: Instant) {
         times.push_back(now);
-        while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
+        while times.front().is_some_and(|t| now.saturating_duration_since(*t) > RATE_WINDOW) {
             times.pop_front();
         }
     }
 
-    /// A frame passed the freshness check.
-    pub fn accepted(&mut self) {
-        Self::note(&mut self.accepted);
+    /// A frame passed the freshness check at `now`.
+    pub fn accepted(&mut self, now: Instant) {
+        Self::note(&mut self.accepted, now);
     }
 
-    fn processed(&mut self, latency_ms: f64) {
-        Self::note(&mut self.processed);
+    /// A frame's results were ready at `now`, `latency_ms` after it arrived.
+    pub fn processed(&mut self, now: Instant, latency_ms: f64) {
+        Self::note(&mut self.processed, now);
         self.latencies_ms.push_back(latency_ms);
         if self.latencies_ms.len() > 300 {
             self.latencies_ms.pop_front();
         }
     }
 
-    /// Frames per second accepted and processed over the last few seconds.
-    pub fn rates(&self) -> (f64, f64) {
+    /// Frames per second accepted and processed over the few seconds before `now`.
+    pub fn rates(&self, now: Instant) -> (f64, f64) {
         let rate = |times: &VecDeque<Instant>| {
-            let recent = times.iter().filter(|t| t.elapsed() <= RATE_WINDOW).count();
+            let recent = times.iter().filter(|t| now.saturating_duration_since(**t) <= RATE_WINDOW).count();
             recent as f64 / RATE_WINDOW.as_secs_f64()
         };
         (rate(&self.accepted), rate(&self.processed))
@@ -273,7 +273,7 @@ pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<
     observe(&output.metrics, &record);
     {
         let mut recent = client.recent();
-        recent.processed(record.latency_ms);
+        recent.processed(Instant::now(), record.latency_ms);
         recent.model.clone_from(&record.model);
     }
     if client.view.receiver_count() > 0 {
@@ -313,4 +313,28 @@ pub(crate) fn ms(d: Duration) -> f64 {
 /// Rounded to 0.01, as records carry milliseconds.
 pub(crate) fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_count_the_last_three_seconds_only() {
+        let t0 = Instant::now();
+        let mut recent = Recent::default();
+        // 30 frames a second for 5 s, every one processed 12 ms after it was accepted.
+        for i in 0..150u32 {
+            let at = t0 + Duration::from_millis(u64::from(i) * 1000 / 30);
+            recent.accepted(at);
+            recent.processed(at + Duration::from_millis(12), 12.0);
+        }
+        let now = t0 + Duration::from_secs(5);
+        let (fps_in, fps_processed) = recent.rates(now);
+        assert!((fps_in - 30.0).abs() <= 0.4, "{fps_in}");
+        assert!((fps_processed - 30.0).abs() <= 0.4, "{fps_processed}");
+        assert_eq!(recent.rates(now + Duration::from_secs(4)), (0.0, 0.0), "a stream that stopped reads 0");
+        assert_eq!(recent.latency_percentiles(), (12.0, 12.0));
+        assert!(recent.accepted.len() <= 91, "old instants are dropped as new ones come");
+    }
 }

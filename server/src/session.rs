@@ -3,9 +3,9 @@
 use crate::display::Display;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Client, Incoming, Stage};
+use crate::repeats::{LastFrame, Sent};
 use crate::stats::{Connections, Counters};
 use crate::Config;
-use bytes::Bytes;
 use nvt_capture::jpeg;
 use nvt_transport::{Pacer, ServerConnection, TransportError, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -119,13 +119,11 @@ async fn exchange_loop(
     let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
     let mut seq = 0u64;
     let mut pacer = Pacer::new();
-    // The previous frame's bytes, and whether they were taken for processing: a client sends a
-    // frame again, byte for byte, when it has no newer one, and that copy needs no work.
-    let mut previous: Option<(Bytes, bool)> = None;
+    let mut previous = LastFrame::default();
     loop {
         let frame = conn.next_frame(config.max_lag).await?;
-        let repeat = previous.as_ref().is_some_and(|(bytes, _)| *bytes == frame.payload);
-        let already_taken = repeat && previous.as_ref().is_some_and(|(_, taken)| *taken);
+        let sent = previous.classify(&frame.payload);
+        let repeat = sent != Sent::New;
         if repeat {
             client.bump(|c| &c.repeated);
         }
@@ -135,12 +133,12 @@ async fn exchange_loop(
                 tracing::debug!(peer = %client.peer, lag_ms = frame.lag.as_millis() as u64, "stale frame");
                 Verdict::Stale
             }
-            Verdict::Fresh if already_taken => Verdict::Fresh,
+            Verdict::Fresh if sent == (Sent::Repeat { taken: true }) => Verdict::Fresh,
             // A cheap look at the header before the frame is accepted.
             Verdict::Fresh => match jpeg::check_header(&frame.payload, config.max_pixels) {
                 Ok(_) => {
                     client.bump(|c| &c.fresh);
-                    client.recent().accepted();
+                    client.recent().accepted(std::time::Instant::now());
                     let incoming =
                         Incoming { seq, payload: frame.payload.clone(), arrived: frame.arrived, lag: frame.lag };
                     if client.frames.put(incoming) {
@@ -161,7 +159,7 @@ async fn exchange_loop(
                 }
             },
         };
-        previous = Some((frame.payload, verdict == Verdict::Fresh));
+        previous.remember(frame.payload, verdict == Verdict::Fresh);
         let next = pacer.next_timestamp(frame.times, repeat);
         tracing::trace!(
             peer = %client.peer,

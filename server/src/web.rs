@@ -141,7 +141,7 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
         .map(|client| {
             let c = client.counters.snapshot();
             let recent = client.recent();
-            let (fps_in, fps_processed) = recent.rates();
+            let (fps_in, fps_processed) = recent.rates(std::time::Instant::now());
             let (p50, p95) = recent.latency_percentiles();
             let latest = client.latest.lock().map(|l| l.clone()).unwrap_or_default();
             ClientView {

@@ -60,8 +60,11 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
     assert_eq!(summary.accepted, 30);
 
     let records = read_jsonl(&dir.join("server.jsonl"));
-    // At 30 fps with a 5 ms model the detector keeps up: nearly every accepted frame is detected.
-    assert!(records.len() >= 27, "{} of 30 frames detected: {served:?}", records.len());
+    // Every accepted frame is detected or superseded by a newer one (newest wins); on a busy
+    // machine the detector may fall behind a 30 fps client, but not by half.
+    assert_eq!(served.frames.processed + served.frames.superseded, served.frames.fresh, "{served:?}");
+    assert_eq!(records.len() as u64, served.frames.processed);
+    assert!(records.len() >= 15, "{} of 30 frames detected: {served:?}", records.len());
     let mut stamp_of_seq = HashMap::new();
     for record in &records {
         assert!(record["model"].as_str().expect("model").starts_with("shapes.onnx@"));
@@ -77,7 +80,7 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
         read_jsonl(&dir.join("client.jsonl")).into_iter().map(|r| r["response"].clone()).collect();
     let with_detections: Vec<&Value> =
         replies.iter().filter(|r| r["detections"].as_array().is_some_and(|d| !d.is_empty())).collect();
-    assert!(with_detections.len() >= 25, "replies carry the latest detections: {}", with_detections.len());
+    assert!(with_detections.len() >= 15, "replies carry the latest detections: {}", with_detections.len());
     for reply in with_detections {
         let seq = reply["seq"].as_u64().expect("seq");
         let frame = stamp_of_seq[&seq];
