@@ -62,7 +62,9 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
     let records = read_jsonl(&dir.join("server.jsonl"));
     // Every accepted frame is detected or superseded by a newer one (newest wins); on a busy
     // machine the detector may fall behind a 30 fps client, but not by half.
-    assert_eq!(served.frames.processed + served.frames.superseded, served.frames.fresh, "{served:?}");
+    // The one frame still waiting when the client left is dropped with it.
+    let accounted = served.frames.processed + served.frames.superseded;
+    assert!(accounted == served.frames.fresh || accounted + 1 == served.frames.fresh, "{served:?}");
     assert_eq!(records.len() as u64, served.frames.processed);
     assert!(records.len() >= 15, "{} of 30 frames detected: {served:?}", records.len());
     let mut stamp_of_seq = HashMap::new();
