@@ -46,7 +46,21 @@ pub fn check_header(bytes: &[u8], max_pixels: u64) -> Result<(u32, u32), Capture
     if pixels == 0 {
         return Err(CaptureError::Corrupt);
     }
+    if bytes.starts_with(&[0xFF, 0xD8]) && scans(bytes) > MAX_SCANS {
+        return Err(CaptureError::UnsupportedFormat("JPEG with more scans than a camera writes"));
+    }
     Ok((width, height))
+}
+
+/// The most scans a JPEG may have. A camera's baseline JPEG has one and a progressive one about
+/// ten; a hostile one can have thousands of tiny scans, each of which costs a pass over the whole
+/// image, and so take minutes to decode from a few hundred kilobytes.
+pub const MAX_SCANS: usize = 32;
+
+/// Counts start-of-scan markers. Inside entropy-coded data a 0xFF byte is always followed by a
+/// stuffed 0x00 or a restart marker, so every 0xFF 0xDA is a real scan.
+fn scans(bytes: &[u8]) -> usize {
+    bytes.windows(2).filter(|w| w == &[0xFF, 0xDA]).count()
 }
 
 /// Reads an image's width and height from its JPEG or PNG header without decoding it.
@@ -130,6 +144,25 @@ mod tests {
     fn quality_out_of_range_is_refused() {
         assert!(matches!(encode(&grey(8, 8), 0), Err(CaptureError::InvalidQuality(0))));
         assert!(matches!(encode(&grey(8, 8), 101), Err(CaptureError::InvalidQuality(101))));
+    }
+
+    #[test]
+    fn a_progressive_jpeg_passes_and_a_scan_bomb_is_refused_before_decoding() {
+        let image = grey(64, 48);
+        let mut progressive = Vector::<u8>::new();
+        let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_PROGRESSIVE, 1]);
+        imgcodecs::imencode(".jpg", &image, &mut progressive, &params).expect("progressive");
+        let progressive = progressive.to_vec();
+        assert!(scans(&progressive) > 1 && scans(&progressive) <= MAX_SCANS, "{}", scans(&progressive));
+        assert_eq!(check_header(&progressive, DEFAULT_MAX_PIXELS).expect("a camera's progressive JPEG"), (64, 48));
+        // Thousands of tiny scans: each would cost a pass over the whole image.
+        let mut bomb = progressive[..progressive.len() - 2].to_vec();
+        for _ in 0..MAX_SCANS {
+            bomb.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
+        }
+        bomb.extend_from_slice(&[0xFF, 0xD9]);
+        let error = decode(&bomb, DEFAULT_MAX_PIXELS).expect_err("refused");
+        assert!(error.to_string().contains("more scans"), "{error}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!   behind [`FrameSource`].
 //! - [`jpeg`]: encode to JPEG and decode to BGR, refusing oversized images before allocating.
 //! - [`stamp`]: a frame number and capture time written into the pixels so that they survive JPEG.
+//! - [`draw`]: detection boxes with their labels drawn on a frame.
 
+pub mod draw;
 pub mod error;
 pub mod frame;
 pub mod jpeg;

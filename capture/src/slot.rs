@@ -42,7 +42,7 @@ impl<T> Slot<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        nvt_support::sync::lock(&self.state)
     }
 
     /// Puts a value, replacing any unread one. Returns whether an unread value was dropped.
@@ -71,7 +71,7 @@ impl<T> Slot<T> {
         let (mut state, _) = self
             .changed
             .wait_timeout_while(state, timeout, |s| s.value.is_none() && !s.closed)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match state.value.take() {
             Some(value) => {
                 drop(state);
@@ -109,7 +109,7 @@ impl<T> Slot<T> {
         let (state, _) = self
             .changed
             .wait_timeout_while(state, timeout, |s| s.value.is_some() && !s.closed)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.value.is_none()
     }
 

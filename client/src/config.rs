@@ -1,7 +1,8 @@
 //! The client's validated settings.
 
 use nvt_capture::SourceSpec;
-use nvt_transport::{JsonLines, Limits};
+use nvt_support::JsonLines;
+use nvt_transport::Limits;
 use std::sync::Arc;
 use std::time::Duration;
 

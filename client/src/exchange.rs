@@ -67,7 +67,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
     let source = nvt_capture::open(&config.source, config.size)?;
     let fps = match config.fps {
         Some(fps) => fps,
-        None => source.nominal_fps().unwrap_or(30.0),
+        // A file says its own rate, and a file can say anything: keep it to what a flag may say.
+        None => source.nominal_fps().filter(|f| crate::cli::FPS_RANGE.contains(f)).unwrap_or(30.0),
     };
     let frames = Arc::new(Slot::new());
     let captured = Arc::new(Captured::default());

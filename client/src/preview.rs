@@ -36,7 +36,7 @@ pub fn spawn(slot: Arc<Slot<Annotated>>) -> std::io::Result<JoinHandle<()>> {
 /// Draws each detection's box and label, in its class's colour.
 pub fn draw(image: &mut Mat, detections: &[ReplyDetection]) -> opencv::Result<()> {
     for d in detections {
-        nvt_detect::draw::draw_box(image, d.bbox, d.class_id as usize, &d.label, d.score)?;
+        nvt_capture::draw::draw_box(image, d.bbox, d.class_id as usize, &d.label, d.score)?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! The pipeline reads as its modules:
 //! [`letterbox`] (geometry apart from pixels) → [`Detector::detect`] runs the session →
 //! [`layout::decode`] (YOLOv8/11, YOLOv5/7 or end-to-end outputs) → [`nms`] (class-aware) →
-//! [`Letterbox::to_source`] maps boxes back to the frame → [`draw`] puts them on it.
+//! [`Letterbox::to_source`] maps boxes back to the frame (`nvt_capture::draw` puts them on it).
 //!
 //! Model facts (input name and size, output layout, class names) come from the model itself
 //! ([`model`], [`names`]), checked when it loads, with errors that say what was expected and found.
@@ -11,7 +11,6 @@
 
 pub mod bounds;
 pub mod detector;
-pub mod draw;
 pub mod error;
 pub mod layout;
 pub mod letterbox;

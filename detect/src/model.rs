@@ -194,7 +194,7 @@ fn parse_imgsz(text: &str) -> Option<(u32, u32)> {
 }
 
 fn count_lines(path: &Path) -> Result<usize, DetectError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DetectError::LabelsRead { path: path.into(), source })?;
+    let text = crate::model_file::read_labels(path)?;
     bounds::classes("the labels file's line count", text.trim_end().lines().count())
 }
 

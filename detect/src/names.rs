@@ -94,6 +94,11 @@ pub const COCO: [&str; 80] = [
 /// filled with the class number.
 pub fn parse_metadata(text: &str) -> Result<Vec<String>, DetectError> {
     let bad = |problem: String| DetectError::Metadata { key: "names", problem };
+    // Longer than the most names of the longest length could take: refused before it is parsed.
+    let longest = MAX_CLASSES * (4 * MAX_NAME_CHARS + 16);
+    if text.len() > longest {
+        return Err(bad(format!("{} bytes, more than {MAX_CLASSES} names could take", text.len())));
+    }
     let text = text.trim();
     let names = if let Ok(list) = serde_json::from_str::<Vec<String>>(text) {
         list
@@ -174,7 +179,7 @@ fn quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String
 /// Reads a labels file (one name per line; blank lines at the end ignored) and checks that it
 /// names exactly `classes` classes.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>, DetectError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DetectError::LabelsRead { path: path.into(), source })?;
+    let text = crate::model_file::read_labels(path)?;
     crate::bounds::classes("the labels file's line count", classes)?;
     let mut names: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
     while names.last().is_some_and(String::is_empty) {
@@ -230,6 +235,8 @@ mod tests {
             let error = parse_metadata(bad).expect_err(bad);
             assert!(error.to_string().contains(says), "{bad}: {error}");
         }
+        let huge = format!("[{}]", vec!["\"a\""; 3_000_000].join(","));
+        assert!(parse_metadata(&huge).expect_err("too long").to_string().contains("bytes, more than"));
         let many = serde_json::to_string(&vec!["a"; MAX_CLASSES + 1]).expect("json");
         assert!(parse_metadata(&many).expect_err("too many").to_string().contains("names, more than"));
         let long = format!("{{0: '{}'}}", "x".repeat(MAX_NAME_CHARS + 1));

@@ -1,6 +1,7 @@
 //! Who gets a connection slot: at most `--max-clients` at once, and at most
 //! `--max-clients-per-ip` from any one address, so that one host cannot hold every slot.
 
+use nvt_support::sync::lock;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -42,11 +43,13 @@ impl Admission {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.held)
     }
 
-    /// A slot for a connection from `ip`, or why not.
+    /// A slot for a connection from `ip`, or why not. Addresses that one host can pick from at
+    /// will count as one: all of loopback, and each IPv6 /64.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        let ip = host_of(ip);
         let mut held = self.held();
         if held.total >= self.total {
             return Err(Refusal::Full);
@@ -66,6 +69,21 @@ impl Admission {
     }
 }
 
+/// The address that stands for every address the same host could connect from.
+fn host_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => host_of(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut held = self.admission.held();
@@ -82,6 +100,20 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_and_an_ipv6_slash_64_count_as_one_host() {
+        let admission = Admission::new(10, 2);
+        let _a = admission.admit([127, 0, 0, 1].into()).expect("first");
+        let _b = admission.admit([127, 0, 0, 2].into()).expect("second");
+        assert_eq!(admission.admit([127, 9, 9, 9].into()).expect_err("loopback is one host"), Refusal::PerAddress);
+        let v6 = |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last));
+        let _c = admission.admit(v6(1)).expect("first");
+        let _d = admission.admit(v6(2)).expect("second");
+        assert_eq!(admission.admit(v6(3)).expect_err("one /64"), Refusal::PerAddress);
+        let mapped: IpAddr = "::ffff:127.0.0.5".parse().expect("mapped");
+        assert_eq!(admission.admit(mapped).expect_err("mapped loopback"), Refusal::PerAddress);
+    }
 
     #[test]
     fn one_address_gets_its_share_and_the_rest_stay_for_others() {

@@ -7,8 +7,9 @@ use clap::Parser;
 use nvt_detect::detector::ResizeMode;
 use nvt_detect::layout::LayoutKind;
 use nvt_detect::{ChannelOrder, Detector, DetectorOptions, OutputLayout, PixelRange, Provider};
-use nvt_transport::units::{bytes_in, duration_in, number_in};
-use nvt_transport::{protect, JsonLines, Limits};
+use nvt_support::units::{bytes_in, duration_in, number_in};
+use nvt_support::JsonLines;
+use nvt_transport::{protect, Limits};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,6 +134,9 @@ impl Args {
         };
         let http_token =
             self.http_token_file.as_deref().map(protect::read_token).transpose().context("--http-token-file")?;
+        if let Some(bad) = self.http_hosts.iter().find(|h| h.is_empty() || h.contains([':', '/', ' '])) {
+            anyhow::bail!("--http-host {bad:?} is not a host name");
+        }
         if let Some(dir) = &self.model_dir {
             anyhow::ensure!(dir.is_dir(), "--model-dir {} is not a folder", dir.display());
         }

@@ -1,6 +1,7 @@
 //! The server's validated settings.
 
-use nvt_transport::{JsonLines, Limits};
+use nvt_support::JsonLines;
+use nvt_transport::Limits;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -11,10 +11,12 @@
 
 use crate::panics;
 use crate::pipeline::{self, Client, Decoded, Incoming, Output, Results};
-use nvt_detect::{draw, DetectError, Detection, Detector, Prepared, Preparer};
+use nvt_capture::draw;
+use nvt_detect::{DetectError, Detection, Detector, Prepared, Preparer};
+use nvt_support::sync::lock;
 use nvt_transport::ReplyDetection;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -77,10 +79,6 @@ struct Job {
     input: Prepared,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Moves a running estimate a quarter of the way towards a new measurement.
 fn smooth(estimate: &mut Duration, sample: Duration) {
     *estimate = estimate.mul_f64(0.75) + sample.mul_f64(0.25);
@@ -131,7 +129,7 @@ impl DetectorStage {
         };
         let (shared, w) = (Arc::clone(&self.shared), worker);
         let prepare = move || panics::restarted(&shared.output.metrics, "preparer", || prepare_loop(&w, &shared));
-        let threads = self.threads.get_mut().unwrap_or_else(|p| p.into_inner());
+        let threads = self.threads.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
         threads.push(std::thread::Builder::new().name(format!("detector {n}")).spawn(infer)?);
         threads.push(std::thread::Builder::new().name(format!("preparer {n}")).spawn(prepare)?);
         Ok(())
@@ -265,7 +263,7 @@ fn wait_for_turn(worker: &Worker, shared: &Shared) -> Option<(Preparer, Prepared
                 }
             }
         };
-        state = worker.changed.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
+        state = worker.changed.wait_timeout(state, wait).unwrap_or_else(std::sync::PoisonError::into_inner).0;
     }
     let input = state.spare.pop().unwrap_or_default();
     Some((state.preparer, input))
@@ -325,7 +323,7 @@ fn infer_loop(detector: &mut Detector, worker: &Worker, shared: &Shared) {
 fn next_job(worker: &Worker, shared: &Shared) -> Next {
     let mut state = lock(&worker.state);
     if state.ready.is_none() && state.pending.is_none() && !shared.stopped() {
-        state = worker.changed.wait_timeout(state, LOOK_AGAIN).unwrap_or_else(|p| p.into_inner()).0;
+        state = worker.changed.wait_timeout(state, LOOK_AGAIN).unwrap_or_else(std::sync::PoisonError::into_inner).0;
     }
     match state.ready.take() {
         Some(job) => {

@@ -3,6 +3,7 @@
 
 use nvt_capture::slot::Slot;
 use nvt_capture::Mat;
+use nvt_support::sync::lock;
 use opencv::highgui;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -46,10 +47,6 @@ impl Display {
             let _ = thread.join();
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn show_loop(windows: &Windows, stop: &CancellationToken) {

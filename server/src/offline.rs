@@ -4,19 +4,20 @@
 
 use crate::cli::ModelArgs;
 use crate::detection::to_record;
-use crate::pipeline::{ms, round2};
+use crate::pipeline::ms;
 use crate::progress::Progress;
-use crate::record::{FrameRecord, StampRecord, Timings};
+use crate::record::{FrameRecord, Measured};
 use anyhow::Context;
+use nvt_capture::draw;
 use nvt_capture::source::is_image_file;
-use nvt_capture::{jpeg, Mat, Stamp};
-use nvt_detect::{draw, Detection, Detector, Prepared, Timings as DetectTimings};
-use nvt_transport::JsonLines;
+use nvt_capture::{jpeg, Mat};
+use nvt_detect::{Detection, Detector, Prepared, Timings as DetectTimings};
+use nvt_support::JsonLines;
 use opencv::core::{Size, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, videoio};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Runs a model over images, folders and videos, offline and headless.
 #[derive(Debug, clap::Parser)]
@@ -36,7 +37,7 @@ pub struct Args {
     pub max_pixels: u64,
     /// How often a progress line is logged through a video when standard error is not a
     /// terminal (on a terminal a progress bar shows instead).
-    #[arg(long, default_value = "5s", value_parser = nvt_transport::units::duration_in(std::time::Duration::from_millis(1), std::time::Duration::from_secs(3600)))]
+    #[arg(long, default_value = "5s", value_parser = nvt_support::units::duration_in(std::time::Duration::from_millis(1), std::time::Duration::from_secs(3600)))]
     pub progress_every: std::time::Duration,
     /// Image files, folders of images, video files.
     #[arg(required = true)]
@@ -226,27 +227,10 @@ impl Run<'_> {
         started: Instant,
         read_ms: f64,
     ) -> anyhow::Result<()> {
-        let now = SystemTime::now();
-        let stamp = Stamp::read(image)
-            .map(|s| StampRecord { frame: s.index, age_ms: now.duration_since(s.captured()).map(ms).unwrap_or(0.0) });
-        let record = FrameRecord {
-            time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-            source: path.display().to_string(),
-            seq,
-            width: image.cols() as u32,
-            height: image.rows() as u32,
-            model: Some(self.detector.info().id.clone()),
-            timings_ms: Timings {
-                decode: round2(read_ms),
-                preprocess: round2(t.preprocess),
-                infer: round2(t.infer),
-                postprocess: round2(t.postprocess),
-            },
-            latency_ms: round2(ms(started.elapsed())),
-            lag_ms: None,
-            stamp,
-            detections: detections.iter().map(to_record).collect(),
-        };
+        let measured = Measured { decode_ms: read_ms, detect: t, since: started, lag: None };
+        let model = Some(self.detector.info().id.clone());
+        let records = detections.iter().map(to_record).collect();
+        let record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);
         self.log.write(&record)?;
         if self.annotate.is_some() {
             for d in &detections {

@@ -4,19 +4,20 @@
 //! record, makes its detections the client's reply, and passes the picture to the client's window.
 
 use crate::metrics::Metrics;
-use crate::record::{FrameRecord, StampRecord, Timings};
+use crate::record::{FrameRecord, Measured};
 use crate::stats::Counters;
 use crate::throttle::Throttle;
 use bytes::Bytes;
 use nvt_capture::slot::{Slot, Taken};
-use nvt_capture::{jpeg, Mat, Stamp};
-use nvt_transport::{JsonLines, ReplyDetection, ReplyDoc};
-use opencv::prelude::*;
+use nvt_capture::{jpeg, Mat};
+use nvt_support::sync::lock;
+use nvt_support::JsonLines;
+use nvt_transport::{ReplyDetection, ReplyDoc};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A fresh frame as it came off the network.
 pub struct Incoming {
@@ -153,17 +154,17 @@ impl Client {
     /// Whether a warning about this client may be logged now (one a second at most); `Some(n)`
     /// counts the ones held back since the last.
     pub fn may_warn(&self) -> Option<u64> {
-        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now())
+        lock(&self.warnings).allow(Instant::now())
     }
 
     /// The reply to send now.
     pub fn reply(&self) -> [u8; nvt_transport::field::REPLY_LEN] {
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).encode()
+        lock(&self.latest).encode()
     }
 
     /// The recent-activity record, locked.
     pub fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
-        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.recent)
     }
 
     /// Whether anyone is watching this client's frames (a window or a web viewer), so that
@@ -241,35 +242,13 @@ pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decod
 
 /// Records a processed frame, makes its detections the client's reply, and shows it.
 pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<Results>) {
-    let now = SystemTime::now();
-    let stamp = Stamp::read(&frame.image).map(|s| StampRecord {
-        frame: s.index,
-        age_ms: round2(now.duration_since(s.captured()).map(ms).unwrap_or(0.0)),
-    });
-    let (model, detections, t) = match results {
+    let (model, detections, detect) = match results {
         Some(r) => (Some(r.model), r.detections, r.timings),
         None => (None, Vec::new(), nvt_detect::Timings::default()),
     };
-    let record = FrameRecord {
-        time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-        source: client.peer.clone(),
-        seq: frame.seq,
-        width: frame.image.cols() as u32,
-        height: frame.image.rows() as u32,
-        model,
-        timings_ms: Timings {
-            decode: round2(frame.decode_ms),
-            preprocess: round2(t.preprocess),
-            infer: round2(t.infer),
-            postprocess: round2(t.postprocess),
-        },
-        latency_ms: round2(ms(frame.arrived.elapsed())),
-        lag_ms: Some(round2(ms(frame.lag))),
-        stamp,
-        detections,
-    };
-    *client.latest.lock().unwrap_or_else(|p| p.into_inner()) =
-        ReplyDoc { seq: frame.seq, detections: record.detections.clone(), omitted: 0 };
+    let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
+    let record = FrameRecord::new(&frame.image, client.peer.clone(), frame.seq, model, measured, detections);
+    *lock(&client.latest) = ReplyDoc { seq: frame.seq, detections: record.detections.clone(), omitted: 0 };
     observe(&output.metrics, &record);
     {
         let mut recent = client.recent();

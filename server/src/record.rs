@@ -1,7 +1,12 @@
 //! The JSON Lines record of a processed frame (`--log`), as the README's "What the logs contain"
 //! section documents.
 
+use crate::pipeline::{ms, round2};
+use nvt_capture::{Mat, Stamp};
+use nvt_transport::ReplyDetection;
+use opencv::prelude::*;
 use serde::Serialize;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One processed frame.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +35,57 @@ pub struct FrameRecord {
     pub stamp: Option<StampRecord>,
     /// Detections, most confident first (none without a model).
     pub detections: Vec<nvt_transport::ReplyDetection>,
+}
+
+/// What was measured while a frame was processed.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// Milliseconds to decode (nvt-detect: to read) the frame.
+    pub decode_ms: f64,
+    /// The detector's own stages.
+    pub detect: nvt_detect::Timings,
+    /// When the frame's last byte arrived (nvt-detect: when its read started).
+    pub since: Instant,
+    /// The classic handshake lag (server only).
+    pub lag: Option<Duration>,
+}
+
+impl FrameRecord {
+    /// The record of `image`, processed now: its size and pixel stamp are read from it, every
+    /// time is rounded to 0.01 ms. The server and nvt-detect both make their records here.
+    pub fn new(
+        image: &Mat,
+        source: String,
+        seq: u64,
+        model: Option<String>,
+        measured: Measured,
+        detections: Vec<ReplyDetection>,
+    ) -> Self {
+        let now = SystemTime::now();
+        let stamp = Stamp::read(image).map(|s| StampRecord {
+            frame: s.index,
+            age_ms: round2(now.duration_since(s.captured()).map(ms).unwrap_or(0.0)),
+        });
+        let t = measured.detect;
+        Self {
+            time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            source,
+            seq,
+            width: image.cols().max(0) as u32,
+            height: image.rows().max(0) as u32,
+            model,
+            timings_ms: Timings {
+                decode: round2(measured.decode_ms),
+                preprocess: round2(t.preprocess),
+                infer: round2(t.infer),
+                postprocess: round2(t.postprocess),
+            },
+            latency_ms: round2(ms(measured.since.elapsed())),
+            lag_ms: measured.lag.map(|lag| round2(ms(lag))),
+            stamp,
+            detections,
+        }
+    }
 }
 
 /// Per-stage timings in milliseconds.

@@ -83,6 +83,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         next_id: AtomicU64::new(1),
         metrics,
         reloader,
+        lifecycle: Mutex::new(Throttle::new(std::time::Duration::from_millis(50))),
     });
     if let Some(reloader) = shared.reloader.clone() {
         let reload = Arc::clone(&shared.config.reload);
@@ -120,7 +121,9 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
                     Ok(pair) => pair,
                     Err(error) => {
                         // Out of descriptors and the like: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
+                        if let Some(held_back) = refusals.allow(std::time::Instant::now()) {
+                            tracing::warn!(%error, failed_since_last_line = held_back, "accept failed");
+                        }
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         continue;
                     }
@@ -201,7 +204,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         }
     }
     if let Some(log) = &shared.config.log {
-        if let Err(error) = log.seal() {
+        if let Err(error) = log.seal_within(std::time::Duration::from_millis(500)) {
             tracing::error!(%error, "cannot flush the log");
         }
     }

@@ -5,8 +5,10 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, Client, Incoming, Stage};
 use crate::repeats::{LastFrame, Sent};
 use crate::stats::{Connections, Counters};
+use crate::throttle::Throttle;
 use crate::Config;
 use nvt_capture::jpeg;
+use nvt_support::sync::lock;
 use nvt_transport::{Pacer, ServerConnection, TransportError, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -33,12 +35,21 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Swaps the model live, when the server runs one.
     pub reloader: Option<Arc<crate::swap::Reloader>>,
+    /// Connection comings and goings are logged at most 20 lines a second, so that a flood of
+    /// short connections cannot flood the log.
+    pub lifecycle: Mutex<Throttle>,
 }
 
 impl Shared {
+    /// Whether a connection's coming or going may be logged now; `Some(n)` counts the lines held
+    /// back since the last.
+    pub fn may_log(&self) -> Option<u64> {
+        lock(&self.lifecycle).allow(std::time::Instant::now())
+    }
+
     /// The clients connected now.
     pub fn clients(&self) -> Vec<Arc<Client>> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.clients).clone()
     }
 }
 
@@ -55,7 +66,9 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         Ok(stream) => stream,
         Err(error) => {
             Counters::bump(&shared.connections.failed);
-            tracing::warn!(%peer, %error, "connection refused before the protocol began");
+            if let Some(held_back) = shared.may_log() {
+                tracing::warn!(%peer, %error, held_back_since_last = held_back, "connection refused before the protocol began");
+            }
             return;
         }
     };
@@ -77,20 +90,24 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             }
         },
     };
-    shared.clients.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&client));
+    lock(&shared.clients).push(Arc::clone(&client));
     shared.metrics.connected.inc();
-    tracing::info!(%peer, id, "client connected");
+    if let Some(held_back) = shared.may_log() {
+        tracing::info!(%peer, id, held_back_since_last = held_back, "client connected");
+    }
 
     let outcome = tokio::select! {
         outcome = exchange_loop(stream, &client, &shared) => outcome,
         () = stop.cancelled() => Ok(()),
     };
     match outcome {
-        Ok(()) => tracing::info!(%peer, "client disconnected"),
-        Err(error) if error.is_clean_close() => tracing::info!(%peer, "client disconnected"),
+        Ok(()) => {}
+        Err(error) if error.is_clean_close() => {}
         Err(error) => {
             Counters::bump(&shared.connections.failed);
-            tracing::warn!(%peer, %error, "connection dropped");
+            if let Some(held_back) = shared.may_log() {
+                tracing::warn!(%peer, %error, held_back_since_last = held_back, "connection dropped");
+            }
         }
     }
     client.frames.close();
@@ -104,10 +121,21 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     if let Some(window) = window {
         window.close();
     }
-    shared.clients.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| !Arc::ptr_eq(c, &client));
+    lock(&shared.clients).retain(|c| !Arc::ptr_eq(c, &client));
     shared.metrics.connected.dec();
     let c = client.counters.snapshot();
-    tracing::info!(%peer, fresh = c.fresh, stale = c.stale, processed = c.processed, refused = c.refused, "client summary");
+    if let Some(held_back) = shared.may_log() {
+        tracing::info!(
+            %peer,
+            fresh = c.fresh,
+            repeated = c.repeated,
+            stale = c.stale,
+            processed = c.processed,
+            refused = c.refused,
+            held_back_since_last = held_back,
+            "client disconnected"
+        );
+    }
 }
 
 async fn exchange_loop(

@@ -112,12 +112,12 @@ pub fn resolve_in(dir: Option<&Path>, asked: &Path) -> Result<PathBuf, String> {
         return Err("switching to another model file is off; start the server with --model-dir DIR".into());
     };
     let dir = dir.canonicalize().map_err(|e| format!("--model-dir {}: {e}", dir.display()))?;
-    let path = dir.join(asked).canonicalize().map_err(|e| format!("{}: {e}", asked.display()))?;
-    if !path.starts_with(&dir) {
-        return Err(format!("{} is outside --model-dir", asked.display()));
-    }
-    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-        return Err(format!("{} is not a regular file", asked.display()));
+    // One answer for missing, outside and not regular, so that the answer says nothing of what
+    // exists elsewhere on the machine.
+    let refused = || format!("{} is not a regular file inside --model-dir", asked.display());
+    let path = dir.join(asked).canonicalize().map_err(|_| refused())?;
+    if !path.starts_with(&dir) || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Err(refused());
     }
     Ok(path)
 }
@@ -175,16 +175,16 @@ mod tests {
         let canonical = dir.canonicalize().expect("canonical");
         assert_eq!(resolve_in(Some(&dir), Path::new("good.onnx")), Ok(canonical.join("good.onnx")));
         assert_eq!(resolve_in(Some(&dir), Path::new("sub/nested.onnx")), Ok(canonical.join("sub/nested.onnx")));
-        for (asked, says) in [
-            ("../outside.onnx", "outside --model-dir"),
-            ("escape.onnx", "outside --model-dir"),
-            (root.join("outside.onnx").to_str().expect("utf8"), "outside --model-dir"),
-            ("fifo.onnx", "not a regular file"),
-            ("sub", "not a regular file"),
-            ("missing.onnx", "No such file"),
+        for asked in [
+            "../outside.onnx",
+            "escape.onnx",
+            root.join("outside.onnx").to_str().expect("utf8"),
+            "fifo.onnx",
+            "sub",
+            "missing.onnx",
         ] {
             let why = resolve_in(Some(&dir), Path::new(asked)).expect_err(asked);
-            assert!(why.contains(says), "{asked}: {why}");
+            assert_eq!(why, format!("{asked} is not a regular file inside --model-dir"), "one answer for all");
         }
         let off = resolve_in(None, Path::new("good.onnx")).expect_err("off");
         assert!(off.contains("--model-dir"), "{off}");

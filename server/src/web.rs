@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod guard;
+mod listener;
 
 pub use guard::{Gate, CONTENT_SECURITY_POLICY};
 
@@ -60,6 +61,7 @@ pub fn start(
         .layer(axum::middleware::from_fn_with_state(gate, guard::guard))
         .with_state(WebState { shared, stop: stop.clone() });
     Ok(tokio::spawn(async move {
+        let listener = listener::Capped::new(listener, listener::MAX_CONNECTIONS);
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
             tracing::error!(%error, "web view stopped");
         }
@@ -195,10 +197,15 @@ async fn reload_model(State(state): State<WebState>, headers: axum::http::Header
     };
     let path = match request.path {
         None => None,
-        Some(asked) => match crate::swap::resolve_in(state.shared.config.web.model_dir.as_deref(), &asked) {
-            Ok(path) => Some(path),
-            Err(why) => return (StatusCode::FORBIDDEN, why).into_response(),
-        },
+        Some(asked) => {
+            let dir = state.shared.config.web.model_dir.clone();
+            let resolved = tokio::task::spawn_blocking(move || crate::swap::resolve_in(dir.as_deref(), &asked)).await;
+            match resolved {
+                Ok(Ok(path)) => Some(path),
+                Ok(Err(why)) => return (StatusCode::FORBIDDEN, why).into_response(),
+                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        }
     };
     let target = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the model file".into());
     reloader.request(path);

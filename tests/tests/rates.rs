@@ -5,9 +5,9 @@
 use nvt_capture::SourceSpec;
 use nvt_client::{Config as ClientConfig, Summary};
 use nvt_server::Config as ServerConfig;
+use nvt_support::JsonLines;
 use nvt_tests::harness::{http_get, read_jsonl, temp_dir, TestServer};
 use nvt_tests::original::OriginalServer;
-use nvt_transport::JsonLines;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -3,9 +3,10 @@
 use nvt_capture::SourceSpec;
 use nvt_client::Config as ClientConfig;
 use nvt_server::Config as ServerConfig;
+use nvt_support::JsonLines;
 use nvt_tests::harness::{free_port, read_jsonl, synthetic_jpeg, temp_dir, TestServer};
 use nvt_transport::field::{length_field, parse_timestamp};
-use nvt_transport::{JsonLines, ReplyBody};
+use nvt_transport::ReplyBody;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;

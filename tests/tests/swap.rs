@@ -5,8 +5,8 @@
 use nvt_capture::SourceSpec;
 use nvt_detect::{Detector, DetectorOptions};
 use nvt_server::swap::ModelSource;
+use nvt_support::JsonLines;
 use nvt_tests::harness::{free_port, http_post, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, TestServer};
-use nvt_transport::JsonLines;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

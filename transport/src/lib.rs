@@ -24,15 +24,12 @@ pub mod codec;
 pub mod conn;
 pub mod error;
 pub mod field;
-pub mod jsonl;
 pub mod pacing;
 pub mod protect;
 pub mod reply;
-pub mod units;
 
 pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
 pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection, Stream};
 pub use error::{CodecError, TransportError};
-pub use jsonl::JsonLines;
 pub use pacing::Pacer;
 pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};

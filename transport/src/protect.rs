@@ -47,20 +47,25 @@ fn file_error(what: &'static str, path: &Path, reason: impl ToString) -> Protect
     ProtectError::File { what, path: path.into(), reason: reason.to_string() }
 }
 
+/// A PEM file's bytes: a regular file of at most 1 MiB.
+fn pem(path: &Path, what: &'static str) -> Result<Vec<u8>, ProtectError> {
+    nvt_support::files::read_regular(path, 1 << 20).map_err(|e| file_error(what, path, e))
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The server side of TLS, from a PEM certificate chain and its PEM private key.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ProtectError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| file_error("certificates", cert, e))?
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem(cert, "certificates")?)
         .collect::<Result<_, _>>()
         .map_err(|e| file_error("certificates", cert, e))?;
     if chain.is_empty() {
         return Err(file_error("certificates", cert, "no certificate in the file"));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("the private key", key, e))?;
+    let key = PrivateKeyDer::from_pem_slice(&pem(key, "the private key")?)
+        .map_err(|e| file_error("the private key", key, e))?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -72,7 +77,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Pr
 /// server's certificate, or the server's own self-signed certificate to pin it.
 pub fn connector(trust: &Path) -> Result<tokio_rustls::TlsConnector, ProtectError> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(trust).map_err(|e| file_error("trusted certificates", trust, e))? {
+    for cert in CertificateDer::pem_slice_iter(&pem(trust, "trusted certificates")?) {
         roots.add(cert.map_err(|e| file_error("trusted certificates", trust, e))?)?;
     }
     if roots.is_empty() {
@@ -92,7 +97,7 @@ pub fn server_name(name: &str) -> Result<ServerName<'static>, ProtectError> {
 
 /// Reads a token file: its first line, trimmed.
 pub fn read_token(path: &Path) -> Result<Vec<u8>, ProtectError> {
-    let text = std::fs::read_to_string(path).map_err(|e| file_error("the token", path, e))?;
+    let text = nvt_support::files::read_text(path, 4096).map_err(|e| file_error("the token", path, e))?;
     let token = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
     if token.is_empty() || token.len() > TOKEN_LEN || !token.iter().all(|c| c.is_ascii_graphic()) {
         return Err(ProtectError::Token(path.into()));

@@ -3,8 +3,10 @@
 //! so the web view trusts nothing about where a request came from:
 //! - the `Host` must be this server as an IP address, `localhost`, or a name given with
 //!   `--http-host`, on the port it serves: a DNS-rebinding page arrives under its own name;
-//! - an `Origin`, when a browser sends one, must be that same host: cross-site requests are
-//!   refused, whatever the method;
+//! - an `Origin`, when a browser sends one, must be that same host; and a browser's own word
+//!   that a request comes from another site (`Sec-Fetch-Site`) refuses it too, unless it is the
+//!   user following a link to a page: so another site can neither post to the web view nor
+//!   embed its streams;
 //! - with `--http-token-file`, every request needs `Authorization: Bearer TOKEN` (or the cookie
 //!   that `/?token=TOKEN` sets for a browser);
 //! - every answer forbids inline script, framing and content sniffing.
@@ -62,6 +64,12 @@ impl Gate {
                 return Err((StatusCode::FORBIDDEN, format!("cross-origin request from {origin:?} refused")));
             }
         }
+        let fetch = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let foreign = matches!(fetch("sec-fetch-site"), "cross-site" | "same-site");
+        let navigation = fetch("sec-fetch-mode") == "navigate" && fetch("sec-fetch-dest") == "document";
+        if foreign && !navigation {
+            return Err((StatusCode::FORBIDDEN, "a request from another site is refused".into()));
+        }
         if let Some(token) = &self.token {
             let presented = bearer(headers).or_else(|| cookie(headers)).or_else(|| query.and_then(query_token));
             if !presented.is_some_and(|p| same(p.as_bytes(), token)) {
@@ -109,14 +117,19 @@ pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) 
     let query = request.uri().query().map(str::to_owned);
     let mut response = match gate.check(request.headers(), query.as_deref()) {
         Ok(()) => {
-            let token_in_query = gate.token.is_some() && query.as_deref().and_then(query_token).is_some();
+            // Only a token that itself checked out becomes a cookie, and the cookie holds the
+            // server's own copy, never text from the request.
+            let cookie = gate.token.as_deref().filter(|token| {
+                query.as_deref().and_then(query_token).is_some_and(|asked| same(asked.as_bytes(), token))
+                    && token.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))
+            });
+            let cookie = cookie.and_then(|token| {
+                let token = String::from_utf8_lossy(token);
+                HeaderValue::from_str(&format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/")).ok()
+            });
             let mut response = next.run(request).await;
-            if token_in_query {
-                if let Some(value) = query.as_deref().and_then(query_token).and_then(|t| {
-                    HeaderValue::from_str(&format!("{TOKEN_COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/")).ok()
-                }) {
-                    response.headers_mut().insert(header::SET_COOKIE, value);
-                }
+            if let Some(cookie) = cookie {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             response
         }
@@ -175,6 +188,30 @@ mod tests {
         let same = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]);
         assert!(gate.check(&same, None).is_ok());
         assert!(gate.check(&headers(&[("host", "localhost:8080")]), None).is_ok(), "no Origin: curl, scrapers");
+    }
+
+    #[test]
+    fn a_browser_saying_the_request_comes_from_another_site_is_refused_unless_it_is_a_link() {
+        let gate = gate();
+        let host = ("host", "127.0.0.1:8080");
+        let embedded = headers(&[
+            host,
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-dest", "image"),
+        ]);
+        assert_eq!(gate.check(&embedded, None).expect_err("an <img> on another site").0, StatusCode::FORBIDDEN);
+        let sibling = headers(&[host, ("sec-fetch-site", "same-site"), ("sec-fetch-mode", "cors")]);
+        assert!(gate.check(&sibling, None).is_err(), "another port of localhost is another origin");
+        let link = headers(&[
+            host,
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ]);
+        assert!(gate.check(&link, None).is_ok(), "following a link to the page");
+        let own = headers(&[host, ("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "cors")]);
+        assert!(gate.check(&own, None).is_ok(), "the page's own requests");
     }
 
     #[test]

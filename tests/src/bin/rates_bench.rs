@@ -7,9 +7,9 @@
 use clap::Parser;
 use nvt_capture::SourceSpec;
 use nvt_client::Summary;
+use nvt_support::JsonLines;
 use nvt_tests::harness::{cpu_model, free_port, quantiles, read_jsonl, temp_dir, TestServer};
 use nvt_tests::original::OriginalServer;
-use nvt_transport::JsonLines;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

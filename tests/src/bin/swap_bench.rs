@@ -6,8 +6,8 @@
 use nvt_capture::SourceSpec;
 use nvt_detect::{Detector, DetectorOptions};
 use nvt_server::swap::ModelSource;
+use nvt_support::JsonLines;
 use nvt_tests::harness::{read_jsonl, temp_dir, TestServer};
-use nvt_transport::JsonLines;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

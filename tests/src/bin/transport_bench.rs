@@ -8,9 +8,9 @@
 use clap::Parser;
 use nvt_capture::synthetic::Synthetic;
 use nvt_capture::{jpeg, SourceSpec};
+use nvt_support::JsonLines;
 use nvt_tests::harness::{cpu_model, quantiles, read_jsonl, temp_dir, TestServer};
 use nvt_tests::original::{self, ClientOptions, OriginalServer};
-use nvt_transport::JsonLines;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;

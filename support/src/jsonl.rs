@@ -38,7 +38,7 @@ impl JsonLines {
     pub fn write<T: Serialize>(&self, record: &T) -> io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
-        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = crate::sync::lock(&self.out);
         out.write_all(&line)?;
         out.flush()
     }
@@ -46,14 +46,41 @@ impl JsonLines {
     /// Flushes and closes the log for good: a record written after this goes nowhere, so that a
     /// process ending at once cannot cut a line in half.
     pub fn seal(&self) -> io::Result<()> {
-        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = crate::sync::lock(&self.out);
         let flushed = out.flush();
         *out = Box::new(io::sink());
         flushed
     }
 
+    /// [`JsonLines::seal`], unless a writer is stuck (a full pipe nobody reads) for longer than
+    /// `patience`: then the log is left as it is, and the line being written may be lost, but
+    /// the process is not held.
+    pub fn seal_within(&self, patience: std::time::Duration) -> io::Result<()> {
+        let until = std::time::Instant::now() + patience;
+        loop {
+            match self.out.try_lock() {
+                Ok(mut out) => {
+                    let flushed = out.flush();
+                    *out = Box::new(io::sink());
+                    return flushed;
+                }
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    let mut out = poisoned.into_inner();
+                    *out = Box::new(io::sink());
+                    return Ok(());
+                }
+                Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "a log write is stuck"));
+                }
+            }
+        }
+    }
+
     /// Flushes whatever the sink buffers.
     pub fn flush(&self) -> io::Result<()> {
-        self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).flush()
+        crate::sync::lock(&self.out).flush()
     }
 }
