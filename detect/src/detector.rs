@@ -3,6 +3,7 @@
 
 use crate::layout::{Candidate, LayoutKind};
 use crate::model::{self, Hints, ModelInfo};
+pub use crate::prepare::ResizeMode;
 use crate::prepare::{Prepared, Preparer};
 use crate::{nms, runtime, ChannelOrder, DetectError, PixelRange, Provider, TensorFormat};
 use opencv::core::Mat;
@@ -47,28 +48,6 @@ pub struct DetectorOptions {
     pub resize: ResizeMode,
     /// Where ONNX Runtime runs the model.
     pub provider: Provider,
-}
-
-/// How a frame is fitted to the model's input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResizeMode {
-    /// Scale with the aspect ratio kept, pad with grey (Ultralytics).
-    #[default]
-    Letterbox,
-    /// Stretch to the input size (models trained that way).
-    Stretch,
-}
-
-impl std::str::FromStr for ResizeMode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.to_ascii_lowercase().as_str() {
-            "letterbox" => Ok(Self::Letterbox),
-            "stretch" | "resize" => Ok(Self::Stretch),
-            _ => Err(format!("unknown resize {text:?}: use letterbox or stretch")),
-        }
-    }
 }
 
 impl Default for DetectorOptions {

@@ -3,12 +3,33 @@
 //! on another thread while the model runs on this one. Input tensors are allocated once and
 //! reused frame after frame.
 
-use crate::detector::ResizeMode;
 use crate::{DetectError, InputLayout, Letterbox, TensorFormat};
 use ndarray::Array4;
 use opencv::core::Mat;
 use opencv::prelude::*;
 use std::time::{Duration, Instant};
+
+/// How a frame is fitted to the model's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResizeMode {
+    /// Scale with the aspect ratio kept, pad with grey (Ultralytics).
+    #[default]
+    Letterbox,
+    /// Stretch to the input size (models trained that way).
+    Stretch,
+}
+
+impl std::str::FromStr for ResizeMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "letterbox" => Ok(Self::Letterbox),
+            "stretch" | "resize" => Ok(Self::Stretch),
+            _ => Err(format!("unknown resize {text:?}: use letterbox or stretch")),
+        }
+    }
+}
 
 /// What preparing a frame needs to know of a model: its input size, tensor format and how frames
 /// are fitted. Cheap to clone and free of the session, so any thread can hold one.

@@ -11,6 +11,8 @@
 
 use crate::panics;
 use crate::pipeline::{self, Client, Decoded, Incoming, Output, Results};
+use crate::record::ms;
+use crate::stage::FrameStage;
 use nvt_capture::draw;
 use nvt_detect::{DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_support::sync::lock;
@@ -99,7 +101,7 @@ impl DetectorStage {
         let mut stage = Self { shared, workers: Vec::new(), threads: Mutex::default() };
         for (n, detector) in detectors.into_iter().enumerate() {
             if let Err(error) = stage.start_worker(n, detector) {
-                stage.stop();
+                stage.stop_threads();
                 return Err(error);
             }
         }
@@ -140,22 +142,6 @@ impl DetectorStage {
         self.workers.len()
     }
 
-    /// Serves a new client.
-    pub fn register(&self, client: &Arc<Client>) {
-        lock(&self.shared.clients).clients.push(Arc::clone(client));
-    }
-
-    /// Stops serving a client; a frame of it still waiting is dropped.
-    pub fn unregister(&self, client: &Arc<Client>) {
-        lock(&self.shared.clients).clients.retain(|c| !Arc::ptr_eq(c, client));
-    }
-
-    /// Tells the workers that a client has a new frame in its slot.
-    pub fn frame_arrived(&self) {
-        *lock(&self.shared.arrivals) += 1;
-        self.shared.arrived.notify_all();
-    }
-
     /// Hands over new models, one per worker; each worker swaps its own in before its next frame.
     pub fn offer(&self, detectors: Vec<Detector>) {
         for (worker, detector) in self.workers.iter().zip(detectors) {
@@ -165,7 +151,7 @@ impl DetectorStage {
     }
 
     /// Finishes the frames in hand and stops the threads.
-    pub fn stop(&self) {
+    fn stop_threads(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.arrived.notify_all();
         for worker in &self.workers {
@@ -175,6 +161,27 @@ impl DetectorStage {
         for thread in threads {
             let _ = thread.join();
         }
+    }
+}
+
+impl FrameStage for DetectorStage {
+    fn register(&self, client: &Arc<Client>) -> std::io::Result<()> {
+        lock(&self.shared.clients).clients.push(Arc::clone(client));
+        Ok(())
+    }
+
+    fn frame_arrived(&self, _client: &Client) {
+        *lock(&self.shared.arrivals) += 1;
+        self.shared.arrived.notify_all();
+    }
+
+    /// A frame of the client still waiting is dropped.
+    fn unregister(&self, client: &Arc<Client>) {
+        lock(&self.shared.clients).clients.retain(|c| !Arc::ptr_eq(c, client));
+    }
+
+    fn stop(&self) {
+        self.stop_threads();
     }
 }
 
@@ -346,8 +353,8 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
         to = %info.id,
         layout = ?info.layout,
         classes = info.names.len(),
-        load_ms = format!("{:.1}", pipeline::ms(new.load_time())),
-        warm_up_ms = format!("{:.1}", pipeline::ms(new.warm_up_time())),
+        load_ms = format!("{:.1}", ms(new.load_time())),
+        warm_up_ms = format!("{:.1}", ms(new.warm_up_time())),
         "model swapped"
     );
     let metrics = &output.metrics;

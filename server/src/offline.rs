@@ -4,8 +4,8 @@
 
 use crate::cli::ModelArgs;
 use crate::detection::to_record;
-use crate::pipeline::ms;
 use crate::progress::Progress;
+use crate::record::ms;
 use crate::record::{FrameRecord, Measured};
 use anyhow::Context;
 use nvt_capture::draw;

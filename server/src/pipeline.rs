@@ -4,11 +4,11 @@
 //! record, makes its detections the client's reply, and passes the picture to the client's window.
 
 use crate::metrics::Metrics;
-use crate::record::{FrameRecord, Measured};
+use crate::record::{ms, FrameRecord, Measured};
 use crate::stats::Counters;
 use crate::throttle::Throttle;
 use bytes::Bytes;
-use nvt_capture::slot::{Slot, Taken};
+use nvt_capture::slot::Slot;
 use nvt_capture::{jpeg, Mat};
 use nvt_support::sync::lock;
 use nvt_support::JsonLines;
@@ -16,7 +16,6 @@ use nvt_transport::{ReplyDetection, ReplyDoc};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 /// A fresh frame as it came off the network.
@@ -182,16 +181,6 @@ pub struct Output {
     pub metrics: Arc<Metrics>,
 }
 
-/// What every client worker shares.
-pub struct Stage {
-    /// Where finished frames go.
-    pub output: Arc<Output>,
-    /// Largest image decoded.
-    pub max_pixels: u64,
-    /// The detector, when the server runs a model.
-    pub detector: Option<Arc<crate::detection::DetectorStage>>,
-}
-
 /// The results of detection on one frame.
 pub struct Results {
     /// The model's id.
@@ -200,22 +189,6 @@ pub struct Results {
     pub detections: Vec<ReplyDetection>,
     /// Preprocess, inference and postprocess milliseconds.
     pub timings: nvt_detect::Timings,
-}
-
-/// Starts the worker of a client of a server without a model: it decodes and finishes the
-/// client's newest frames, and ends when the client's slot is closed and empty.
-pub fn spawn(client: Arc<Client>, stage: Arc<Stage>) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("frames {}", client.peer)).spawn(move || loop {
-        match client.frames.take_timeout(Duration::from_secs(1)) {
-            Taken::Value(frame) => {
-                if let Some(decoded) = decode(&client, frame, stage.max_pixels) {
-                    finish(&client, &stage.output, decoded, None);
-                }
-            }
-            Taken::Timeout => continue,
-            Taken::Closed => break,
-        }
-    })
 }
 
 /// Decodes a frame's JPEG (its header was checked on arrival); a failure is counted and logged,
@@ -282,16 +255,6 @@ fn observe(metrics: &Metrics, record: &FrameRecord) {
         metrics.stage_seconds.with_label_values(&[stage]).observe(value / 1000.0);
     }
     metrics.latency_seconds.observe(record.latency_ms / 1000.0);
-}
-
-/// A duration in milliseconds.
-pub(crate) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Rounded to 0.01, as records carry milliseconds.
-pub(crate) fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The JSON Lines record of a processed frame (`--log`), as the README's "What the logs contain"
 //! section documents.
 
-use crate::pipeline::{ms, round2};
 use nvt_capture::{Mat, Stamp};
 use nvt_transport::ReplyDetection;
 use opencv::prelude::*;
@@ -108,4 +107,14 @@ pub struct StampRecord {
     pub frame: u32,
     /// Capture to results ready, by the two hosts' wall clocks (exact on one host).
     pub age_ms: f64,
+}
+
+/// A duration in milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Rounded to 0.01, as records carry milliseconds.
+pub fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }

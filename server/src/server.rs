@@ -4,8 +4,9 @@ use crate::admission::{Admission, Refusal};
 use crate::detection::DetectorStage;
 use crate::display::Display;
 use crate::metrics::Metrics;
-use crate::pipeline::{Output, Stage};
+use crate::pipeline::Output;
 use crate::session::{self, Shared};
+use crate::stage::{DecodeOnly, FrameStage};
 use crate::stats::Connections;
 use crate::stats::{CounterValues, Counters};
 use crate::swap::Reloader;
@@ -71,11 +72,14 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         },
         _ => None,
     };
-    let stage = Arc::new(Stage { output, max_pixels: config.max_pixels, detector });
+    let frames: Arc<dyn FrameStage> = match detector {
+        Some(detector) => detector,
+        None => Arc::new(DecodeOnly::new(output, config.max_pixels)),
+    };
     let http = config.http.take();
     let shared = Arc::new(Shared {
         config,
-        stage,
+        frames,
         display,
         totals,
         connections,
@@ -190,9 +194,8 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         if let Some(reloader) = shared.reloader.clone() {
             let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
         }
-        if let Some(detector) = shared.stage.detector.clone() {
-            let _ = tokio::task::spawn_blocking(move || detector.stop()).await;
-        }
+        let frames = Arc::clone(&shared.frames);
+        let _ = tokio::task::spawn_blocking(move || frames.stop()).await;
     };
     // A viewer that stopped reading, a peer that stopped answering or a model still loading
     // must not keep the process from ending: past the grace period, what is left is dropped.

@@ -2,8 +2,10 @@
 
 use crate::display::Display;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Client, Incoming, Stage};
+use crate::pipeline::{Client, Incoming};
+use crate::record::ms;
 use crate::repeats::{LastFrame, Sent};
+use crate::stage::FrameStage;
 use crate::stats::{Connections, Counters};
 use crate::throttle::Throttle;
 use crate::Config;
@@ -19,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Shared {
     /// The server's settings.
     pub config: Config,
-    /// What the client workers share (log, limits, the detector stage).
-    pub stage: Arc<Stage>,
+    /// What happens to the clients' frames: decode only, or detect.
+    pub frames: Arc<dyn FrameStage>,
     /// The window thread, with `--show`.
     pub display: Option<Display>,
     /// Counters over all clients.
@@ -75,21 +77,10 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     let window = shared.display.as_ref().map(|d| d.window(&peer));
     let id = shared.next_id.fetch_add(1, Relaxed);
     let client = Arc::new(Client::new(id, peer.clone(), window.clone(), Arc::clone(&shared.totals)));
-    // With a model, the detector stage takes the client's frames; without one, a worker of the
-    // client's own decodes and finishes them.
-    let worker = match &shared.stage.detector {
-        Some(detector) => {
-            detector.register(&client);
-            None
-        }
-        None => match pipeline::spawn(Arc::clone(&client), Arc::clone(&shared.stage)) {
-            Ok(worker) => Some(worker),
-            Err(error) => {
-                tracing::error!(%peer, %error, "cannot start a worker thread; dropping the client");
-                return;
-            }
-        },
-    };
+    if let Err(error) = shared.frames.register(&client) {
+        tracing::error!(%peer, %error, "cannot start serving the client; dropping it");
+        return;
+    }
     lock(&shared.clients).push(Arc::clone(&client));
     shared.metrics.connected.inc();
     if let Some(held_back) = shared.may_log() {
@@ -111,13 +102,8 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         }
     }
     client.frames.close();
-    // The worker finishes the frame in hand before it ends.
-    if let Some(worker) = worker {
-        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
-    }
-    if let Some(detector) = &shared.stage.detector {
-        detector.unregister(&client);
-    }
+    let (frames, leaving) = (Arc::clone(&shared.frames), Arc::clone(&client));
+    let _ = tokio::task::spawn_blocking(move || frames.unregister(&leaving)).await;
     if let Some(window) = window {
         window.close();
     }
@@ -172,9 +158,7 @@ async fn exchange_loop(
                     if client.frames.put(incoming) {
                         client.bump(|c| &c.superseded);
                     }
-                    if let Some(detector) = &shared.stage.detector {
-                        detector.frame_arrived();
-                    }
+                    shared.frames.frame_arrived(client);
                     seq += 1;
                     Verdict::Fresh
                 }
@@ -192,9 +176,9 @@ async fn exchange_loop(
         tracing::trace!(
             peer = %client.peer,
             repeat,
-            response_ms = pipeline::ms(frame.times.started.saturating_duration_since(frame.times.asked)),
-            hold_ms = pipeline::ms(next.saturating_duration_since(frame.arrived)),
-            interval_ms = pacer.interval().map(pipeline::ms),
+            response_ms = ms(frame.times.started.saturating_duration_since(frame.times.asked)),
+            hold_ms = ms(next.saturating_duration_since(frame.arrived)),
+            interval_ms = pacer.interval().map(ms),
             "paced"
         );
         conn.answer_at(verdict, &client.reply(), next).await?;

@@ -5,36 +5,13 @@
 use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
 use crate::field::{Field, FIELD_LEN, REPLY_LEN};
 use crate::pacing::Arrival;
+use crate::stream::Stream;
 use crate::TransportError;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
-
-/// A byte stream the protocol runs over: plain TCP, or TLS over TCP.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
-    /// The TCP socket underneath, for socket options.
-    fn tcp(&self) -> &TcpStream;
-}
-
-impl Stream for TcpStream {
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-}
-
-impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
-    }
-}
-
-impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
-    }
-}
 
 /// The largest single read; a large frame arrives in several.
 const READ_CHUNK: usize = 256 * 1024;

@@ -27,9 +27,11 @@ pub mod field;
 pub mod pacing;
 pub mod protect;
 pub mod reply;
+pub mod stream;
 
 pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
-pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection, Stream};
+pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection};
 pub use error::{CodecError, TransportError};
 pub use pacing::Pacer;
 pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};
+pub use stream::Stream;

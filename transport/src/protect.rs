@@ -6,7 +6,7 @@
 //! 64-byte field holding the token, space padded (when a token is set), then the classic
 //! exchange exactly as in classic mode.
 
-use crate::conn::Stream;
+use crate::stream::Stream;
 use crate::TransportError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
