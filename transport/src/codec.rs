@@ -220,6 +220,34 @@ impl ClientCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_codec_knows_when_it_sits_between_frames_and_how_much_it_still_needs() {
+        let mut codec = ServerCodec::new(1000);
+        assert!(codec.at_boundary(0), "nothing of a frame yet");
+        assert!(!codec.at_boundary(1), "a byte of the length field is in");
+        assert_eq!(codec.needed(0), FIELD_LEN);
+        assert_eq!(codec.needed(10), FIELD_LEN - 10);
+        let mut buf = BytesMut::from(&field::length_field(100)[..]);
+        assert_eq!(codec.decode(&mut buf).expect("length"), None);
+        assert!(!codec.at_boundary(0), "the length is in, the payload is not");
+        assert_eq!(codec.needed(0), 100 + FIELD_LEN, "payload and echo");
+        assert_eq!(codec.needed(40), 100 + FIELD_LEN - 40);
+    }
+
+    #[test]
+    fn the_client_codec_asks_for_exactly_the_message_in_progress() {
+        let mut codec = ClientCodec::new();
+        assert_eq!(codec.needed(0), FIELD_LEN, "a timestamp first");
+        assert_eq!(codec.needed(5), FIELD_LEN - 5);
+        let mut buf = BytesMut::from(&field::timestamp_field(1_795_698_744.5)[..]);
+        assert!(matches!(codec.decode(&mut buf).expect("ts"), Some(ServerEvent::Timestamp(_))));
+        assert_eq!(codec.needed(0), FLAG_LEN, "then the flag");
+        let mut flag = BytesMut::from(&b"1"[..]);
+        assert_eq!(codec.decode(&mut flag).expect("flag"), None, "a '1' is followed by the reply");
+        assert_eq!(codec.needed(0), REPLY_LEN);
+        assert_eq!(codec.needed(1000), REPLY_LEN - 1000);
+    }
     use proptest::prelude::*;
 
     const MAX: usize = 1 << 20;

@@ -105,6 +105,13 @@ fn trimmed<'a>(field: &'a [u8], name: &'static str) -> Result<&'a [u8], CodecErr
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_value_that_fills_the_field_exactly_fits_and_one_byte_more_does_not() {
+        assert_eq!(pad::<4>(b"abcd").expect("fits"), *b"abcd");
+        assert_eq!(pad::<4>(b"ab").expect("padded"), *b"ab  ");
+        assert!(pad::<4>(b"abcde").is_err());
+    }
+
     const MAX: usize = 8 << 20;
 
     #[test]

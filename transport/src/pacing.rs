@@ -231,6 +231,13 @@ mod tests {
     }
 
     #[test]
+    fn the_margin_is_an_eighth_of_the_interval_between_2_and_12_ms() {
+        assert_eq!(Pacer::margin(ms(40)), ms(5));
+        assert_eq!(Pacer::margin(ms(8)), ms(2), "at least 2 ms");
+        assert_eq!(Pacer::margin(ms(1000)), ms(12), "at most 12 ms");
+    }
+
+    #[test]
     fn asks_at_once_until_it_knows_the_interval_then_backs_off_repeats() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new();
