@@ -208,6 +208,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_layout_name_users_write_is_understood() {
+        for (names, kind) in [
+            (&["v8", "YOLOv8", "yolo11", "v11"][..], LayoutKind::V8),
+            (&["v5", "yolov5", "v7", "YOLOv7"][..], LayoutKind::V5),
+            (&["e2e", "end2end", "end-to-end", "v10", "yolo26"][..], LayoutKind::EndToEnd),
+        ] {
+            for name in names {
+                assert_eq!(OutputLayout::parse_override(name).expect(name), kind, "{name}");
+            }
+        }
+        assert!(OutputLayout::parse_override("v9").is_err());
+    }
+
+    #[test]
+    fn class_counts_and_nms_by_layout() {
+        assert_eq!(OutputLayout::V8 { classes: 80 }.classes(), Some(80));
+        assert_eq!(OutputLayout::V5 { classes: 3 }.classes(), Some(3));
+        assert_eq!(OutputLayout::EndToEnd.classes(), None);
+        assert!(OutputLayout::V8 { classes: 80 }.needs_nms() && OutputLayout::V5 { classes: 3 }.needs_nms());
+        assert!(!OutputLayout::EndToEnd.needs_nms(), "end-to-end outputs come out of NMS already");
+    }
+
+    #[test]
+    fn the_names_class_count_picks_between_layouts_the_shape_allows() {
+        // [1, 85, 85]: v8 with 81 classes or v5 with 80; 80 names say v5.
+        assert_eq!(
+            OutputLayout::detect("o", &[1, 85, 85], Some(80), None).expect("v5"),
+            OutputLayout::V5 { classes: 80 }
+        );
+        assert_eq!(
+            OutputLayout::detect("o", &[1, 85, 85], Some(81), None).expect("v8"),
+            OutputLayout::V8 { classes: 81 }
+        );
+        // Five columns leave v5 no class at all.
+        assert!(OutputLayout::detect("o", &[1, 8400, 5], None, Some(LayoutKind::V5)).is_err());
+    }
+
+    #[test]
+    fn a_score_exactly_at_the_threshold_is_no_detection() {
+        // v8, 1 class, 2 boxes: scores 0.25 (the threshold) and 0.26.
+        let data = [5.0, 5.0, 5.0, 5.0, 4.0, 4.0, 4.0, 4.0, 0.25, 0.26];
+        let found = OutputLayout::V8 { classes: 1 }.decode(&data, &[1, 5, 2], 0.25).expect("decode");
+        assert_eq!(found.iter().map(|c| c.score).collect::<Vec<_>>(), [0.26]);
+        // v5, 1 class: objectness times class probability, at the threshold, is no detection.
+        let v5 = [5.0, 5.0, 4.0, 4.0, 0.5, 0.5, 5.0, 5.0, 4.0, 4.0, 1.0, 0.26];
+        let found = OutputLayout::V5 { classes: 1 }.decode(&v5, &[1, 2, 6], 0.25).expect("decode");
+        assert_eq!(found.iter().map(|c| c.score).collect::<Vec<_>>(), [0.26]);
+        let e2e = [0.0, 0.0, 5.0, 5.0, 0.25, 0.0, 0.0, 0.0, 5.0, 5.0, 0.26, 0.0];
+        let found = OutputLayout::EndToEnd.decode(&e2e, &[1, 2, 6], 0.25).expect("decode");
+        assert_eq!(found.iter().map(|c| c.score).collect::<Vec<_>>(), [0.26]);
+    }
+
+    #[test]
     fn nan_and_infinite_values_make_no_detection() {
         let (inf, nan) = (f32::INFINITY, f32::NAN);
         // v8, 1 class, 3 boxes: an infinite score, a NaN width, and one good box.

@@ -39,6 +39,25 @@ pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32, max_det: usize) -
 mod tests {
     use super::*;
 
+    #[test]
+    fn iou_of_boxes_away_from_the_origin() {
+        // 10x10 boxes overlapping in a 5x5 square: 25 / (100 + 100 - 25).
+        let overlap = iou([10.0, 20.0, 20.0, 30.0], [15.0, 25.0, 25.0, 35.0]);
+        assert!((overlap - 25.0 / 175.0).abs() < 1e-6, "{overlap}");
+        // Touching edges share no area.
+        assert_eq!(iou([10.0, 20.0, 20.0, 30.0], [20.0, 20.0, 30.0, 30.0]), 0.0);
+    }
+
+    #[test]
+    fn an_overlap_exactly_at_the_threshold_is_kept() {
+        let a = Candidate { bbox: [0.0, 0.0, 10.0, 10.0], score: 0.9, class_id: 0 };
+        // The lower half of a box overlaps it by exactly 0.5.
+        let b = Candidate { bbox: [0.0, 0.0, 10.0, 5.0], score: 0.8, class_id: 0 };
+        assert_eq!(iou(a.bbox, b.bbox), 0.5);
+        assert_eq!(nms(vec![a, b], 0.5, 10).len(), 2, "suppressed only above the threshold");
+        assert_eq!(nms(vec![a, b], 0.49, 10).len(), 1);
+    }
+
     fn cand(bbox: [f32; 4], score: f32, class_id: usize) -> Candidate {
         Candidate { bbox, score, class_id }
     }
