@@ -4,12 +4,14 @@
 //!   behind [`FrameSource`].
 //! - [`jpeg`]: encode to JPEG and decode to BGR, refusing oversized images before allocating.
 //! - [`stamp`]: a frame number and capture time written into the pixels so that they survive JPEG.
+//! - [`media`]: image and video files for offline work, read and written.
 //! - [`draw`]: detection boxes with their labels drawn on a frame.
 
 pub mod draw;
 pub mod error;
 pub mod frame;
 pub mod jpeg;
+pub mod media;
 pub mod slot;
 pub mod source;
 pub mod stamp;

@@ -9,13 +9,12 @@ use crate::record::ms;
 use crate::record::{FrameRecord, Measured};
 use anyhow::Context;
 use nvt_capture::draw;
+use nvt_capture::media::{self, VideoReader, VideoWriter};
 use nvt_capture::source::is_image_file;
 use nvt_capture::{jpeg, Mat};
 use nvt_detect::{Detection, Detector, Prepared, Timings as DetectTimings};
 use nvt_support::JsonLines;
-use opencv::core::{Size, Vector};
 use opencv::prelude::*;
-use opencv::{imgcodecs, videoio};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -136,18 +135,14 @@ struct Run<'a> {
 impl Run<'_> {
     fn image(&mut self, path: &Path) -> anyhow::Result<u64> {
         let started = Instant::now();
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut image = match jpeg::dimensions(&bytes) {
-            Ok(_) => jpeg::decode(&bytes, self.max_pixels)?,
-            Err(_) => imgcodecs::imdecode(&Mat::from_slice(&bytes)?, imgcodecs::IMREAD_COLOR)?,
-        };
-        anyhow::ensure!(!image.empty(), "{} is not an image OpenCV can read", path.display());
+        let mut image = media::read_image(path, self.max_pixels)
+            .with_context(|| format!("{} is not an image nvt can read", path.display()))?;
         let read_ms = ms(started.elapsed());
         let found = self.detector.detect(&image)?;
         self.frame(path, 0, &mut image, found, started, read_ms)?;
         if let Some(dir) = self.annotate {
             let out = dir.join(path.file_name().unwrap_or_default());
-            imgcodecs::imwrite(&out, &image, &Vector::new())?;
+            media::write_image(&out, &image)?;
         }
         Ok(1)
     }
@@ -156,12 +151,9 @@ impl Run<'_> {
     /// the next frame is ready when the model finishes this one. Two input tensors take turns:
     /// one is run while the other is filled, and neither is allocated again.
     fn video(&mut self, path: &Path) -> anyhow::Result<u64> {
-        anyhow::ensure!(path.is_file(), "no such file: {}", path.display());
-        let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)?;
-        anyhow::ensure!(capture.is_opened()?, "{} is neither an image nor a video OpenCV can open", path.display());
-        let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && *f < 1000.0).unwrap_or(30.0);
-        let total = capture.get(videoio::CAP_PROP_FRAME_COUNT).ok().filter(|n| *n >= 1.0 && *n < 1e9).map(|n| n as u64);
-        let mut progress = Progress::start(&path.display().to_string(), total, self.progress_every);
+        let mut video = VideoReader::open(path)?;
+        let fps = video.fps;
+        let mut progress = Progress::start(&path.display().to_string(), video.frames, self.progress_every);
         let preparer = self.detector.preparer();
         let (ready, prepared) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
         let (spare, spares) = std::sync::mpsc::channel::<Prepared>();
@@ -170,10 +162,7 @@ impl Run<'_> {
         }
         let reader = std::thread::Builder::new().name("video reader".into()).spawn(move || loop {
             let started = Instant::now();
-            let mut image = Mat::default();
-            if !capture.read(&mut image).unwrap_or(false) || image.empty() {
-                break;
-            }
+            let Some(image) = video.read() else { break };
             let read_ms = ms(started.elapsed());
             let Ok(mut input) = spares.recv() else { break };
             let result = preparer.prepare(&image, &mut input).map(|()| input);
@@ -181,7 +170,7 @@ impl Run<'_> {
                 break;
             }
         })?;
-        let mut writer: Option<videoio::VideoWriter> = None;
+        let mut writer: Option<VideoWriter> = None;
         let mut index = 0u64;
         let mut result = Ok(());
         for ReadFrame { mut image, input, started, read_ms } in prepared.iter() {
@@ -198,9 +187,7 @@ impl Run<'_> {
                 if writer.is_none() {
                     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                     let out = dir.join(format!("{stem}.avi"));
-                    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?;
-                    let size = Size::new(image.cols(), image.rows());
-                    writer = Some(videoio::VideoWriter::new(&out, fourcc, fps, size, true)?);
+                    writer = Some(VideoWriter::create(&out, fps, (image.cols(), image.rows()))?);
                 }
                 if let Some(w) = writer.as_mut() {
                     w.write(&image)?;
