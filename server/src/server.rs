@@ -42,26 +42,30 @@ pub struct Summary {
 /// worker finish its frame, flushes the log and returns what happened.
 pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Future<Output = ()>) -> Summary {
     let admission = Admission::new(config.max_clients, config.max_clients_per_ip);
+    let http = config.http.take();
+    let shared = handlers(config);
+    let stop = CancellationToken::new();
+    let web = http.and_then(|listener| match web::start(listener, Arc::clone(&shared), stop.clone()) {
+        Ok(task) => Some(task),
+        Err(error) => {
+            tracing::error!(%error, "cannot serve the web view");
+            None
+        }
+    });
+    let mut accept = Listener { listener, admission, shared, stop, sessions: JoinSet::new() };
+    accept.run(shutdown).await;
+    accept.shut_down(web).await
+}
+
+/// Builds what every connection's handler shares: metrics, the frame stage (a detector when
+/// there is a model), the model loader, the window thread.
+fn handlers(mut config: Config) -> Arc<Shared> {
     let display = config.show.then(Display::start);
     let totals: Arc<Counters> = Arc::default();
     let connections: Arc<Connections> = Arc::default();
     let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::clone(&connections)));
     let output = Arc::new(Output { log: config.log.clone(), metrics: Arc::clone(&metrics) });
-    let detectors = std::mem::take(&mut config.detectors);
-    let detector = detectors.first().map(|d| (d.info().id.clone(), d.load_time())).and_then(|(model, load_time)| {
-        metrics.model_info.with_label_values(&[&model]).set(1.0);
-        metrics.model_load_seconds.set(load_time.as_secs_f64());
-        match DetectorStage::start(detectors, Arc::clone(&output), config.max_pixels) {
-            Ok(stage) => {
-                tracing::info!(%model, workers = stage.workers(), "detector ready");
-                Some(Arc::new(stage))
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot start the detector thread; serving without detection");
-                None
-            }
-        }
-    });
+    let detector = detector_stage(std::mem::take(&mut config.detectors), &output, config.max_pixels);
     let reloader = match (config.model_source.take(), &detector) {
         (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage), Arc::clone(&metrics)) {
             Ok(reloader) => Some(Arc::new(reloader)),
@@ -72,12 +76,21 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         },
         _ => None,
     };
+    if let Some(reloader) = reloader.clone() {
+        let reload = Arc::clone(&config.reload);
+        tokio::spawn(async move {
+            loop {
+                reload.notified().await;
+                tracing::info!("reload requested");
+                reloader.request(None);
+            }
+        });
+    }
     let frames: Arc<dyn FrameStage> = match detector {
         Some(detector) => detector,
         None => Arc::new(DecodeOnly::new(output, config.max_pixels)),
     };
-    let http = config.http.take();
-    let shared = Arc::new(Shared {
+    Arc::new(Shared {
         config,
         frames,
         display,
@@ -88,134 +101,164 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         metrics,
         reloader,
         lifecycle: Mutex::new(Throttle::new(std::time::Duration::from_millis(50))),
-    });
-    if let Some(reloader) = shared.reloader.clone() {
-        let reload = Arc::clone(&shared.config.reload);
-        tokio::spawn(async move {
-            loop {
-                reload.notified().await;
-                tracing::info!("reload requested");
-                reloader.request(None);
-            }
-        });
-    }
-    let stop = CancellationToken::new();
-    let mut sessions = JoinSet::new();
-    let web = http.and_then(|listener| match web::start(listener, Arc::clone(&shared), stop.clone()) {
-        Ok(task) => Some(task),
+    })
+}
+
+/// The detector stage around the loaded model, one session per worker; `None` without a model
+/// (or when its threads cannot start: the server then serves without detection).
+fn detector_stage(
+    detectors: Vec<nvt_detect::Detector>,
+    output: &Arc<Output>,
+    max_pixels: u64,
+) -> Option<Arc<DetectorStage>> {
+    let (model, load_time) = detectors.first().map(|d| (d.info().id.clone(), d.load_time()))?;
+    output.metrics.model_info.with_label_values(&[&model]).set(1.0);
+    output.metrics.model_load_seconds.set(load_time.as_secs_f64());
+    match DetectorStage::start(detectors, Arc::clone(output), max_pixels) {
+        Ok(stage) => {
+            tracing::info!(%model, workers = stage.workers(), "detector ready");
+            Some(Arc::new(stage))
+        }
         Err(error) => {
-            tracing::error!(%error, "cannot serve the web view");
+            tracing::error!(%error, "cannot start the detector thread; serving without detection");
             None
         }
-    });
-    let mut stats_tick = tokio::time::interval(shared.config.stats_every);
-    stats_tick.tick().await;
-    let mut last = CounterValues::default();
-    let mut refusals = Throttle::new(std::time::Duration::from_secs(1));
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "listening");
     }
+}
 
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let (stream, addr) = match accepted {
-                    Ok(pair) => pair,
+/// The accept loop: admits connections within the limits, spawns a handler for each, logs the
+/// stats line, and on shutdown winds everything down within the grace period.
+struct Listener {
+    listener: TcpListener,
+    admission: Arc<Admission>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    sessions: JoinSet<()>,
+}
+
+impl Listener {
+    /// Accepts until `shutdown` completes.
+    async fn run(&mut self, shutdown: impl Future<Output = ()>) {
+        let mut stats_tick = tokio::time::interval(self.shared.config.stats_every);
+        stats_tick.tick().await;
+        let mut last = CounterValues::default();
+        let mut refusals = Throttle::new(std::time::Duration::from_secs(1));
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, addr)) => self.admit(stream, addr, &mut refusals),
                     Err(error) => {
                         // Out of descriptors and the like: back off instead of spinning.
                         if let Some(held_back) = refusals.allow(std::time::Instant::now()) {
                             tracing::warn!(%error, failed_since_last_line = held_back, "accept failed");
                         }
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
                     }
-                };
-                let slot = match admission.admit(addr.ip()) {
-                    Ok(slot) => slot,
-                    Err(refusal) => {
-                        Counters::bump(&shared.connections.refused);
-                        // A flood must not flood the log too: one line a second at most.
-                        if let Some(held_back) = refusals.allow(std::time::Instant::now()) {
-                            let why = match refusal {
-                                Refusal::Full => "too many clients (--max-clients)",
-                                Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
-                            };
-                            tracing::warn!(peer = %addr, refused_since_last_line = held_back, "connection refused: {why}");
-                        }
-                        drop(stream);
-                        continue;
-                    }
-                };
-                Counters::bump(&shared.connections.accepted);
-                let (shared, stop) = (Arc::clone(&shared), stop.clone());
-                sessions.spawn(async move {
-                    session::serve(stream, addr.to_string(), shared, stop).await;
-                    drop(slot);
-                });
-            }
-            _ = stats_tick.tick() => {
-                let now = shared.totals.snapshot();
-                let secs = shared.config.stats_every.as_secs_f64();
-                let (rss_kib, threads) = crate::stats::process_usage();
-                tracing::info!(
-                    clients = admission.in_use(),
-                    tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks(),
-                    threads,
-                    rss_kib,
-                    fps_in = format!("{:.1}", (now.fresh - last.fresh) as f64 / secs),
-                    fps_processed = format!("{:.1}", (now.processed - last.processed) as f64 / secs),
-                    stale = now.stale - last.stale,
-                    repeated = now.repeated - last.repeated,
-                    "stats"
-                );
-                last = now;
-            }
-            Some(ended) = sessions.join_next(), if !sessions.is_empty() => {
-                if let Err(error) = ended {
-                    if error.is_panic() {
-                        shared.metrics.panics.with_label_values(&["session"]).inc();
-                        tracing::error!(panic = %crate::panics::message(error.into_panic().as_ref()), "a session panicked; the server carries on");
-                    }
-                }
+                },
+                _ = stats_tick.tick() => last = self.stats(last),
+                Some(ended) = self.sessions.join_next(), if !self.sessions.is_empty() => self.ended(ended),
             }
         }
     }
 
-    tracing::info!("shutting down");
-    stop.cancel();
-    let web_abort = web.as_ref().map(tokio::task::JoinHandle::abort_handle);
-    let finish = async {
-        while sessions.join_next().await.is_some() {}
-        if let Some(web) = web {
-            let _ = web.await;
-        }
-        if let Some(reloader) = shared.reloader.clone() {
-            let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
-        }
-        let frames = Arc::clone(&shared.frames);
-        let _ = tokio::task::spawn_blocking(move || frames.stop()).await;
-    };
-    // A viewer that stopped reading, a peer that stopped answering or a model still loading
-    // must not keep the process from ending: past the grace period, what is left is dropped.
-    if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
-        tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "shutdown did not finish in time; leaving the rest");
-        sessions.abort_all();
-        if let Some(web) = web_abort {
-            web.abort();
+    /// Serves a new connection, or refuses it past the limits (one log line a second at most).
+    fn admit(&mut self, stream: tokio::net::TcpStream, addr: std::net::SocketAddr, refusals: &mut Throttle) {
+        let slot = match self.admission.admit(addr.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                Counters::bump(&self.shared.connections.refused);
+                if let Some(held_back) = refusals.allow(std::time::Instant::now()) {
+                    let why = match refusal {
+                        Refusal::Full => "too many clients (--max-clients)",
+                        Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
+                    };
+                    tracing::warn!(peer = %addr, refused_since_last_line = held_back, "connection refused: {why}");
+                }
+                return;
+            }
+        };
+        Counters::bump(&self.shared.connections.accepted);
+        let (shared, stop) = (Arc::clone(&self.shared), self.stop.clone());
+        self.sessions.spawn(async move {
+            session::serve(stream, addr.to_string(), shared, stop).await;
+            drop(slot);
+        });
+    }
+
+    /// Logs the stats line; returns the counters it was computed from.
+    fn stats(&self, last: CounterValues) -> CounterValues {
+        let now = self.shared.totals.snapshot();
+        let secs = self.shared.config.stats_every.as_secs_f64();
+        let (rss_kib, threads) = crate::stats::process_usage();
+        tracing::info!(
+            clients = self.admission.in_use(),
+            tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+            threads,
+            rss_kib,
+            fps_in = format!("{:.1}", (now.fresh - last.fresh) as f64 / secs),
+            fps_processed = format!("{:.1}", (now.processed - last.processed) as f64 / secs),
+            stale = now.stale - last.stale,
+            repeated = now.repeated - last.repeated,
+            "stats"
+        );
+        now
+    }
+
+    /// A session ended; a panic in it is counted, and the server carries on.
+    fn ended(&self, ended: Result<(), tokio::task::JoinError>) {
+        if let Err(error) = ended {
+            if error.is_panic() {
+                self.shared.metrics.panics.with_label_values(&["session"]).inc();
+                tracing::error!(panic = %crate::panics::message(error.into_panic().as_ref()), "a session panicked; the server carries on");
+            }
         }
     }
-    if let Some(log) = &shared.config.log {
-        if let Err(error) = log.seal_within(std::time::Duration::from_millis(500)) {
-            tracing::error!(%error, "cannot flush the log");
+
+    /// Stops accepting and winds down sessions, viewers, the loader and the frame stage within
+    /// [`SHUTDOWN_GRACE`], then seals the log.
+    async fn shut_down(mut self, web: Option<tokio::task::JoinHandle<()>>) -> Summary {
+        tracing::info!("shutting down");
+        self.stop.cancel();
+        let shared = Arc::clone(&self.shared);
+        let web_abort = web.as_ref().map(tokio::task::JoinHandle::abort_handle);
+        let sessions = &mut self.sessions;
+        let finish = async {
+            while sessions.join_next().await.is_some() {}
+            if let Some(web) = web {
+                let _ = web.await;
+            }
+            if let Some(reloader) = shared.reloader.clone() {
+                let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
+            }
+            let frames = Arc::clone(&shared.frames);
+            let _ = tokio::task::spawn_blocking(move || frames.stop()).await;
+        };
+        // A viewer that stopped reading, a peer that stopped answering or a model still loading
+        // must not keep the process from ending: past the grace period, what is left is dropped.
+        if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "shutdown did not finish in time; leaving the rest");
+            self.sessions.abort_all();
+            if let Some(web) = web_abort {
+                web.abort();
+            }
         }
+        if let Some(log) = &shared.config.log {
+            if let Err(error) = log.seal_within(std::time::Duration::from_millis(500)) {
+                tracing::error!(%error, "cannot flush the log");
+            }
+        }
+        let summary = summary(&shared);
+        drop(self);
+        if let Some(display) = Arc::into_inner(shared).and_then(|s| s.display) {
+            display.stop();
+        }
+        summary
     }
-    let summary = summary(&shared);
-    if let Some(display) = Arc::into_inner(shared).and_then(|s| s.display) {
-        display.stop();
-    }
-    summary
 }
 
 fn summary(shared: &Shared) -> Summary {
