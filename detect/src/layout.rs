@@ -246,6 +246,18 @@ mod tests {
     }
 
     #[test]
+    fn a_tie_between_classes_goes_to_the_first_as_argmax_does() {
+        // v8, 2 classes, 1 box, both classes at 0.7.
+        let v8 = [5.0, 5.0, 4.0, 4.0, 0.7, 0.7];
+        let found = OutputLayout::V8 { classes: 2 }.decode(&v8, &[1, 6, 1], 0.25).expect("decode");
+        assert_eq!(found.iter().map(|c| c.class_id).collect::<Vec<_>>(), [0]);
+        // v5, 2 classes, 1 box, objectness 1, both classes at 0.5.
+        let v5 = [5.0, 5.0, 4.0, 4.0, 1.0, 0.5, 0.5];
+        let found = OutputLayout::V5 { classes: 2 }.decode(&v5, &[1, 1, 7], 0.25).expect("decode");
+        assert_eq!(found.iter().map(|c| c.class_id).collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
     fn a_score_exactly_at_the_threshold_is_no_detection() {
         // v8, 1 class, 2 boxes: scores 0.25 (the threshold) and 0.26.
         let data = [5.0, 5.0, 5.0, 5.0, 4.0, 4.0, 4.0, 4.0, 0.25, 0.26];

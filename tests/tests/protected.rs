@@ -3,7 +3,7 @@
 //! nothing and costs only its own connection.
 
 use nvt_capture::SourceSpec;
-use nvt_tests::harness::{temp_dir, TestServer};
+use nvt_tests::harness::{http_get, temp_dir, TestServer};
 use nvt_tests::original::{self, ClientOptions};
 use nvt_transport::protect::{self, Guard};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -122,4 +122,37 @@ async fn a_plaintext_client_cannot_talk_to_a_tls_server() {
     let served = server.stop().await;
     assert_eq!(served.frames.fresh, 0);
     assert!(served.failed >= 1, "{served:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_is_not_listed_counted_or_served_before_its_token_checks() {
+    let pki = pki(&temp_dir("pki-unregistered"));
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let http_addr = http.local_addr().expect("addr");
+    let guard =
+        Guard { tls: Some(protect::acceptor(&pki.cert, &pki.key).expect("acceptor")), token: Some(b"s3cret".to_vec()) };
+    let limits = nvt_transport::Limits { read_timeout: Duration::from_secs(1), ..nvt_transport::Limits::default() };
+    let config = nvt_server::Config { guard, limits, http: Some(http), ..nvt_server::Config::default() };
+    let server = TestServer::start(config).await;
+    // Ten peers that connect and say nothing: no TLS handshake, no token.
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        silent.push(tokio::net::TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, _, listed) = http_get(http_addr, "/api/clients", Duration::from_secs(2)).await;
+    assert_eq!(String::from_utf8_lossy(&listed), "[]", "none of them is listed");
+    let (_, _, metrics) = http_get(http_addr, "/metrics", Duration::from_secs(2)).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.lines().any(|l| l == "nvt_connected_clients 0"), "none of them is counted:\n{metrics}");
+    // They are dropped at the read timeout, without ever having been a client.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for mut sock in silent {
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), sock.read(&mut byte)).await.expect("dropped in time");
+        assert!(matches!(read, Ok(0) | Err(_)), "the server closed the connection");
+    }
+    let served = server.stop().await;
+    assert_eq!((served.frames.fresh, served.failed), (0, 10), "{served:?}");
 }
