@@ -1,7 +1,7 @@
 # nvt: the two commands are `make demo` and `make test`; `make setup` is run by both.
 CARGO ?= cargo
 
-.PHONY: setup demo test test-clock lint bench build fuzz soak
+.PHONY: setup demo test test-clock lint bench build fuzz fuzz-coverage soak
 
 setup:
 	@scripts/setup.sh
@@ -38,6 +38,13 @@ models/yolov8n-448-random.onnx: models/generate.py
 # Longer robustness runs, outside `make test`; docs/reliability.md records their results.
 fuzz: setup
 	PROPTEST_CASES=2000000 $(CARGO) test --release -p nvt-transport
+
+# Coverage-guided fuzzing (libFuzzer through cargo-fuzz) of both codecs and the JPEG header walk,
+# on the stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its sanitizer flags. A minute each.
+fuzz-coverage: setup
+	cargo install --locked cargo-fuzz
+	cd fuzz && for target in server_codec client_codec jpeg_header; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$target -- -max_total_time=60 -rss_limit_mb=2048 || exit 1; done
 
 soak: build
 	$(CARGO) run --release -p nvt-tests --bin soak -- --seconds 300 --model models/shapes.onnx
