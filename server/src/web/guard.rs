@@ -210,6 +210,13 @@ mod tests {
             ("sec-fetch-dest", "document"),
         ]);
         assert!(gate.check(&link, None).is_ok(), "following a link to the page");
+        let framed = headers(&[
+            host,
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "iframe"),
+        ]);
+        assert!(gate.check(&framed, None).is_err(), "another site framing the page is no link followed");
         let own = headers(&[host, ("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "cors")]);
         assert!(gate.check(&own, None).is_ok(), "the page's own requests");
     }
