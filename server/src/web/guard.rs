@@ -177,6 +177,14 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_host_without_a_port_is_the_default_port() {
+        let gate = Gate { port: 80, ..gate() };
+        assert!(gate.host_allowed("[::1]"), "the colons inside the brackets are not a port");
+        assert!(gate.host_allowed("[::1]:80"));
+        assert!(!gate.host_allowed("[::1]:8080"));
+    }
+
+    #[test]
     fn foreign_hosts_and_origins_are_refused_and_same_origin_passes() {
         let gate = gate();
         let (status, _) = gate.check(&headers(&[("host", "rebind.example:8080")]), None).expect_err("host");
@@ -227,6 +235,14 @@ mod tests {
         let host = ("host", "127.0.0.1:8080");
         assert_eq!(gate.check(&headers(&[host]), None).expect_err("none").0, StatusCode::UNAUTHORIZED);
         assert!(gate.check(&headers(&[host, ("authorization", "Bearer wrong")]), None).is_err());
+        assert!(
+            gate.check(&headers(&[host, ("authorization", "Bearer s3cres")]), None).is_err(),
+            "same length, last byte off"
+        );
+        assert!(
+            gate.check(&headers(&[host, ("authorization", "Bearer x3cret")]), None).is_err(),
+            "same length, first byte off"
+        );
         assert!(gate.check(&headers(&[host, ("authorization", "Bearer s3cret")]), None).is_ok());
         assert!(gate.check(&headers(&[host, ("cookie", "a=b; nvt_token=s3cret")]), None).is_ok());
         assert!(gate.check(&headers(&[host]), Some("x=1&token=s3cret")).is_ok());
