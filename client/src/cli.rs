@@ -34,8 +34,8 @@ pub struct Args {
     /// JPEG quality 1-100.
     #[arg(long, default_value_t = nvt_capture::jpeg::DEFAULT_QUALITY, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub jpeg_quality: i32,
-    /// Stop after N accepted frames and exit 0.
-    #[arg(long)]
+    /// Stop after N distinct frames accepted and exit 0.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub frames: Option<u64>,
     /// Stop after this long and exit 0 (e.g. 15s, 2m).
     #[arg(long, value_parser = duration_in(Duration::from_millis(1), MAX_DURATION))]

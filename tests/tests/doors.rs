@@ -349,6 +349,13 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model", "/dev/zero"], "not a regular file");
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model-dir", "/nonexistent"], "--model-dir");
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--http-token-file", "/nonexistent"], "--http-token-file");
+    let unsafe_token = std::env::temp_dir().join(format!("nvt-unsafe-token-{}", std::process::id()));
+    std::fs::write(&unsafe_token, "a+b/c=\n").expect("write");
+    refused(
+        "nvt-server",
+        &["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")],
+        "letters, digits",
+    );
 
     let client: &[(&str, &[&str])] = &[
         ("--fps", &["1e-300", "-1", "nan", "inf", "1e300", "0.001"]),
@@ -358,6 +365,7 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         ("--jpeg-quality", &["0", "101"]),
         ("--size", &["0x0", "100000x100000", "axb"]),
         ("--connect", &["nonsense", "127.0.0.1:0", "127.0.0.1:99999"]),
+        ("--frames", &["0", "-1"]),
     ];
     for (flag, values) in client {
         for value in *values {
