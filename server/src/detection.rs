@@ -439,7 +439,7 @@ mod tests {
             arrivals: Mutex::new(0),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
-            output: Arc::new(Output { log: None, metrics }),
+            output: Arc::new(Output { sinks: Vec::new(), metrics }),
             max_pixels: 1 << 24,
         };
         let clients: Vec<Arc<Client>> =

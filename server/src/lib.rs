@@ -21,6 +21,7 @@ pub mod record;
 pub mod repeats;
 pub mod server;
 pub mod session;
+pub mod sinks;
 pub mod stage;
 pub mod stats;
 pub mod swap;

@@ -5,13 +5,13 @@
 
 use crate::metrics::Metrics;
 use crate::record::{ms, FrameRecord, Measured};
+use crate::sinks::{Processed, Sink};
 use crate::stats::Counters;
 use crate::throttle::Throttle;
 use bytes::Bytes;
 use nvt_capture::slot::Slot;
 use nvt_capture::{jpeg, Mat};
 use nvt_support::sync::lock;
-use nvt_support::JsonLines;
 use nvt_transport::{ReplyDetection, ReplyDoc};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
@@ -173,11 +173,11 @@ impl Client {
     }
 }
 
-/// Where finished frames go: the log and the metrics.
+/// Where finished frames go.
 pub struct Output {
-    /// Where records go.
-    pub log: Option<Arc<JsonLines>>,
-    /// Stage latencies and the like.
+    /// Every output of processed frames, in the order they get each frame.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// The server's metrics, for what the stages count beside the frames (busy time, panics).
     pub metrics: Arc<Metrics>,
 }
 
@@ -213,7 +213,8 @@ pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decod
     }
 }
 
-/// Records a processed frame, makes its detections the client's reply, and shows it.
+/// Makes a processed frame's record and hands it to every sink: the reply, the metrics, the web
+/// view, the log, the window.
 pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<Results>) {
     let (model, detections, detect) = match results {
         Some(r) => (Some(r.model), r.detections, r.timings),
@@ -221,45 +222,56 @@ pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<
     };
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
     let record = FrameRecord::new(&frame.image, client.peer.clone(), frame.seq, model, measured, detections);
-    *lock(&client.latest) = ReplyDoc { seq: frame.seq, detections: record.detections.clone(), omitted: 0 };
-    observe(&output.metrics, &record);
-    {
-        let mut recent = client.recent();
-        recent.processed(Instant::now(), record.latency_ms);
-        recent.model.clone_from(&record.model);
-    }
-    if client.view.receiver_count() > 0 {
-        match jpeg::encode(&frame.image, 80) {
-            Ok(bytes) => {
-                client.view.send_replace(Some(Bytes::from(bytes)));
-            }
-            Err(error) => tracing::warn!(%error, "cannot encode a frame for the web view"),
-        }
-    }
-    if let Some(log) = &output.log {
-        if let Err(error) = log.write(&record) {
-            tracing::error!(%error, "cannot write the log");
-        }
-    }
-    if let Some(window) = &client.window {
-        window.put(frame.image);
+    let processed = Processed { client, record: &record, image: &frame.image };
+    for sink in &output.sinks {
+        sink.frame(&processed);
     }
     client.bump(|c| &c.processed);
-}
-
-fn observe(metrics: &Metrics, record: &FrameRecord) {
-    let t = &record.timings_ms;
-    for (stage, value) in
-        [("decode", t.decode), ("preprocess", t.preprocess), ("infer", t.infer), ("postprocess", t.postprocess)]
-    {
-        metrics.stage_seconds.with_label_values(&[stage]).observe(value / 1000.0);
-    }
-    metrics.latency_seconds.observe(record.latency_ms / 1000.0);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Connections;
+
+    /// A sink that writes down what it was given.
+    struct Recording(Arc<Mutex<Vec<(String, u64, usize)>>>, &'static str);
+
+    impl Sink for Recording {
+        fn frame(&self, frame: &Processed<'_>) {
+            lock(&self.0).push((self.1.to_owned(), frame.record.seq, frame.record.detections.len()));
+        }
+    }
+
+    #[test]
+    fn every_sink_gets_every_processed_frame_in_the_order_they_were_assembled() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let totals = Arc::new(Counters::default());
+        let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::new(Connections::default())));
+        let sinks: Vec<Box<dyn Sink>> = vec![
+            Box::new(crate::sinks::ReplySink),
+            Box::new(Recording(Arc::clone(&seen), "first")),
+            Box::new(Recording(Arc::clone(&seen), "second")),
+        ];
+        let output = Output { sinks, metrics };
+        let client = Client::new(1, "127.0.0.1:5000".into(), None, Arc::clone(&totals));
+        let image = Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, 0.into()).expect("mat");
+        let detection =
+            ReplyDetection { class_id: 2, label: "blue triangle".into(), score: 0.9, bbox: [1.0, 2.0, 3.0, 4.0] };
+        for seq in [7, 8] {
+            let frame =
+                Decoded { seq, image: image.clone(), arrived: Instant::now(), lag: Duration::ZERO, decode_ms: 1.0 };
+            let results =
+                Results { model: "m".into(), detections: vec![detection.clone()], timings: Default::default() };
+            finish(&client, &output, frame, Some(results));
+        }
+        let order: Vec<_> = lock(&seen).clone();
+        let expected = [("first", 7), ("second", 7), ("first", 8), ("second", 8)];
+        assert_eq!(order.iter().map(|(n, s, _)| (n.as_str(), *s)).collect::<Vec<_>>(), expected);
+        assert!(order.iter().all(|(_, _, n)| *n == 1));
+        assert_eq!(lock(&client.latest).seq, 8, "the reply sink made the newest frame the reply");
+        assert_eq!(client.counters.snapshot().processed, 2);
+    }
 
     #[test]
     fn rates_count_the_last_three_seconds_only() {

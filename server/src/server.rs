@@ -6,6 +6,7 @@ use crate::display::Display;
 use crate::metrics::Metrics;
 use crate::pipeline::Output;
 use crate::session::{self, Shared};
+use crate::sinks::{LogSink, ReplySink, Sink, StageMetricsSink, ViewerSink, WindowSink};
 use crate::stage::{DecodeOnly, FrameStage};
 use crate::stats::Connections;
 use crate::stats::{CounterValues, Counters};
@@ -64,7 +65,13 @@ fn handlers(mut config: Config) -> Arc<Shared> {
     let totals: Arc<Counters> = Arc::default();
     let connections: Arc<Connections> = Arc::default();
     let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::clone(&connections)));
-    let output = Arc::new(Output { log: config.log.clone(), metrics: Arc::clone(&metrics) });
+    let mut sinks: Vec<Box<dyn Sink>> =
+        vec![Box::new(ReplySink), Box::new(StageMetricsSink(Arc::clone(&metrics))), Box::new(ViewerSink)];
+    if let Some(log) = &config.log {
+        sinks.push(Box::new(LogSink(Arc::clone(log))));
+    }
+    sinks.push(Box::new(WindowSink));
+    let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics) });
     let detector = detector_stage(std::mem::take(&mut config.detectors), &output, config.max_pixels);
     let reloader = match (config.model_source.take(), &detector) {
         (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage), Arc::clone(&metrics)) {

@@ -1,0 +1,20 @@
+//! `/metrics`: the time each stage took and the frame's latency, as histograms.
+
+use super::{Processed, Sink};
+use crate::metrics::Metrics;
+use std::sync::Arc;
+
+/// Observes each processed frame's stage times and latency.
+pub struct StageMetricsSink(pub Arc<Metrics>);
+
+impl Sink for StageMetricsSink {
+    fn frame(&self, frame: &Processed<'_>) {
+        let t = &frame.record.timings_ms;
+        for (stage, value) in
+            [("decode", t.decode), ("preprocess", t.preprocess), ("infer", t.infer), ("postprocess", t.postprocess)]
+        {
+            self.0.stage_seconds.with_label_values(&[stage]).observe(value / 1000.0);
+        }
+        self.0.latency_seconds.observe(frame.record.latency_ms / 1000.0);
+    }
+}

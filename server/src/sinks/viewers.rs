@@ -1,0 +1,26 @@
+//! The web view's streams: the annotated frame as JPEG for whoever watches `/stream/{id}`. A frame
+//! nobody watches is not encoded.
+
+use super::{Processed, Sink};
+use bytes::Bytes;
+use nvt_capture::jpeg;
+
+/// Hands each processed frame to the client's web viewers.
+pub struct ViewerSink;
+
+/// JPEG quality of the frames the web view streams.
+const VIEW_QUALITY: i32 = 80;
+
+impl Sink for ViewerSink {
+    fn frame(&self, frame: &Processed<'_>) {
+        if frame.client.view.receiver_count() == 0 {
+            return;
+        }
+        match jpeg::encode(frame.image, VIEW_QUALITY) {
+            Ok(bytes) => {
+                frame.client.view.send_replace(Some(Bytes::from(bytes)));
+            }
+            Err(error) => tracing::warn!(%error, "cannot encode a frame for the web view"),
+        }
+    }
+}
