@@ -9,8 +9,9 @@
 //! that the session never waits for it. Frames that are superseded before their turn are never
 //! decoded at all.
 
+use crate::client::{Client, Incoming};
 use crate::panics;
-use crate::pipeline::{self, Client, Decoded, Incoming, Output, Results};
+use crate::pipeline::{self, Decoded, Output, Results};
 use crate::record::ms;
 use crate::stage::FrameStage;
 use nvt_capture::draw;

@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod detection;
 pub mod display;

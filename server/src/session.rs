@@ -1,8 +1,8 @@
 //! One client connection: the classic exchange loop on the network side.
 
+use crate::client::{Client, Incoming};
 use crate::display::Display;
 use crate::metrics::Metrics;
-use crate::pipeline::{Client, Incoming};
 use crate::record::ms;
 use crate::repeats::{LastFrame, Sent};
 use crate::stage::FrameStage;

@@ -2,7 +2,7 @@
 //! processed frame to each sink in turn. Adding an output (events, MQTT) is one new file here and
 //! one line where the server assembles its sinks.
 
-use crate::pipeline::Client;
+use crate::client::Client;
 use crate::record::FrameRecord;
 use nvt_capture::Mat;
 

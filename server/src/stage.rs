@@ -3,7 +3,8 @@
 //! ([`crate::detection::DetectorStage`]). The session hands frames over through the client's
 //! newest-wins slot and tells the stage; it never asks which stage it has.
 
-use crate::pipeline::{self, Client, Output};
+use crate::client::Client;
+use crate::pipeline::{self, Output};
 use nvt_capture::slot::Taken;
 use nvt_support::sync::lock;
 use std::collections::HashMap;

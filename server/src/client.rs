@@ -1,0 +1,180 @@
+//! One connected client, as its network task, the frame stage, the sinks and the web view share
+//! it: its newest-wins frame slot, its latest reply, its window and web viewers, its recent
+//! rates and its counters.
+
+use crate::stats::Counters;
+use crate::throttle::Throttle;
+use bytes::Bytes;
+use nvt_capture::slot::Slot;
+use nvt_capture::Mat;
+use nvt_support::sync::lock;
+use nvt_transport::ReplyDoc;
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A fresh frame as it came off the network.
+pub struct Incoming {
+    /// The server's number of the frame on its connection.
+    pub seq: u64,
+    /// The JPEG bytes.
+    pub payload: Bytes,
+    /// When its last byte arrived.
+    pub arrived: Instant,
+    /// The handshake lag it passed with.
+    pub lag: Duration,
+}
+
+/// What a client's network task, worker, the detector stage and the web view share.
+pub struct Client {
+    /// A number for this connection, unique while the server runs (the web view's `/stream/{id}`).
+    pub id: u64,
+    /// The client's address, as logs and window titles show it.
+    pub peer: String,
+    /// When it connected.
+    pub connected: SystemTime,
+    /// Newest-wins hand-over from the network task to the worker or the detector stage.
+    pub frames: Slot<Incoming>,
+    /// The reply for the next exchanges: the latest processed frame's results.
+    pub latest: Mutex<ReplyDoc>,
+    /// The client's window, with `--show`.
+    pub window: Option<Arc<Slot<Mat>>>,
+    /// The latest annotated frame as JPEG, for web viewers; each viewer sees the newest.
+    pub view: tokio::sync::watch::Sender<Option<Bytes>>,
+    /// Recent rates and latencies, for the web view.
+    pub recent: Mutex<Recent>,
+    /// This client's counters.
+    pub counters: Counters,
+    /// Every client's counters summed.
+    pub totals: Arc<Counters>,
+    /// One warning a second at most about this client's bad frames.
+    warnings: Mutex<Throttle>,
+}
+
+/// What happened to a client's frames over the last few seconds.
+#[derive(Debug, Default)]
+pub struct Recent {
+    accepted: VecDeque<Instant>,
+    processed: VecDeque<Instant>,
+    latencies_ms: VecDeque<f64>,
+    /// The model that processed the latest frame.
+    pub model: Option<String>,
+}
+
+/// The window over which rates are measured.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+impl Recent {
+    fn note(times: &mut VecDeque<Instant>, now: Instant) {
+        times.push_back(now);
+        while times.front().is_some_and(|t| now.saturating_duration_since(*t) > RATE_WINDOW) {
+            times.pop_front();
+        }
+    }
+
+    /// A frame passed the freshness check at `now`.
+    pub fn accepted(&mut self, now: Instant) {
+        Self::note(&mut self.accepted, now);
+    }
+
+    /// A frame's results were ready at `now`, `latency_ms` after it arrived.
+    pub fn processed(&mut self, now: Instant, latency_ms: f64) {
+        Self::note(&mut self.processed, now);
+        self.latencies_ms.push_back(latency_ms);
+        if self.latencies_ms.len() > 300 {
+            self.latencies_ms.pop_front();
+        }
+    }
+
+    /// Frames per second accepted and processed over the few seconds before `now`.
+    pub fn rates(&self, now: Instant) -> (f64, f64) {
+        let rate = |times: &VecDeque<Instant>| {
+            let recent = times.iter().filter(|t| now.saturating_duration_since(**t) <= RATE_WINDOW).count();
+            recent as f64 / RATE_WINDOW.as_secs_f64()
+        };
+        (rate(&self.accepted), rate(&self.processed))
+    }
+
+    /// Median and 95th percentile of the last 300 frames' latency, in milliseconds.
+    pub fn latency_percentiles(&self) -> (f64, f64) {
+        let mut sorted: Vec<f64> = self.latencies_ms.iter().copied().collect();
+        if sorted.is_empty() {
+            return (0.0, 0.0);
+        }
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        (at(0.5), at(0.95))
+    }
+}
+
+impl Client {
+    /// A client with nothing processed yet.
+    pub fn new(id: u64, peer: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
+        Self {
+            id,
+            peer,
+            connected: SystemTime::now(),
+            frames: Slot::new(),
+            latest: Mutex::default(),
+            window,
+            view: tokio::sync::watch::Sender::new(None),
+            recent: Mutex::default(),
+            counters: Counters::default(),
+            totals,
+            warnings: Mutex::new(Throttle::new(Duration::from_secs(1))),
+        }
+    }
+
+    /// Adds one to a counter of this client and of the totals.
+    pub fn bump(&self, pick: impl Fn(&Counters) -> &AtomicU64) {
+        Counters::bump(pick(&self.counters));
+        Counters::bump(pick(&self.totals));
+    }
+
+    /// Whether a warning about this client may be logged now (one a second at most); `Some(n)`
+    /// counts the ones held back since the last.
+    pub fn may_warn(&self) -> Option<u64> {
+        lock(&self.warnings).allow(Instant::now())
+    }
+
+    /// The reply to send now.
+    pub fn reply(&self) -> [u8; nvt_transport::field::REPLY_LEN] {
+        lock(&self.latest).encode()
+    }
+
+    /// The recent-activity record, locked.
+    pub fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        lock(&self.recent)
+    }
+
+    /// Whether anyone is watching this client's frames (a window or a web viewer), so that
+    /// boxes are worth drawing.
+    pub fn watched(&self) -> bool {
+        self.window.is_some() || self.view.receiver_count() > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_count_the_last_three_seconds_only() {
+        let t0 = Instant::now();
+        let mut recent = Recent::default();
+        // 30 frames a second for 5 s, every one processed 12 ms after it was accepted.
+        for i in 0..150u32 {
+            let at = t0 + Duration::from_millis(u64::from(i) * 1000 / 30);
+            recent.accepted(at);
+            recent.processed(at + Duration::from_millis(12), 12.0);
+        }
+        let now = t0 + Duration::from_secs(5);
+        let (fps_in, fps_processed) = recent.rates(now);
+        assert!((fps_in - 30.0).abs() <= 0.4, "{fps_in}");
+        assert!((fps_processed - 30.0).abs() <= 0.4, "{fps_processed}");
+        assert_eq!(recent.rates(now + Duration::from_secs(4)), (0.0, 0.0), "a stream that stopped reads 0");
+        assert_eq!(recent.latency_percentiles(), (12.0, 12.0));
+        assert!(recent.accepted.len() <= 91, "old instants are dropped as new ones come");
+    }
+}
