@@ -21,25 +21,18 @@ function watchImage(img) {
   img.addEventListener('load', mark);
 }
 
+/** A new client's card, from the page's one card template (the server fills the same template
+ * for the clients it lists in the page itself). The clone is inert until it is appended, so the
+ * image asks for its stream only once its address is set. */
 function card(id) {
   const section = el('section', 'card');
   section.id = 'client-' + id;
   section.dataset.id = String(id);
-  const top = el('div', 'top');
-  top.append(el('span', 'peer'), el('span', 'model'));
-  const img = el('img');
-  img.alt = 'live stream';
-  img.dataset.loaded = '0';
+  const content = document.getElementById('card-template').content.cloneNode(true);
+  const img = content.querySelector('img');
   img.src = '/stream/' + encodeURIComponent(id);
   watchImage(img);
-  const stats = el('div', 'stats');
-  for (const [label, cls] of [['fps in', 'fps-in'], ['fps processed', 'fps-processed'],
-    ['latency p50 / p95', 'latency'], ['stale / dropped', 'dropped']]) {
-    const stat = el('div', 'stat');
-    stat.append(el('small', null, label), el('b', cls, '–'));
-    stats.append(stat);
-  }
-  section.append(top, img, stats, el('div', 'dets'));
+  section.append(content);
   return section;
 }
 
