@@ -25,6 +25,8 @@ run scripts/compare-detect.sh models/yolov8n-random.onnx 2 7
 run scripts/compare-detect.sh models/yolov8n-random.onnx 1 3
 run cargo run -q --release -p nvt-tests --bin pipeline-bench
 run cargo run -q --release -p nvt-tests --bin swap-bench
+run cargo run -q --release -p nvt-tests --bin events-bench -- --cameras 8 --fps 10 --seconds 30
+run cargo run -q --release -p nvt-tests --bin fleet-bench -- --seconds 15
 printf '\n#### `cargo bench -p nvt-tests --bench pieces`\n\n```\n' >> "$out"
 cargo bench -q -p nvt-tests --bench pieces -- --output-format bencher | tee -a "$out"
 printf '```\n' >> "$out"

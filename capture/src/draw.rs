@@ -30,11 +30,13 @@ pub fn colour(class_id: usize) -> Scalar {
 pub fn draw_box(image: &mut Mat, bbox: [f32; 4], class_id: usize, label: &str, score: f32) -> opencv::Result<()> {
     let [x1, y1, x2, y2] = bbox.map(|v| v.round() as i32);
     let colour = colour(class_id);
-    imgproc::rectangle(image, Rect::new(x1, y1, (x2 - x1).max(1), (y2 - y1).max(1)), colour, 2, imgproc::LINE_8, 0)?;
+    let (width, height) = (x2.saturating_sub(x1).max(1), y2.saturating_sub(y1).max(1));
+    imgproc::rectangle(image, Rect::new(x1, y1, width, height), colour, 2, imgproc::LINE_8, 0)?;
     let text = format!("{label} {score:.2}");
     let mut baseline = 0;
     let size = imgproc::get_text_size(&text, imgproc::FONT_HERSHEY_SIMPLEX, 0.5, 1, &mut baseline)?;
-    let top = if y1 - size.height - 6 >= 0 { y1 - size.height - 6 } else { y1 };
+    let above = y1.saturating_sub(size.height + 6);
+    let top = if above >= 0 { above } else { y1 };
     // Keep the tab inside the frame when the box touches its right edge.
     let left = x1.min(image.cols() - size.width - 6).max(0);
     imgproc::rectangle(image, Rect::new(left, top, size.width + 6, size.height + 6), colour, -1, imgproc::LINE_8, 0)?;

@@ -62,6 +62,19 @@ pub struct Args {
     /// Protected mode: present the token in this file (first line, 1-64 bytes).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Protected mode: the camera's name on the server (1-64 letters, digits, '.', '_', '-',
+    /// ':'), in its records, replies, web view, metrics and events. Needs --tls-ca or
+    /// --token-file: in classic mode the server names cameras after their address.
+    #[arg(long, value_parser = parse_name)]
+    pub name: Option<String>,
+}
+
+fn parse_name(text: &str) -> Result<String, String> {
+    if protect::valid_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a camera name: 1-64 letters, digits, '.', '_', '-' or ':', not starting with '.'"))
+    }
 }
 
 /// The slowest and fastest capture rates: a frame every 100 s at least, 1000 a second at most.
@@ -105,7 +118,12 @@ impl Args {
             None => None,
         };
         let token = self.token_file.as_deref().map(protect::read_token).transpose()?;
+        anyhow::ensure!(
+            self.name.is_none() || tls.is_some() || token.is_some(),
+            "--name needs protected mode (--tls-ca or --token-file): a classic server names cameras by address"
+        );
         let mut config = Config::new(self.connect, source);
+        config.name = self.name;
         config.tls = tls;
         config.token = token;
         config.size = self.size;

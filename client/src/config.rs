@@ -39,6 +39,8 @@ pub struct Config {
     pub tls: Option<(tokio_rustls::TlsConnector, rustls_pki_types::ServerName<'static>)>,
     /// Protected mode: the token to present.
     pub token: Option<Vec<u8>>,
+    /// Protected mode: the camera's name.
+    pub name: Option<String>,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             status_line: false,
             tls: None,
             token: None,
+            name: None,
         }
     }
 }

@@ -163,6 +163,7 @@ impl Loop<'_> {
             limits,
             config.tls.as_ref(),
             config.token.as_deref(),
+            config.name.as_deref(),
         );
         let mut conn = match connect.await {
             Ok(conn) => conn,

@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod events;
+pub use events::{hub as events_hub, EventArgs, MqttArgs, TrackArgs};
+
 /// Receives frames over the classic timestamped-handshake protocol, decodes them, and shows or
 /// logs them.
 #[derive(Debug, Parser)]
@@ -25,6 +28,25 @@ pub struct Args {
     /// The detector and its settings.
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Names the camera that connects from IP (repeatable); others are named after their IP.
+    #[arg(long = "camera", value_name = "NAME=IP", value_parser = crate::cameras::parse_camera)]
+    pub cameras: Vec<(String, std::net::IpAddr)>,
+    /// The tracker.
+    #[command(flatten)]
+    pub track: TrackArgs,
+    /// Events and snapshots.
+    #[command(flatten)]
+    pub events: EventArgs,
+    /// MQTT.
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
+    /// Send each frame chosen for detection to a queue group of nvt-worker processes on this
+    /// NATS server (nats://HOST:PORT) instead of running a model here.
+    #[arg(long, conflicts_with = "model")]
+    pub nats: Option<String>,
+    /// The worker group (--nats): requests go to nvt.detect.GROUP.
+    #[arg(long, default_value = "default", requires = "nats")]
+    pub group: String,
     /// The classic freshness check: a frame whose timestamp echo returns later than this is
     /// answered '0' and dropped undecoded.
     #[arg(long, default_value = "80ms", value_parser = duration_in(Duration::from_millis(1), Duration::from_secs(60)))]
@@ -148,6 +170,20 @@ impl Args {
             gate: crate::web::Gate { port: 0, names: self.http_hosts.clone(), token: http_token },
             model_dir: self.model_dir.clone(),
         };
+        if self.model.model.is_none()
+            && self.nats.is_none()
+            && (self.events.events.is_some() || self.events.snapshots.is_some())
+        {
+            anyhow::bail!("--events and --snapshots need --model or --nats: without a detector there are no objects");
+        }
+        let fleet = match &self.nats {
+            Some(url) => {
+                nvt_fleet::check_url(url)?;
+                Some(crate::config::FleetSettings { url: url.clone(), group: nvt_fleet::Group::new(&self.group)? })
+            }
+            None => None,
+        };
+        let events = events::hub(&self.events, self.mqtt.start()?, false)?;
         let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
         let model = ModelArgs { threads, ..self.model.clone() };
         Ok(Config {
@@ -174,6 +210,10 @@ impl Args {
             }),
             reload: Arc::default(),
             web,
+            cameras: crate::cameras::Cameras::new(self.cameras.clone()),
+            track: self.track.settings(),
+            events: Arc::new(events),
+            fleet,
         })
     }
 }
@@ -286,6 +326,19 @@ impl ModelArgs {
             "model loaded"
         );
         Ok(detectors)
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

@@ -32,6 +32,12 @@ pub struct Client {
     pub id: u64,
     /// The client's address, as logs and window titles show it.
     pub peer: String,
+    /// The camera's name (see [`crate::cameras`]).
+    pub camera: String,
+    /// The camera's tracker, made at its first processed frame, and the last frame it took.
+    tracker: Mutex<Option<(nvt_events::Tracker, u64)>>,
+    /// True until the client has gone (see [`Client::while_open`]).
+    open: Mutex<bool>,
     /// When it connected.
     pub connected: SystemTime,
     /// Newest-wins hand-over from the network task to the worker or the detector stage.
@@ -110,10 +116,13 @@ impl Recent {
 
 impl Client {
     /// A client with nothing processed yet.
-    pub fn new(id: u64, peer: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
+    pub fn new(id: u64, peer: String, camera: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
         Self {
             id,
             peer,
+            camera,
+            tracker: Mutex::default(),
+            open: Mutex::new(true),
             connected: SystemTime::now(),
             frames: Slot::new(),
             latest: Mutex::default(),
@@ -141,6 +150,42 @@ impl Client {
     /// The reply to send now.
     pub fn reply(&self) -> [u8; nvt_transport::field::REPLY_LEN] {
         lock(&self.latest).encode()
+    }
+
+    /// Runs `f` unless the client has gone, holding off [`Client::close`] meanwhile: what a
+    /// sink keeps per client (a camera's objects, its metric series) is not made again by a
+    /// frame that finishes after the client left.
+    pub fn while_open(&self, f: impl FnOnce()) {
+        let open = lock(&self.open);
+        if *open {
+            f();
+        }
+    }
+
+    /// Marks the client gone, then runs `f` (the sinks forgetting the client).
+    pub fn close(&self, f: impl FnOnce()) {
+        let mut open = lock(&self.open);
+        *open = false;
+        f();
+    }
+
+    /// Gives frame `seq`'s detections their track ids; returns the milliseconds it took. The
+    /// tracker takes frames in order only: a frame older than one it has taken (two inference
+    /// workers can finish a client's frames out of order) keeps its detections untracked.
+    pub fn track(
+        &self,
+        settings: nvt_events::TrackSettings,
+        seq: u64,
+        detections: &mut [nvt_transport::ReplyDetection],
+    ) -> f64 {
+        let started = Instant::now();
+        let mut tracker = lock(&self.tracker);
+        let (tracker, last) = tracker.get_or_insert_with(|| (nvt_events::Tracker::new(settings), seq));
+        if seq >= *last {
+            *last = seq;
+            tracker.update(detections);
+        }
+        crate::record::ms(started.elapsed())
     }
 
     /// The recent-activity record, locked.

@@ -36,6 +36,23 @@ pub struct Config {
     pub reload: Arc<tokio::sync::Notify>,
     /// Who may use the web view, and where it may switch models to.
     pub web: WebSettings,
+    /// Camera names.
+    pub cameras: crate::cameras::Cameras,
+    /// The tracker's thresholds.
+    pub track: nvt_events::TrackSettings,
+    /// Where events go.
+    pub events: Arc<nvt_events::Hub>,
+    /// `--nats`: frames go to a group of workers instead of a local model.
+    pub fleet: Option<FleetSettings>,
+}
+
+/// Where the fleet's workers are.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// The NATS server.
+    pub url: String,
+    /// The worker group.
+    pub group: nvt_fleet::Group,
 }
 
 /// The web view's security settings.
@@ -64,6 +81,10 @@ impl Default for Config {
             model_source: None,
             reload: Arc::default(),
             web: WebSettings::default(),
+            cameras: crate::cameras::Cameras::default(),
+            track: nvt_events::TrackSettings::default(),
+            events: Arc::new(nvt_events::Hub::new(nvt_events::EventSettings::default(), Default::default(), false)),
+            fleet: None,
         }
     }
 }

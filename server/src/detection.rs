@@ -14,7 +14,6 @@ use crate::panics;
 use crate::pipeline::{self, Decoded, Output, Results};
 use crate::record::ms;
 use crate::stage::FrameStage;
-use nvt_capture::draw;
 use nvt_detect::{DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_support::sync::lock;
 use nvt_transport::ReplyDetection;
@@ -374,7 +373,7 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
 fn process(
     detector: &Detector,
     client: &Client,
-    mut frame: Decoded,
+    frame: Decoded,
     result: Result<(Vec<Detection>, nvt_detect::Timings), DetectError>,
     output: &Output,
 ) {
@@ -388,15 +387,12 @@ fn process(
             return;
         }
     };
-    if client.watched() {
-        for d in &detections {
-            if let Err(error) = draw::draw_box(&mut frame.image, d.bbox, d.class_id, &d.label, d.score) {
-                tracing::warn!(%error, "cannot draw a box");
-            }
-        }
-    }
-    let results =
-        Results { model: detector.info().id.clone(), detections: detections.iter().map(to_record).collect(), timings };
+    let results = Results {
+        model: detector.info().id.clone(),
+        detections: detections.iter().map(to_record).collect(),
+        timings,
+        remote: None,
+    };
     pipeline::finish(client, output, frame, Some(results));
 }
 
@@ -407,6 +403,7 @@ pub fn to_record(d: &Detection) -> ReplyDetection {
         label: d.label.clone(),
         score: (d.score * 10_000.0).round() / 10_000.0,
         bbox: d.bbox.map(|v| (v * 100.0).round() / 100.0),
+        track_id: None,
     }
 }
 
@@ -440,11 +437,14 @@ mod tests {
             arrivals: Mutex::new(0),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
-            output: Arc::new(Output { sinks: Vec::new(), metrics }),
+            output: Arc::new(Output { sinks: Vec::new(), metrics, track: nvt_events::TrackSettings::default() }),
             max_pixels: 1 << 24,
         };
-        let clients: Vec<Arc<Client>> =
-            (0..n).map(|i| Arc::new(Client::new(i as u64, format!("peer{i}"), None, Arc::clone(&totals)))).collect();
+        let clients: Vec<Arc<Client>> = (0..n)
+            .map(|i| {
+                Arc::new(Client::new(i as u64, format!("peer{i}"), format!("camera{i}"), None, Arc::clone(&totals)))
+            })
+            .collect();
         lock(&shared.clients).clients.extend(clients.iter().cloned());
         (shared, clients)
     }

@@ -4,10 +4,12 @@
 //! Per client: a tokio task runs the exchange ([`session`]) and hands each fresh frame to a
 //! newest-wins slot read by the client's own worker thread ([`pipeline`]), which decodes and
 //! hands the frame on, newest wins again, to the one thread that runs the model ([`detection`]);
-//! finished frames are logged ([`record`]), answered in the client's next reply, and shown by
-//! the window thread ([`display`]).
+//! finished frames are tracked and handed to every output ([`sinks`]): the reply, the log
+//! ([`record`]), the events (`nvt-events`: objects, snapshots, MQTT), the web view and the window
+//! thread ([`display`]). Cameras are named in [`cameras`].
 
 pub mod admission;
+pub mod cameras;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -19,6 +21,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod progress;
 pub mod record;
+pub mod remote;
 pub mod repeats;
 pub mod server;
 pub mod session;
@@ -28,6 +31,7 @@ pub mod stats;
 pub mod swap;
 pub mod throttle;
 pub mod web;
+pub mod worker;
 
 pub use config::Config;
 pub use server::{run, Summary};

@@ -45,7 +45,7 @@ async fn run(listen: String, config: nvt_server::Config) -> anyhow::Result<()> {
     tokio::spawn(reload_on_sighup(std::sync::Arc::clone(&config.reload)));
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let summary = nvt_server::run(listener, config, stop_signal()).await;
+    let summary = nvt_server::run(listener, config, nvt_server::cli::stop_signal()).await;
     tracing::info!(?summary, "stopped");
     Ok(())
 }
@@ -56,18 +56,5 @@ async fn reload_on_sighup(reload: std::sync::Arc<tokio::sync::Notify>) {
     let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
     while hangup.recv().await.is_some() {
         reload.notify_one();
-    }
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

@@ -11,6 +11,8 @@ use prometheus::{
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+mod events;
+
 /// Buckets from 0.5 ms to 2.5 s.
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5];
 
@@ -33,6 +35,8 @@ pub struct Metrics {
     pub detector_idle_seconds: Counter,
     /// Panics caught (and survived), by the thread or task they happened in.
     pub panics: IntCounterVec,
+    /// Frames processed, per connected camera.
+    pub camera_frames: IntCounterVec,
 }
 
 impl Metrics {
@@ -69,8 +73,14 @@ impl Metrics {
             &["thread"],
         )
         .expect("valid");
+        let camera_frames = IntCounterVec::new(
+            Opts::new("nvt_camera_frames_processed_total", "Frames processed, per connected camera"),
+            &["camera"],
+        )
+        .expect("valid");
         for collector in [
-            Box::new(stage_seconds.clone()) as Box<dyn Collector>,
+            Box::new(camera_frames.clone()) as Box<dyn Collector>,
+            Box::new(stage_seconds.clone()),
             Box::new(latency_seconds.clone()),
             Box::new(connected.clone()),
             Box::new(model_load_seconds.clone()),
@@ -92,6 +102,21 @@ impl Metrics {
             detector_busy_seconds,
             detector_idle_seconds,
             panics,
+            camera_frames,
+        }
+    }
+
+    /// Adds a series (the fleet's) to `/metrics`.
+    pub fn register(&self, collector: Box<dyn Collector>) {
+        if let Err(error) = self.registry.register(collector) {
+            tracing::warn!(%error, "cannot add a metric");
+        }
+    }
+
+    /// Adds the events' and MQTT's counters, read from `hub` at each scrape.
+    pub fn watch_events(&self, hub: Arc<nvt_events::Hub>) {
+        if let Err(error) = self.registry.register(Box::new(events::EventCollector::new(hub))) {
+            tracing::warn!(%error, "cannot add the event metrics");
         }
     }
 

@@ -1,8 +1,10 @@
 //! `nvt-detect`: the detector over image files, folders of images and video files, offline and
 //! headless, writing the same JSON Lines records as the server and, with `--annotate`, copies
-//! with the boxes drawn.
+//! with the boxes drawn. In videos, objects are tracked (each detection carries a `track_id`),
+//! and `--events` / `--snapshots` make the same events as the server, timed in seconds into the
+//! video, with the video's file name as the camera.
 
-use crate::cli::ModelArgs;
+use crate::cli::{EventArgs, ModelArgs, TrackArgs};
 use crate::detection::to_record;
 use crate::progress::Progress;
 use crate::record::ms;
@@ -31,6 +33,12 @@ pub struct Args {
     /// Write copies with the boxes drawn into this folder (videos as Motion-JPEG .avi).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
+    /// The tracker (videos).
+    #[command(flatten)]
+    pub track: TrackArgs,
+    /// Events and snapshots (videos).
+    #[command(flatten)]
+    pub events: EventArgs,
     /// Largest image decoded, in pixels (JPEG and PNG headers are checked before decoding).
     #[arg(long, default_value_t = jpeg::DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..=1 << 28))]
     pub max_pixels: u64,
@@ -69,12 +77,16 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         if let Some(dir) = &args.annotate {
             std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
         }
-        Ok((detector, log))
+        let hub = crate::cli::events_hub(&args.events, None, true)?;
+        Ok((detector, log, hub))
     };
-    let (mut detector, log) = setup().map_err(Failure::Setup)?;
+    let (mut detector, log, hub) = setup().map_err(Failure::Setup)?;
     let mut run = Run {
         detector: &mut detector,
         log: &log,
+        track: args.track.settings(),
+        hub: &hub,
+        video: None,
         annotate: args.annotate.as_deref(),
         max_pixels: args.max_pixels,
         progress_every: args.progress_every,
@@ -91,6 +103,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         }
     }
     log.flush().map_err(|e| Failure::Run(e.into()))?;
+    hub.stop(std::time::Duration::from_secs(60));
     Ok(summary)
 }
 
@@ -116,6 +129,28 @@ fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
     files
 }
 
+/// A video as a camera: its name (the file name), its frame rate, its tracker.
+struct Video {
+    camera: String,
+    fps: f64,
+    tracker: nvt_events::Tracker,
+}
+
+/// A file's stem as a camera name: characters a name may not hold become `_`.
+fn camera_name(path: &Path) -> String {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name: String = stem
+        .chars()
+        .take(nvt_transport::protect::NAME_LEN)
+        .map(|c| if c.is_ascii_alphanumeric() || "_-:".contains(c) { c } else { '_' })
+        .collect();
+    if name.is_empty() {
+        "video".into()
+    } else {
+        name
+    }
+}
+
 /// A video frame as the reader thread hands it over: decoded, and prepared for the model.
 struct ReadFrame {
     image: Mat,
@@ -127,6 +162,10 @@ struct ReadFrame {
 struct Run<'a> {
     detector: &'a mut Detector,
     log: &'a JsonLines,
+    track: nvt_events::TrackSettings,
+    hub: &'a nvt_events::Hub,
+    /// The video being read: its camera name, rate and tracker.
+    video: Option<Video>,
     annotate: Option<&'a Path>,
     max_pixels: u64,
     progress_every: std::time::Duration,
@@ -171,6 +210,10 @@ impl Run<'_> {
             }
         })?;
         let mut writer: Option<VideoWriter> = None;
+        let camera = camera_name(path);
+        let video_fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
+        self.video =
+            Some(Video { camera: camera.clone(), fps: video_fps, tracker: nvt_events::Tracker::new(self.track) });
         let mut index = 0u64;
         let mut result = Ok(());
         for ReadFrame { mut image, input, started, read_ms } in prepared.iter() {
@@ -199,6 +242,8 @@ impl Run<'_> {
         progress.finish();
         drop(prepared);
         let _ = reader.join();
+        self.video = None;
+        self.hub.camera_left(&camera);
         result?;
         anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
         Ok(index)
@@ -216,12 +261,26 @@ impl Run<'_> {
     ) -> anyhow::Result<()> {
         let measured = Measured { decode_ms: read_ms, detect: t, since: started, lag: None };
         let model = Some(self.detector.info().id.clone());
-        let records = detections.iter().map(to_record).collect();
-        let record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);
+        let mut records: Vec<_> = detections.iter().map(to_record).collect();
+        let track_started = Instant::now();
+        if let Some(video) = self.video.as_mut() {
+            video.tracker.update(&mut records);
+        }
+        let track_ms = ms(track_started.elapsed());
+        let mut record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);
+        record.timings_ms.track = crate::record::round2(track_ms);
         self.log.write(&record)?;
+        if let Some(video) = &self.video {
+            let clean = std::sync::Arc::new(image.try_clone()?);
+            self.hub.frame(&video.camera, seq as f64 / video.fps, &record.detections, &clean);
+        }
         if self.annotate.is_some() {
-            for d in &detections {
-                draw::draw_box(image, d.bbox, d.class_id, &d.label, d.score)?;
+            for d in &record.detections {
+                let label = match d.track_id {
+                    Some(id) => format!("{} #{id}", d.label),
+                    None => d.label.clone(),
+                };
+                draw::draw_box(image, d.bbox, d.class_id as usize, &label, d.score)?;
             }
         }
         Ok(())

@@ -5,10 +5,11 @@
 
 use crate::client::{Client, Incoming};
 use crate::metrics::Metrics;
-use crate::record::{ms, FrameRecord, Measured};
+use crate::record::{ms, round2, FrameRecord, Measured};
 use crate::sinks::{Processed, Sink};
-use nvt_capture::{jpeg, Mat};
+use nvt_capture::{draw, jpeg, Mat};
 use nvt_transport::ReplyDetection;
+use opencv::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,26 @@ pub struct Output {
     pub sinks: Vec<Box<dyn Sink>>,
     /// The server's metrics, for what the stages count beside the frames (busy time, panics).
     pub metrics: Arc<Metrics>,
+    /// The tracker's thresholds.
+    pub track: nvt_events::TrackSettings,
+}
+
+impl Output {
+    /// Tells every sink a client has connected.
+    pub fn joined(&self, client: &Client) {
+        for sink in &self.sinks {
+            sink.joined(client);
+        }
+    }
+
+    /// Tells every sink a client has gone, once no sink is inside [`Client::while_open`] for it.
+    pub fn left(&self, client: &Client) {
+        client.close(|| {
+            for sink in &self.sinks {
+                sink.left(client);
+            }
+        });
+    }
 }
 
 /// The results of detection on one frame.
@@ -42,6 +63,8 @@ pub struct Results {
     pub detections: Vec<ReplyDetection>,
     /// Preprocess, inference and postprocess milliseconds.
     pub timings: nvt_detect::Timings,
+    /// Where it was detected, when a fleet worker did it.
+    pub remote: Option<crate::record::RemoteRecord>,
 }
 
 /// Decodes a frame's JPEG (its header was checked on arrival); a failure is counted and logged,
@@ -66,20 +89,48 @@ pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decod
     }
 }
 
-/// Makes a processed frame's record and hands it to every sink: the reply, the metrics, the web
-/// view, the log, the window.
+/// Tracks a processed frame's detections, makes its record, draws its boxes when anyone watches,
+/// and hands it to every sink: the reply, the metrics, the events, the web view, the log, the
+/// window.
 pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<Results>) {
-    let (model, detections, detect) = match results {
-        Some(r) => (Some(r.model), r.detections, r.timings),
-        None => (None, Vec::new(), nvt_detect::Timings::default()),
+    let (model, mut detections, detect, remote) = match results {
+        Some(r) => (Some(r.model), r.detections, r.timings, r.remote),
+        None => (None, Vec::new(), nvt_detect::Timings::default(), None),
     };
+    let track_ms = if model.is_some() { client.track(output.track, frame.seq, &mut detections) } else { 0.0 };
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
-    let record = FrameRecord::new(&frame.image, client.peer.clone(), frame.seq, model, measured, detections);
-    let processed = Processed { client, record: &record, image: &frame.image };
+    let mut record = FrameRecord::new(&frame.image, client.peer.clone(), frame.seq, model, measured, detections);
+    record.camera = Some(client.camera.clone());
+    record.timings_ms.track = round2(track_ms);
+    record.remote = remote.map(|r| crate::record::RemoteRecord {
+        round_trip_ms: round2(r.round_trip_ms),
+        worker_ms: round2(r.worker_ms),
+        deadline_ms: round2(r.deadline_ms),
+        ..r
+    });
+    let annotated = if client.watched() { annotate(&frame.image, &record.detections) } else { None };
+    let image = Arc::new(frame.image);
+    let processed =
+        Processed { client, record: &record, image: &image, annotated: annotated.as_ref().unwrap_or(&image) };
     for sink in &output.sinks {
         sink.frame(&processed);
     }
     client.bump(|c| &c.processed);
+}
+
+/// A copy of `image` with every detection's box and label (`#id` after the label when tracked).
+fn annotate(image: &Mat, detections: &[ReplyDetection]) -> Option<Mat> {
+    let mut copy = image.try_clone().map_err(|error| tracing::warn!(%error, "cannot copy a frame to draw on")).ok()?;
+    for d in detections {
+        let label = match d.track_id {
+            Some(id) => format!("{} #{id}", d.label),
+            None => d.label.clone(),
+        };
+        if let Err(error) = draw::draw_box(&mut copy, d.bbox, d.class_id as usize, &label, d.score) {
+            tracing::warn!(%error, "cannot draw a box");
+        }
+    }
+    Some(copy)
 }
 
 #[cfg(test)]
@@ -108,16 +159,25 @@ mod tests {
             Box::new(Recording(Arc::clone(&seen), "first")),
             Box::new(Recording(Arc::clone(&seen), "second")),
         ];
-        let output = Output { sinks, metrics };
-        let client = Client::new(1, "127.0.0.1:5000".into(), None, Arc::clone(&totals));
+        let output = Output { sinks, metrics, track: nvt_events::TrackSettings::default() };
+        let client = Client::new(1, "127.0.0.1:5000".into(), "127.0.0.1".into(), None, Arc::clone(&totals));
         let image = Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, 0.into()).expect("mat");
-        let detection =
-            ReplyDetection { class_id: 2, label: "blue triangle".into(), score: 0.9, bbox: [1.0, 2.0, 3.0, 4.0] };
+        let detection = ReplyDetection {
+            class_id: 2,
+            label: "blue triangle".into(),
+            score: 0.9,
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            track_id: None,
+        };
         for seq in [7, 8] {
             let frame =
                 Decoded { seq, image: image.clone(), arrived: Instant::now(), lag: Duration::ZERO, decode_ms: 1.0 };
-            let results =
-                Results { model: "m".into(), detections: vec![detection.clone()], timings: Default::default() };
+            let results = Results {
+                model: "m".into(),
+                detections: vec![detection.clone()],
+                timings: Default::default(),
+                remote: None,
+            };
             finish(&client, &output, frame, Some(results));
         }
         let order: Vec<_> = lock(&seen).clone();

@@ -12,8 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct FrameRecord {
     /// Unix seconds when the record was made.
     pub time: f64,
-    /// The client's address.
+    /// The client's address (nvt-detect: the input file).
     pub source: String,
+    /// The camera's name (server only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
     /// The server's number of this frame on its connection, from 0.
     pub seq: u64,
     /// Frame width in pixels.
@@ -34,6 +37,23 @@ pub struct FrameRecord {
     pub stamp: Option<StampRecord>,
     /// Detections, most confident first (none without a model).
     pub detections: Vec<nvt_transport::ReplyDetection>,
+    /// Where the frame was detected, with `--nats`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteRecord>,
+}
+
+/// A frame detected by a fleet worker (`--nats`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteRecord {
+    /// The worker's id (`host:pid/session`).
+    pub worker: String,
+    /// Milliseconds from the request going out to its reply arriving.
+    pub round_trip_ms: f64,
+    /// Milliseconds the worker reports it spent (decode, fit, infer, post-process): the NATS
+    /// hop cost the rest of the round trip.
+    pub worker_ms: f64,
+    /// The request's deadline, in milliseconds.
+    pub deadline_ms: f64,
 }
 
 /// What was measured while a frame was processed.
@@ -69,6 +89,7 @@ impl FrameRecord {
         Self {
             time: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             source,
+            camera: None,
             seq,
             width: image.cols().max(0) as u32,
             height: image.rows().max(0) as u32,
@@ -78,11 +99,13 @@ impl FrameRecord {
                 preprocess: round2(t.preprocess),
                 infer: round2(t.infer),
                 postprocess: round2(t.postprocess),
+                track: 0.0,
             },
             latency_ms: round2(ms(measured.since.elapsed())),
             lag_ms: measured.lag.map(|lag| round2(ms(lag))),
             stamp,
             detections,
+            remote: None,
         }
     }
 }
@@ -98,6 +121,8 @@ pub struct Timings {
     pub infer: f64,
     /// Output decoding and NMS.
     pub postprocess: f64,
+    /// The tracker.
+    pub track: f64,
 }
 
 /// The frame number and capture time read back from the pixels.
@@ -107,6 +132,11 @@ pub struct StampRecord {
     pub frame: u32,
     /// Capture to results ready, by the two hosts' wall clocks (exact on one host).
     pub age_ms: f64,
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// A duration in milliseconds.

@@ -6,7 +6,7 @@ use crate::display::Display;
 use crate::metrics::Metrics;
 use crate::pipeline::Output;
 use crate::session::{self, Shared};
-use crate::sinks::{LogSink, ReplySink, Sink, StageMetricsSink, ViewerSink, WindowSink};
+use crate::sinks::{EventSink, LogSink, ReplySink, Sink, StageMetricsSink, ViewerSink, WindowSink};
 use crate::stage::{DecodeOnly, FrameStage};
 use crate::stats::Connections;
 use crate::stats::{CounterValues, Counters};
@@ -26,6 +26,10 @@ use tokio_util::sync::CancellationToken;
 /// workers to finish; SIGTERM then ends the process within about this long.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How often objects gone for longer than the event timeout are ended, on cameras that have
+/// stopped sending frames as well as on those still streaming.
+const EXPIRY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What a run of the server did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
@@ -44,7 +48,11 @@ pub struct Summary {
 pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Future<Output = ()>) -> Summary {
     let admission = Admission::new(config.max_clients, config.max_clients_per_ip);
     let http = config.http.take();
-    let shared = handlers(config);
+    let fleet = match config.fleet.take() {
+        Some(settings) => Some(connect_fleet(settings, &config.events).await),
+        None => None,
+    };
+    let shared = handlers(config, fleet);
     let stop = CancellationToken::new();
     let web = http.and_then(|listener| match web::start(listener, Arc::clone(&shared), stop.clone()) {
         Ok(task) => Some(task),
@@ -58,20 +66,47 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
     accept.shut_down(web).await
 }
 
+/// `--nats`: connects (retrying in the background while the broker is away), and sends events to
+/// the fleet's JetStream stream as well.
+async fn connect_fleet(
+    settings: crate::config::FleetSettings,
+    events: &nvt_events::Hub,
+) -> (async_nats::Client, nvt_fleet::Group) {
+    let name = format!("nvt-server {}", std::process::id());
+    // The URL was checked with the flags; connecting retries for as long as it takes.
+    let client = loop {
+        match nvt_fleet::connect(&settings.url, &name, 1024).await {
+            Ok(client) => break client,
+            Err(error) => {
+                tracing::warn!(%error, "cannot connect to NATS; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
+    events.add_output(Box::new(nvt_fleet::stream::EventStream::start(client.clone())));
+    tracing::info!(url = %settings.url, group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers");
+    (client, settings.group)
+}
+
 /// Builds what every connection's handler shares: metrics, the frame stage (a detector when
-/// there is a model), the model loader, the window thread.
-fn handlers(mut config: Config) -> Arc<Shared> {
+/// there is a model, the fleet's workers with `--nats`), the model loader, the window thread.
+fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Group)>) -> Arc<Shared> {
     let display = config.show.then(Display::start);
     let totals: Arc<Counters> = Arc::default();
     let connections: Arc<Connections> = Arc::default();
     let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::clone(&connections)));
-    let mut sinks: Vec<Box<dyn Sink>> =
-        vec![Box::new(ReplySink), Box::new(StageMetricsSink(Arc::clone(&metrics))), Box::new(ViewerSink)];
+    metrics.watch_events(Arc::clone(&config.events));
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(ReplySink), Box::new(StageMetricsSink(Arc::clone(&metrics)))];
+    // Without a detector there are no objects, so no events.
+    if !config.detectors.is_empty() || fleet.is_some() {
+        sinks.push(Box::new(EventSink(Arc::clone(&config.events))));
+    }
+    sinks.push(Box::new(ViewerSink));
     if let Some(log) = &config.log {
         sinks.push(Box::new(LogSink(Arc::clone(log))));
     }
     sinks.push(Box::new(WindowSink));
-    let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics) });
+    let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics), track: config.track });
     let detector = detector_stage(std::mem::take(&mut config.detectors), &output, config.max_pixels);
     let reloader = match (config.model_source.take(), &detector) {
         (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage), Arc::clone(&metrics)) {
@@ -93,13 +128,17 @@ fn handlers(mut config: Config) -> Arc<Shared> {
             }
         });
     }
-    let frames: Arc<dyn FrameStage> = match detector {
-        Some(detector) => detector,
-        None => Arc::new(DecodeOnly::new(output, config.max_pixels)),
+    let frames: Arc<dyn FrameStage> = match (detector, fleet) {
+        (Some(detector), _) => detector,
+        (None, Some((nats, group))) => {
+            Arc::new(crate::remote::RemoteStage::new(nats, &group, Arc::clone(&output), config.max_pixels, &metrics))
+        }
+        (None, None) => Arc::new(DecodeOnly::new(Arc::clone(&output), config.max_pixels)),
     };
     Arc::new(Shared {
         config,
         frames,
+        output,
         display,
         totals,
         connections,
@@ -148,6 +187,7 @@ impl Listener {
     async fn run(&mut self, shutdown: impl Future<Output = ()>) {
         let mut stats_tick = tokio::time::interval(self.shared.config.stats_every);
         stats_tick.tick().await;
+        let mut expiry_tick = tokio::time::interval(EXPIRY_EVERY);
         let mut last = CounterValues::default();
         let mut refusals = Throttle::new(std::time::Duration::from_secs(1));
         if let Ok(addr) = self.listener.local_addr() {
@@ -168,6 +208,7 @@ impl Listener {
                     }
                 },
                 _ = stats_tick.tick() => last = self.stats(last),
+                _ = expiry_tick.tick() => self.shared.config.events.expire(),
                 Some(ended) = self.sessions.join_next(), if !self.sessions.is_empty() => self.ended(ended),
             }
         }
@@ -202,17 +243,34 @@ impl Listener {
         let now = self.shared.totals.snapshot();
         let secs = self.shared.config.stats_every.as_secs_f64();
         let (rss_kib, threads) = crate::stats::process_usage();
-        tracing::info!(
-            clients = self.admission.in_use(),
-            tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        let line = crate::stats::StatsLine {
+            time: crate::record::unix_now(),
+            clients: self.admission.in_use(),
+            tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
             threads,
             rss_kib,
-            fps_in = format!("{:.1}", (now.fresh - last.fresh) as f64 / secs),
-            fps_processed = format!("{:.1}", (now.processed - last.processed) as f64 / secs),
-            stale = now.stale - last.stale,
-            repeated = now.repeated - last.repeated,
+            fps_in: crate::record::round2((now.fresh - last.fresh) as f64 / secs),
+            fps_processed: crate::record::round2((now.processed - last.processed) as f64 / secs),
+            stale: now.stale - last.stale,
+            repeated: now.repeated - last.repeated,
+        };
+        tracing::info!(
+            clients = line.clients,
+            tasks = line.tasks,
+            threads = line.threads,
+            rss_kib = line.rss_kib,
+            fps_in = format!("{:.1}", line.fps_in),
+            fps_processed = format!("{:.1}", line.fps_processed),
+            stale = line.stale,
+            repeated = line.repeated,
             "stats"
         );
+        if let Some(mqtt) = self.shared.config.events.mqtt() {
+            match serde_json::to_vec(&line) {
+                Ok(json) => mqtt.stats_line(json),
+                Err(error) => tracing::warn!(%error, "cannot encode the stats line"),
+            }
+        }
         now
     }
 
@@ -259,6 +317,10 @@ impl Listener {
                 tracing::error!(%error, "cannot flush the log");
             }
         }
+        // The sessions' ends have ended their objects; the events still buffered for MQTT get a
+        // second to go out, then `offline` is published.
+        let events = Arc::clone(&shared.config.events);
+        let _ = tokio::task::spawn_blocking(move || events.stop(std::time::Duration::from_secs(1))).await;
         let summary = summary(&shared);
         drop(self);
         if let Some(display) = Arc::into_inner(shared).and_then(|s| s.display) {

@@ -23,6 +23,8 @@ pub struct Shared {
     pub config: Config,
     /// What happens to the clients' frames: decode only, or detect.
     pub frames: Arc<dyn FrameStage>,
+    /// Where processed frames go; told of clients coming and going.
+    pub output: Arc<crate::pipeline::Output>,
     /// The window thread, with `--show`.
     pub display: Option<Display>,
     /// Counters over all clients.
@@ -64,8 +66,8 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         admitted = config.guard.admit(stream, config.limits.read_timeout) => admitted,
         () = stop.cancelled() => return,
     };
-    let stream = match admitted {
-        Ok(stream) => stream,
+    let (stream, given_name) = match admitted {
+        Ok(admitted) => admitted,
         Err(error) => {
             Counters::bump(&shared.connections.failed);
             if let Some(held_back) = shared.may_log() {
@@ -74,17 +76,21 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             return;
         }
     };
-    let window = shared.display.as_ref().map(|d| d.window(&peer));
+    let ip = peer.parse::<std::net::SocketAddr>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let camera = config.cameras.claim(ip, given_name);
+    let window = shared.display.as_ref().map(|d| d.window(&format!("{} ({peer})", camera.as_str())));
     let id = shared.next_id.fetch_add(1, Relaxed);
-    let client = Arc::new(Client::new(id, peer.clone(), window.clone(), Arc::clone(&shared.totals)));
+    let client =
+        Arc::new(Client::new(id, peer.clone(), camera.as_str().to_owned(), window.clone(), Arc::clone(&shared.totals)));
     if let Err(error) = shared.frames.register(&client) {
         tracing::error!(%peer, %error, "cannot start serving the client; dropping it");
         return;
     }
+    shared.output.joined(&client);
     lock(&shared.clients).push(Arc::clone(&client));
     shared.metrics.connected.inc();
     if let Some(held_back) = shared.may_log() {
-        tracing::info!(%peer, id, held_back_since_last = held_back, "client connected");
+        tracing::info!(%peer, camera = %client.camera, id, held_back_since_last = held_back, "client connected");
     }
 
     let outcome = tokio::select! {
@@ -102,8 +108,13 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         }
     }
     client.frames.close();
-    let (frames, leaving) = (Arc::clone(&shared.frames), Arc::clone(&client));
-    let _ = tokio::task::spawn_blocking(move || frames.unregister(&leaving)).await;
+    let (frames, output, leaving) = (Arc::clone(&shared.frames), Arc::clone(&shared.output), Arc::clone(&client));
+    let _ = tokio::task::spawn_blocking(move || {
+        frames.unregister(&leaving);
+        output.left(&leaving);
+    })
+    .await;
+    drop(camera);
     if let Some(window) = window {
         window.close();
     }
@@ -113,6 +124,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     if let Some(held_back) = shared.may_log() {
         tracing::info!(
             %peer,
+            camera = %client.camera,
             fresh = c.fresh,
             repeated = c.repeated,
             stale = c.stale,

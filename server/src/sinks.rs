@@ -6,12 +6,14 @@ use crate::client::Client;
 use crate::record::FrameRecord;
 use nvt_capture::Mat;
 
+mod events;
 mod log;
 mod reply;
 mod stages;
 mod viewers;
 mod window;
 
+pub use events::EventSink;
 pub use log::LogSink;
 pub use reply::ReplySink;
 pub use stages::StageMetricsSink;
@@ -24,12 +26,22 @@ pub struct Processed<'a> {
     pub client: &'a Client,
     /// Its record: detections, timings, stamp.
     pub record: &'a FrameRecord,
-    /// The picture, with the boxes drawn when anyone watches.
-    pub image: &'a Mat,
+    /// The picture as it came (shared, so that an output can keep it without a copy).
+    pub image: &'a std::sync::Arc<Mat>,
+    /// The picture with the boxes drawn when anyone watches (else the same as `image`).
+    pub annotated: &'a Mat,
 }
 
 /// An output of processed frames.
 pub trait Sink: Send + Sync {
     /// Takes one processed frame. A sink that fails logs why; it never stops the others.
     fn frame(&self, frame: &Processed<'_>);
+
+    /// A client has connected (before its first frame).
+    fn joined(&self, _client: &Client) {}
+
+    /// A client has gone. A frame of it may still finish later (it was being detected): a sink
+    /// that keeps something per client makes it inside [`Client::while_open`], so that such a
+    /// frame does not make it again.
+    fn left(&self, _client: &Client) {}
 }

@@ -77,6 +77,29 @@ pub struct Connections {
     pub failed: AtomicU64,
 }
 
+/// The stats line, as it is logged every `--stats-every` and published to `<prefix>/stats`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatsLine {
+    /// Unix seconds.
+    pub time: f64,
+    /// Clients connected.
+    pub clients: usize,
+    /// Tokio tasks alive.
+    pub tasks: usize,
+    /// The process's threads.
+    pub threads: u64,
+    /// Its resident memory in KiB.
+    pub rss_kib: u64,
+    /// Frames accepted per second over the interval.
+    pub fps_in: f64,
+    /// Frames processed per second over the interval.
+    pub fps_processed: f64,
+    /// Frames answered stale in the interval.
+    pub stale: u64,
+    /// Repeated frames in the interval.
+    pub repeated: u64,
+}
+
 /// This process's resident memory in KiB and thread count, from `/proc/self/status` (Linux).
 pub fn process_usage() -> (u64, u64) {
     process_usage_of("self")

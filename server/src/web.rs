@@ -1,6 +1,7 @@
 //! `--http`: the live web view and metrics. `/` is a page with every client's annotated stream,
-//! stats and latest detections; `/api/clients` the same as JSON; `/stream/{id}` a client's
-//! annotated frames as MJPEG; `/metrics` Prometheus. A slow viewer never slows detection: each
+//! stats and latest detections, and the latest events with their snapshots; `/api/clients` the
+//! clients as JSON; `/api/events` the latest events; `/api/events/{id}/snapshot.jpg` an event's
+//! snapshot; `/stream/{id}` a client's annotated frames as MJPEG; `/metrics` Prometheus. A slow viewer never slows detection: each
 //! viewer reads the newest frame from a watch channel and skips the ones it was too slow for.
 
 use crate::session::Shared;
@@ -52,6 +53,8 @@ pub fn start(
         .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .route("/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/api/clients", get(clients))
+        .route("/api/events", get(events))
+        .route("/api/events/{id}/snapshot.jpg", get(snapshot))
         .route("/stream/{id}", get(stream))
         .route("/metrics", get(metrics))
         .route(
@@ -87,7 +90,10 @@ fn card(c: &ClientView) -> String {
         .map_or("", |(inner, _)| inner);
     let filled = template
         .replace("{id}", &c.id.to_string())
-        .replace(r#"<span class="peer"></span>"#, &format!(r#"<span class="peer">{}</span>"#, escape(&c.peer)))
+        .replace(
+            r#"<span class="peer"></span>"#,
+            &format!(r#"<span class="peer">{} · {}</span>"#, escape(&c.camera), escape(&c.peer)),
+        )
         .replace(
             r#"<span class="model"></span>"#,
             &format!(r#"<span class="model">{}</span>"#, escape(c.model.as_deref().unwrap_or("no model"))),
@@ -107,6 +113,8 @@ pub struct ClientView {
     pub id: u64,
     /// Its address.
     pub peer: String,
+    /// Its camera name.
+    pub camera: String,
     /// Seconds since it connected.
     pub connected_s: f64,
     /// Frames accepted per second, over the last few seconds.
@@ -149,6 +157,7 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
             ClientView {
                 id: client.id,
                 peer: client.peer.clone(),
+                camera: client.camera.clone(),
                 connected_s: SystemTime::now().duration_since(client.connected).map(|d| d.as_secs_f64()).unwrap_or(0.0),
                 fps_in,
                 fps_processed,
@@ -165,6 +174,44 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
             }
         })
         .collect()
+}
+
+/// An event as `/api/events` lists it: Frigate's shape, with where its snapshot is served.
+#[derive(Serialize)]
+pub struct EventView {
+    /// The event.
+    #[serde(flatten)]
+    pub event: nvt_events::Event,
+    /// `/api/events/{id}/snapshot.jpg`, when the event has a snapshot.
+    pub snapshot_url: Option<String>,
+}
+
+/// The latest events, newest first.
+async fn events(State(state): State<WebState>) -> Json<Vec<EventView>> {
+    let views = state
+        .shared
+        .config
+        .events
+        .recent()
+        .into_iter()
+        .map(|recent| {
+            let snapshot_url = recent.jpeg.as_ref().map(|_| {
+                let after = &recent.event.after;
+                let version = after.snapshot.as_ref().map_or(0.0, |s| s.frame_time);
+                format!("/api/events/{}/snapshot.jpg?v={version}", after.id)
+            });
+            EventView { event: recent.event, snapshot_url }
+        })
+        .collect();
+    Json(views)
+}
+
+/// A recent event's snapshot.
+async fn snapshot(State(state): State<WebState>, Path(id): Path<String>) -> Response {
+    match state.shared.config.events.snapshot(&id) {
+        Some(jpeg) => ([(header::CONTENT_TYPE, "image/jpeg")], Body::from(jpeg.to_vec())).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such event snapshot\n").into_response(),
+    }
 }
 
 async fn clients(State(state): State<WebState>) -> Json<Vec<ClientView>> {

@@ -2,5 +2,7 @@
 //! loopback, our binaries, and protocol peers that behave exactly like the original Python
 //! client and server ([`original`]).
 
+pub mod broker;
 pub mod harness;
+pub mod nats;
 pub mod original;

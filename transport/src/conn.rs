@@ -181,20 +181,22 @@ pub struct ClientConnection {
 impl ClientConnection {
     /// Connects in classic mode, giving up after the read timeout.
     pub async fn connect(addr: impl ToSocketAddrs, limits: Limits) -> Result<Self, TransportError> {
-        Self::connect_protected(addr, limits, None, None).await
+        Self::connect_protected(addr, limits, None, None, None).await
     }
 
-    /// Connects, with TLS and/or a token when given (see [`crate::protect`]).
+    /// Connects, with TLS and/or a token when given, naming the camera in protected mode (see
+    /// [`crate::protect`]).
     pub async fn connect_protected(
         addr: impl ToSocketAddrs,
         limits: Limits,
         tls: Option<&(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
         token: Option<&[u8]>,
+        name: Option<&str>,
     ) -> Result<Self, TransportError> {
         let connect = async {
             let tcp = TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
-            crate::protect::present(tcp, tls, token).await
+            crate::protect::present(tcp, tls, token, name).await
         };
         let stream = tokio::time::timeout(limits.read_timeout, connect)
             .await

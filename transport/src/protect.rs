@@ -3,7 +3,8 @@
 //! without either, stays the default so that original clients keep working.
 //!
 //! On the wire, protected mode is: the TLS handshake (when TLS is on), then the client sends a
-//! 64-byte field holding the token, space padded (when a token is set), then the classic
+//! 64-byte field holding the token, space padded (when a token is set), then a 64-byte field
+//! holding the camera's name, space padded (all spaces when it names none), then the classic
 //! exchange exactly as in classic mode.
 
 use crate::stream::Stream;
@@ -18,6 +19,17 @@ use tokio::net::TcpStream;
 
 /// Width of the token field.
 pub const TOKEN_LEN: usize = 64;
+
+/// Width of the camera-name field, and the longest camera name.
+pub const NAME_LEN: usize = 64;
+
+/// Whether `name` can name a camera: 1 to 64 letters, digits and `.`, `_`, `-`, `:`, not
+/// starting with `.` (names become MQTT topic levels and snapshot file names).
+pub fn valid_name(name: &str) -> bool {
+    (1..=NAME_LEN).contains(&name.len())
+        && !name.starts_with('.')
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-:".contains(&c))
+}
 
 /// What can be wrong with the protected-mode settings.
 #[derive(Debug, thiserror::Error)]
@@ -119,10 +131,15 @@ impl Guard {
         self.tls.is_none() && self.token.is_none()
     }
 
-    /// Admits a connection: the handshake and the token must both complete within `timeout`.
-    pub async fn admit(&self, tcp: TcpStream, timeout: Duration) -> Result<Box<dyn Stream>, TransportError> {
+    /// Admits a connection: the handshake, the token and the name field must all complete within
+    /// `timeout`. Returns the stream and the name the client gave itself, if any.
+    pub async fn admit(
+        &self,
+        tcp: TcpStream,
+        timeout: Duration,
+    ) -> Result<(Box<dyn Stream>, Option<String>), TransportError> {
         if self.is_classic() {
-            return Ok(Box::new(tcp));
+            return Ok((Box::new(tcp), None));
         }
         let admit = async {
             let mut stream: Box<dyn Stream> = match &self.tls {
@@ -137,7 +154,16 @@ impl Guard {
                     return Err(TransportError::BadToken);
                 }
             }
-            Ok(stream)
+            let mut field = [0u8; NAME_LEN];
+            stream.read_exact(&mut field).await.map_err(|_| TransportError::BadName)?;
+            let name = match trim_field(&field) {
+                [] => None,
+                name => match std::str::from_utf8(name) {
+                    Ok(name) if valid_name(name) => Some(name.to_owned()),
+                    _ => return Err(TransportError::BadName),
+                },
+            };
+            Ok((stream, name))
         };
         tokio::time::timeout(timeout, admit)
             .await
@@ -145,12 +171,15 @@ impl Guard {
     }
 }
 
-/// The client's half: TLS handshake (when `tls` is given), then the token (when given).
+/// The client's half: TLS handshake (when `tls` is given), then the token (when given), then
+/// the name field (in protected mode: with TLS or a token).
 pub async fn present(
     tcp: TcpStream,
     tls: Option<&(tokio_rustls::TlsConnector, ServerName<'static>)>,
     token: Option<&[u8]>,
+    name: Option<&str>,
 ) -> Result<Box<dyn Stream>, TransportError> {
+    let protected = tls.is_some() || token.is_some();
     let mut stream: Box<dyn Stream> = match tls {
         Some((connector, name)) => Box::new(connector.connect(name.clone(), tcp).await.map_err(TransportError::Tls)?),
         None => Box::new(tcp),
@@ -159,6 +188,13 @@ pub async fn present(
         let mut field = [b' '; TOKEN_LEN];
         let n = token.len().min(TOKEN_LEN);
         field[..n].copy_from_slice(&token[..n]);
+        stream.write_all(&field).await?;
+    }
+    if protected {
+        let mut field = [b' '; NAME_LEN];
+        let name = name.unwrap_or("").as_bytes();
+        let n = name.len().min(NAME_LEN);
+        field[..n].copy_from_slice(&name[..n]);
         stream.write_all(&field).await?;
     }
     Ok(stream)
@@ -186,6 +222,16 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
         assert_eq!(trim_field(b"abc   "), b"abc");
+    }
+
+    #[test]
+    fn camera_names_are_checked() {
+        for good in ["door", "cam-1", "192.168.1.20", "::1", "yard_2"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", ".hidden", "a/b", "a b", "x+", "#", "ü", &"x".repeat(65)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -16,11 +16,18 @@ pub struct ReplyDetection {
     /// Box in pixels of the frame: x1, y1, x2, y2.
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
+    /// The tracker's number for the object, the same while it stays in view on its camera
+    /// (absent when no track holds the detection, and without a model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
 }
 
 /// The reply document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReplyDoc {
+    /// The camera's name (see the README's "Cameras and their names").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
     /// The server's number of the frame the detections belong to (its count of accepted frames
     /// on this connection, from 0).
     pub seq: u64,
@@ -87,7 +94,13 @@ mod tests {
     use super::*;
 
     fn detection(i: u32) -> ReplyDetection {
-        ReplyDetection { class_id: i, label: format!("class number {i}"), score: 0.5, bbox: [1.5, 2.0, 300.0, 400.5] }
+        ReplyDetection {
+            class_id: i,
+            label: format!("class number {i}"),
+            score: 0.5,
+            bbox: [1.5, 2.0, 300.0, 400.5],
+            track_id: Some(u64::from(i) + 1),
+        }
     }
 
     #[test]
@@ -99,13 +112,14 @@ mod tests {
 
     #[test]
     fn round_trips_through_1024_bytes() {
-        let doc = ReplyDoc { seq: 7, detections: vec![detection(0), detection(1)], omitted: 0 };
+        let doc =
+            ReplyDoc { camera: Some("door".into()), seq: 7, detections: vec![detection(0), detection(1)], omitted: 0 };
         assert_eq!(ReplyBody::parse(&doc.encode()), ReplyBody::Doc(doc));
     }
 
     #[test]
     fn too_many_detections_are_truncated_and_counted() {
-        let doc = ReplyDoc { seq: 1, detections: (0..100).map(detection).collect(), omitted: 0 };
+        let doc = ReplyDoc { seq: 1, detections: (0..100).map(detection).collect(), ..ReplyDoc::default() };
         let ReplyBody::Doc(back) = ReplyBody::parse(&doc.encode()) else { panic!("not JSON") };
         assert!(!back.detections.is_empty() && back.detections.len() < 100);
         assert_eq!(back.detections.len() + back.omitted, 100);
@@ -116,7 +130,7 @@ mod tests {
     fn a_label_too_long_for_any_reply_still_gives_valid_json() {
         let mut huge = detection(0);
         huge.label = "x".repeat(2000);
-        let doc = ReplyDoc { seq: 1, detections: vec![huge], omitted: 0 };
+        let doc = ReplyDoc { seq: 1, detections: vec![huge], ..ReplyDoc::default() };
         let ReplyBody::Doc(back) = ReplyBody::parse(&doc.encode()) else { panic!("not JSON") };
         assert_eq!((back.detections.len(), back.omitted), (0, 1));
     }

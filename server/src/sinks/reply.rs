@@ -12,7 +12,12 @@ pub struct ReplySink;
 impl Sink for ReplySink {
     fn frame(&self, frame: &Processed<'_>) {
         let record = frame.record;
-        *lock(&frame.client.latest) = ReplyDoc { seq: record.seq, detections: record.detections.clone(), omitted: 0 };
+        *lock(&frame.client.latest) = ReplyDoc {
+            camera: Some(frame.client.camera.clone()),
+            seq: record.seq,
+            detections: record.detections.clone(),
+            omitted: 0,
+        };
         let mut recent = frame.client.recent();
         recent.processed(Instant::now(), record.latency_ms);
         recent.model.clone_from(&record.model);

@@ -16,7 +16,7 @@ impl Sink for ViewerSink {
         if frame.client.view.receiver_count() == 0 {
             return;
         }
-        match jpeg::encode(frame.image, VIEW_QUALITY) {
+        match jpeg::encode(frame.annotated, VIEW_QUALITY) {
             Ok(bytes) => {
                 frame.client.view.send_replace(Some(Bytes::from(bytes)));
             }

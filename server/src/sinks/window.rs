@@ -9,7 +9,7 @@ pub struct WindowSink;
 impl Sink for WindowSink {
     fn frame(&self, frame: &Processed<'_>) {
         if let Some(window) = &frame.client.window {
-            match frame.image.try_clone() {
+            match frame.annotated.try_clone() {
                 Ok(image) => {
                     window.put(image);
                 }

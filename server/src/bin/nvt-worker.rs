@@ -1,0 +1,30 @@
+//! `nvt-worker`: serves a group's detection requests on NATS until SIGINT or SIGTERM.
+
+use clap::Parser;
+use nvt_server::worker::{self, Args, Failure};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    nvt_server::cli::init_logging();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("nvt-worker: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(worker::run(args, nvt_server::cli::stop_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Setup(error)) => {
+            eprintln!("nvt-worker: {error:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(error)) => {
+            eprintln!("nvt-worker: {error:#}");
+            ExitCode::FAILURE
+        }
+    };
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}

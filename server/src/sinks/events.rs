@@ -1,0 +1,26 @@
+//! Objects and events: each processed frame's tracked detections go to the events hub, which
+//! makes the events and hands them to the events file, the snapshots folder, MQTT and the web
+//! view. A client leaving ends its objects, and a frame of it that finishes later makes none.
+
+use super::{Processed, Sink};
+use crate::client::Client;
+use nvt_events::Hub;
+use std::sync::Arc;
+
+/// Hands each processed frame's detections to the events hub.
+pub struct EventSink(pub Arc<Hub>);
+
+impl Sink for EventSink {
+    fn frame(&self, frame: &Processed<'_>) {
+        let (hub, detections) = (&self.0, &frame.record.detections);
+        frame.client.while_open(|| hub.frame(&frame.client.camera, hub.now(), detections, frame.image));
+    }
+
+    fn joined(&self, client: &Client) {
+        self.0.camera_joined(&client.camera);
+    }
+
+    fn left(&self, client: &Client) {
+        self.0.camera_left(&client.camera);
+    }
+}

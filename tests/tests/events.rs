@@ -1,0 +1,247 @@
+//! Objects and events end to end, against the synthetic scene's ground truth: each shape keeps
+//! one track id for the whole run, at every camera rate; each makes one `new` and one `end`; the
+//! snapshots, the web view's `/api/events`, camera names, and `nvt-detect --events` on a video.
+
+use nvt_capture::synthetic::{Synthetic, CLASS_NAMES};
+use nvt_capture::SourceSpec;
+use nvt_detect::{Detector, DetectorOptions};
+use nvt_events::hub::Outputs;
+use nvt_events::snapshots::SnapshotStore;
+use nvt_events::{EventSettings, Hub};
+use nvt_support::JsonLines;
+use nvt_tests::harness::{binary, http_get, read_jsonl, temp_dir, TestServer};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+fn shapes_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
+}
+
+/// A server running the shapes model, with its log, events and snapshots in `dir`.
+fn server_config(dir: &Path) -> nvt_server::Config {
+    let detector = Detector::load(&shapes_model(), DetectorOptions::default()).expect("model");
+    let outputs = Outputs {
+        log: Some(Arc::new(JsonLines::open(dir.join("events.jsonl").to_str().expect("utf8")).expect("events"))),
+        snapshots: Some(SnapshotStore::open(&dir.join("snapshots"), 100).expect("snapshots")),
+        mqtt: None,
+        others: Vec::new(),
+    };
+    nvt_server::Config {
+        log: Some(Arc::new(JsonLines::open(dir.join("server.jsonl").to_str().expect("utf8")).expect("log"))),
+        detectors: vec![detector],
+        events: Arc::new(Hub::new(EventSettings::default(), outputs, false)),
+        ..nvt_server::Config::default()
+    }
+}
+
+fn client(server: &TestServer, fps: f64, frames: u64, log: Option<&Path>) -> nvt_client::Config {
+    let mut client = nvt_client::Config::new(server.addr.to_string(), SourceSpec::Synthetic);
+    client.fps = Some(fps);
+    client.frames = Some(frames);
+    client.duration = Some(Duration::from_secs(90));
+    client.log = log.map(|p| Arc::new(JsonLines::open(p.to_str().expect("utf8")).expect("log")));
+    client
+}
+
+/// Label -> the set of track ids its detections carried, over every record.
+fn ids_by_label(records: &[Value]) -> BTreeMap<String, BTreeSet<Option<u64>>> {
+    let mut ids: BTreeMap<String, BTreeSet<Option<u64>>> = BTreeMap::new();
+    for record in records {
+        for d in record["detections"].as_array().expect("detections") {
+            ids.entry(d["label"].as_str().expect("label").to_owned()).or_default().insert(d["track_id"].as_u64());
+        }
+    }
+    ids
+}
+
+/// Each shape kept exactly one id, and no two shapes shared one.
+fn assert_one_id_per_shape(records: &[Value], context: &str) {
+    let ids = ids_by_label(records);
+    assert_eq!(ids.keys().map(String::as_str).collect::<Vec<_>>(), {
+        let mut names = CLASS_NAMES.to_vec();
+        names.sort_unstable();
+        names
+    });
+    let mut all = BTreeSet::new();
+    for (label, set) in &ids {
+        assert_eq!(set.len(), 1, "{context}: {label} had ids {set:?}");
+        let id = set.iter().next().copied().flatten().unwrap_or_else(|| panic!("{context}: {label} never tracked"));
+        assert!(all.insert(id), "{context}: two shapes share id {id}");
+    }
+}
+
+/// One `new` and one `end` per shape, every event of an object under one id, in Frigate's shape.
+fn assert_one_life_per_shape(events: &[Value], camera: &str) {
+    let mut lives: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for event in events {
+        lives.entry(event["after"]["id"].as_str().expect("id").to_owned()).or_default().push(event);
+    }
+    assert_eq!(lives.len(), 3, "one object per shape: {}", serde_json::to_string(events).unwrap_or_default());
+    let mut labels = BTreeSet::new();
+    for (id, life) in &lives {
+        let kinds: Vec<&str> = life.iter().map(|e| e["type"].as_str().expect("type")).collect();
+        assert_eq!(kinds.first(), Some(&"new"), "{id}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&"end"), "{id}: {kinds:?}");
+        assert!(kinds[1..kinds.len() - 1].iter().all(|k| *k == "update"), "{id}: {kinds:?}");
+        let (new, end) = (&life[0], life[life.len() - 1]);
+        assert_eq!(new["before"], new["after"], "a new event's before is its after");
+        let track_ids: BTreeSet<_> = life.iter().map(|e| e["after"]["track_id"].as_u64()).collect();
+        assert_eq!(track_ids.len(), 1, "{id}: one track id for the whole life");
+        for event in life.iter() {
+            let after = &event["after"];
+            assert_eq!(after["camera"], camera);
+            assert_eq!(after["false_positive"], false);
+            assert_eq!(after["current_zones"], serde_json::json!([]));
+            assert!(after["box"].as_array().is_some_and(|b| b.len() == 4));
+            assert!(after["area"].as_f64().expect("area") > 0.0);
+        }
+        assert!(new["after"]["end_time"].is_null());
+        let (start, stop) = (end["after"]["start_time"].as_f64(), end["after"]["end_time"].as_f64());
+        assert!(stop.expect("end_time") >= start.expect("start_time"));
+        labels.insert(new["after"]["label"].as_str().expect("label").to_owned());
+    }
+    assert_eq!(labels.len(), 3, "one life for each of the three shapes: {labels:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shape_keeps_one_track_id_and_makes_one_new_and_one_end_at_every_rate() {
+    // Slow cameras move the shapes far between frames; fast ones make the detector skip frames.
+    for (fps, frames) in [(2.0, 16), (10.0, 50), (30.0, 120)] {
+        let dir = temp_dir(&format!("events-rate-{fps}"));
+        let server = TestServer::start(server_config(&dir)).await;
+        let replies = dir.join("client.jsonl");
+        let summary = nvt_client::run(client(&server, fps, frames, Some(&replies)), CancellationToken::new())
+            .await
+            .expect("client");
+        server.stop().await;
+        assert_eq!(summary.accepted, frames, "{fps} fps");
+        let records = read_jsonl(&dir.join("server.jsonl"));
+        assert!(records.iter().all(|r| r["camera"] == "127.0.0.1"), "{fps} fps: records name the camera");
+        assert_one_id_per_shape(&records, &format!("{fps} fps, server log"));
+        assert!(records.iter().all(|r| r["timings_ms"]["track"].as_f64().is_some()));
+        // The replies carried the ids too, and the camera's name.
+        let replies: Vec<Value> =
+            read_jsonl(&replies).into_iter().filter(|r| r["response"]["camera"].is_string()).collect();
+        assert!(replies.len() as u64 >= frames / 2, "{fps} fps: {} replies with results", replies.len());
+        assert!(replies.iter().all(|r| r["response"]["camera"] == "127.0.0.1"));
+        let reply_detections: Vec<Value> = replies.iter().map(|r| r["response"].clone()).collect();
+        assert_one_id_per_shape(&reply_detections[reply_detections.len() / 2..], &format!("{fps} fps, replies"));
+
+        let events = read_jsonl(&dir.join("events.jsonl"));
+        assert_one_life_per_shape(&events, "127.0.0.1");
+        // Each object's snapshot: a JPEG of the frame, named in its events.
+        for end in events.iter().filter(|e| e["type"] == "end") {
+            let file = end["after"]["snapshot"]["file"].as_str().expect("snapshot file");
+            let jpeg = std::fs::read(dir.join("snapshots").join(file)).expect("snapshot saved");
+            assert_eq!(nvt_capture::jpeg::dimensions(&jpeg).expect("a JPEG"), (640, 480));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_view_lists_the_latest_events_with_their_snapshots() {
+    let dir = temp_dir("events-web");
+    let mut config = server_config(&dir);
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let web = http.local_addr().expect("addr");
+    config.http = Some(http);
+    let server = TestServer::start(config).await;
+    nvt_client::run(client(&server, 15.0, 30, None), CancellationToken::new()).await.expect("client");
+    let (status, _, body) = http_get(web, "/api/events", Duration::from_secs(2)).await;
+    assert_eq!(status, 200);
+    let events: Vec<Value> = serde_json::from_slice(&body).expect("JSON");
+    assert_one_life_per_shape(&events.iter().rev().cloned().collect::<Vec<_>>(), "127.0.0.1");
+    assert_eq!(events[0]["type"], "end", "newest first");
+    let url = events[0]["snapshot_url"].as_str().expect("snapshot url");
+    let (status, headers, jpeg) = http_get(web, url, Duration::from_secs(2)).await;
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "image/jpeg"));
+    assert_eq!(nvt_capture::jpeg::dimensions(&jpeg).expect("a JPEG"), (640, 480));
+    let (status, _, _) = http_get(web, "/api/events/no-such-id/snapshot.jpg", Duration::from_secs(2)).await;
+    assert_eq!(status, 404);
+    let (_, _, metrics) = http_get(web, "/metrics", Duration::from_secs(2)).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("nvt_events_total{type=\"new\"} 3"), "{metrics}");
+    assert!(metrics.contains("nvt_events_total{type=\"end\"} 3"), "{metrics}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_are_named_by_flag_by_address_or_by_themselves_and_never_clash() {
+    // --camera door=127.0.0.1: two clients from that address are door and door-2.
+    let dir = temp_dir("events-names");
+    let mut config = server_config(&dir);
+    config.cameras = nvt_server::cameras::Cameras::new(vec![("door".into(), [127, 0, 0, 1].into())]);
+    let server = TestServer::start(config).await;
+    let (a, b) = tokio::join!(
+        nvt_client::run(client(&server, 10.0, 20, None), CancellationToken::new()),
+        nvt_client::run(client(&server, 10.0, 20, None), CancellationToken::new()),
+    );
+    a.expect("first");
+    b.expect("second");
+    server.stop().await;
+    let cameras: BTreeSet<String> = read_jsonl(&dir.join("server.jsonl"))
+        .iter()
+        .map(|r| r["camera"].as_str().expect("camera").to_owned())
+        .collect();
+    assert_eq!(cameras, BTreeSet::from(["door".to_owned(), "door-2".to_owned()]));
+    let event_cameras: BTreeSet<String> = read_jsonl(&dir.join("events.jsonl"))
+        .iter()
+        .map(|e| e["after"]["camera"].as_str().expect("camera").to_owned())
+        .collect();
+    assert_eq!(event_cameras, cameras, "each camera's objects are its own");
+
+    // Protected mode: the client names itself.
+    let dir = temp_dir("events-own-name");
+    let mut config = server_config(&dir);
+    config.guard = nvt_transport::protect::Guard { tls: None, token: Some(b"t0ken".to_vec()) };
+    let server = TestServer::start(config).await;
+    let mut named = client(&server, 10.0, 10, None);
+    named.token = Some(b"t0ken".to_vec());
+    named.name = Some("garage".into());
+    nvt_client::run(named, CancellationToken::new()).await.expect("named client");
+    server.stop().await;
+    let records = read_jsonl(&dir.join("server.jsonl"));
+    assert!(!records.is_empty() && records.iter().all(|r| r["camera"] == "garage"));
+}
+
+#[test]
+fn nvt_detect_tracks_and_makes_events_on_a_video() {
+    use opencv::core::Size;
+    use opencv::prelude::*;
+    use opencv::videoio;
+    let dir = temp_dir("events-video");
+    let video = dir.join("porch.avi");
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(video.to_str().expect("utf8"), fourcc, 10.0, Size::new(640, 480), true)
+        .expect("writer");
+    let scene = Synthetic::new(640, 480).expect("scene");
+    for i in 0..40 {
+        writer.write(&scene.render(i, std::time::SystemTime::now()).expect("frame").image).expect("write");
+    }
+    writer.release().expect("release");
+    let out = std::process::Command::new(binary("nvt-detect"))
+        .args(["--model", shapes_model().to_str().expect("utf8")])
+        .args(["--log", dir.join("log.jsonl").to_str().expect("utf8")])
+        .args(["--events", dir.join("events.jsonl").to_str().expect("utf8")])
+        .args(["--snapshots", dir.join("snapshots").to_str().expect("utf8")])
+        .arg(&video)
+        .output()
+        .expect("nvt-detect");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = read_jsonl(&dir.join("log.jsonl"));
+    assert_eq!(records.len(), 40);
+    assert_one_id_per_shape(&records, "nvt-detect");
+    let events = read_jsonl(&dir.join("events.jsonl"));
+    assert_one_life_per_shape(&events, "porch");
+    // Times are the video's own: the 40 frames span 3.9 s at 10 fps.
+    for end in events.iter().filter(|e| e["type"] == "end") {
+        assert!((end["after"]["end_time"].as_f64().expect("end") - 3.9).abs() < 1e-6, "{end}");
+        assert_eq!(end["after"]["start_time"].as_f64(), Some(0.0));
+    }
+    assert_eq!(std::fs::read_dir(dir.join("snapshots")).expect("snapshots").count(), 3);
+}

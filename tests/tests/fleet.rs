@@ -1,0 +1,300 @@
+//! The fleet on a real NATS server (Debian's nats-server with JetStream, started by each test on
+//! a free loopback port with its own store): one ingest nvt-server, single-thread nvt-workers and
+//! streaming clients, all real processes, so that workers and the broker can be killed.
+
+use nvt_tests::harness::{
+    binary, free_port, http_get, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, ChildGuard,
+};
+use nvt_tests::nats::NatsServer;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn model(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name).display().to_string()
+}
+
+struct Fleet {
+    dir: PathBuf,
+    nats: NatsServer,
+    server: ChildGuard,
+    listen: String,
+    http: std::net::SocketAddr,
+    workers: Vec<ChildGuard>,
+}
+
+impl Fleet {
+    fn start(test: &str, workers: usize, max_payload: usize) -> Self {
+        let dir = temp_dir(test);
+        let nats = NatsServer::start(&dir.join("nats"), max_payload);
+        let listen = format!("127.0.0.1:{}", free_port());
+        let http_port = free_port();
+        let log = dir.join("server.jsonl").display().to_string();
+        let events = dir.join("events.jsonl").display().to_string();
+        let server = spawn(
+            "nvt-server",
+            &[
+                "--listen",
+                &listen,
+                "--nats",
+                &nats.url(),
+                "--log",
+                &log,
+                "--events",
+                &events,
+                "--http",
+                &http_port.to_string(),
+            ],
+        );
+        wait_for_port(listen.parse().expect("addr"), Duration::from_secs(30));
+        let mut fleet =
+            Self { dir, nats, server, listen, http: ([127, 0, 0, 1], http_port).into(), workers: Vec::new() };
+        for _ in 0..workers {
+            fleet.add_worker();
+        }
+        fleet
+    }
+
+    fn add_worker(&mut self) {
+        let url = self.nats.url();
+        let shapes = model("shapes.onnx");
+        self.workers
+            .push(spawn("nvt-worker", &["--nats", &url, "--model", &shapes, "--threads", "1", "--workers", "1"]));
+    }
+
+    /// Clients streaming the synthetic scene at `fps` for `seconds`, each logging its exchanges.
+    fn clients(&self, count: usize, fps: u32, seconds: u32) -> Vec<std::process::Child> {
+        (0..count)
+            .map(|i| {
+                let log = self.dir.join(format!("client{i}.jsonl")).display().to_string();
+                Command::new(binary("nvt-client"))
+                    .args(["--connect", &self.listen, "--source", "synthetic", "--fps", &fps.to_string()])
+                    .args(["--duration", &format!("{seconds}s"), "--log", &log])
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("client")
+            })
+            .collect()
+    }
+
+    fn records(&self) -> Vec<Value> {
+        read_jsonl(&self.dir.join("server.jsonl"))
+    }
+
+    fn push(&self, file: &str) -> bool {
+        let out = Command::new(binary("nvt-fleet")).args(["push", "--nats", &self.nats.url(), &model(file)]).output();
+        out.expect("nvt-fleet").status.success()
+    }
+
+    fn stop(mut self) {
+        let pid = self.server.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        wait_exit(&mut self.server, Duration::from_secs(15));
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64()
+}
+
+/// Waits until `done` holds for the server's records, up to `timeout`.
+fn wait_records(fleet: &Fleet, timeout: Duration, done: impl Fn(&[Value]) -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if done(&fleet.records()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn worker_of(record: &Value) -> String {
+    record["remote"]["worker"].as_str().unwrap_or_default().to_owned()
+}
+
+fn models_after(records: &[Value], since: f64) -> BTreeMap<String, BTreeSet<String>> {
+    let mut models: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r["time"].as_f64().unwrap_or(0.0) > since) {
+        models.entry(worker_of(r)).or_default().insert(r["model"].as_str().unwrap_or_default().to_owned());
+    }
+    models
+}
+
+#[test]
+fn workers_die_join_and_swap_models_while_every_camera_keeps_its_detections() {
+    let mut fleet = Fleet::start("fleet-life", 3, 8 << 20);
+    let clients = fleet.clients(4, 5, 36);
+    assert!(
+        wait_records(&fleet, Duration::from_secs(30), |r| r.iter().map(worker_of).collect::<BTreeSet<_>>().len() == 3),
+        "all three workers serve"
+    );
+
+    // A worker dies: SIGKILL, no goodbye.
+    std::thread::sleep(Duration::from_secs(2));
+    let killed_at = unix_now();
+    let dead = fleet.workers.remove(0);
+    drop(dead);
+
+    // One model for the fleet: every worker left switches; a worker that starts later loads
+    // the pushed model, not its --model.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(fleet.push("shapes-v5.onnx"));
+    let pushed_at = unix_now();
+    assert!(
+        wait_records(&fleet, Duration::from_secs(20), |r| {
+            let after = models_after(r, pushed_at + 3.0);
+            after.len() == 2
+                && after.values().all(|m| m.len() == 1 && m.iter().all(|id| id.starts_with("shapes-v5.onnx@")))
+        }),
+        "every worker swapped: {:?}",
+        models_after(&fleet.records(), pushed_at + 3.0)
+    );
+    let joined_at = unix_now();
+    fleet.add_worker();
+    assert!(
+        wait_records(&fleet, Duration::from_secs(20), |r| models_after(r, joined_at).len() == 3),
+        "a new worker takes a share of the work within seconds: {:?}",
+        models_after(&fleet.records(), joined_at)
+    );
+
+    // A bad file is refused by every worker, and the old model keeps serving.
+    assert!(fleet.push("fixtures/not-onnx.onnx"));
+    let bad_at = unix_now();
+    std::thread::sleep(Duration::from_secs(4));
+    for mut client in clients {
+        assert!(client.wait().expect("client").success());
+    }
+    let records = fleet.records();
+    let after_bad = models_after(&records, bad_at + 1.0);
+    assert!(after_bad.len() >= 2, "{after_bad:?}");
+    assert!(after_bad.values().flatten().all(|id| id.starts_with("shapes-v5.onnx@")), "{after_bad:?}");
+    let newcomer = models_after(&records, joined_at + 3.0);
+    assert!(newcomer.values().flatten().all(|id| id.starts_with("shapes-v5.onnx@")), "{newcomer:?}");
+
+    // No frame's detections delivered twice; every camera kept getting detections, with no gap
+    // longer than the deadline plus a second, through the death, the swap and the join.
+    let mut by_camera: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for r in &records {
+        by_camera.entry(r["source"].as_str().expect("source").to_owned()).or_default().push(r);
+    }
+    assert_eq!(by_camera.len(), 4);
+    let deadline_s = records.iter().filter_map(|r| r["remote"]["deadline_ms"].as_f64()).fold(0.0, f64::max) / 1000.0;
+    for (camera, list) in &by_camera {
+        let seqs: BTreeSet<u64> = list.iter().map(|r| r["seq"].as_u64().expect("seq")).collect();
+        assert_eq!(seqs.len(), list.len(), "{camera}: a frame's detections came twice");
+        let times: Vec<f64> =
+            list.iter().map(|r| r["time"].as_f64().expect("time")).filter(|t| *t > killed_at - 1.0).collect();
+        let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(gap <= deadline_s + 1.0, "{camera}: {gap:.2} s without a processed frame (deadline {deadline_s:.2} s)");
+        assert!(
+            list.iter().filter(|r| r["detections"].as_array().is_some_and(|d| d.len() == 3)).count() > list.len() / 2
+        );
+    }
+    for i in 0..4 {
+        let exchanges = read_jsonl(&fleet.dir.join(format!("client{i}.jsonl")));
+        let with_detections =
+            exchanges.iter().filter(|e| e["response"]["detections"].as_array().is_some_and(|d| !d.is_empty()));
+        assert!(with_detections.count() > exchanges.len() / 2, "client {i} got replies with detections");
+    }
+    fleet.stop();
+}
+
+#[test]
+fn the_broker_restarts_and_ingest_and_workers_come_back_by_themselves() {
+    let mut fleet = Fleet::start("fleet-restart", 2, 8 << 20);
+    let clients = fleet.clients(2, 5, 16);
+    assert!(wait_records(&fleet, Duration::from_secs(30), |r| r.len() >= 10));
+    fleet.nats.kill();
+    let down_at = unix_now();
+    std::thread::sleep(Duration::from_secs(3));
+    fleet.nats.restart();
+    let up_at = unix_now();
+    assert!(
+        wait_records(&fleet, Duration::from_secs(15), |r| r
+            .iter()
+            .filter(|x| x["time"].as_f64().unwrap_or(0.0) > up_at)
+            .count()
+            >= 10),
+        "detection resumes after the restart"
+    );
+    for mut client in clients {
+        assert!(client.wait().expect("client").success());
+    }
+    // While the broker was down, the clients' frames were still accepted and answered (with the
+    // last detections they had): the ingest never stopped serving them.
+    for i in 0..2 {
+        let exchanges = read_jsonl(&fleet.dir.join(format!("client{i}.jsonl")));
+        let during = exchanges
+            .iter()
+            .filter(|e| (down_at + 0.5..up_at).contains(&e["time"].as_f64().unwrap_or(0.0)) && e["accepted"] == true)
+            .count();
+        assert!(during >= 5, "client {i}: {during} frames accepted while the broker was down");
+    }
+    fleet.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_larger_than_the_brokers_payload_limit_are_counted_not_sent() {
+    let fleet = Fleet::start("fleet-payload", 1, 64 * 1024);
+    let clients = fleet.clients(1, 5, 3);
+    for mut client in clients {
+        assert!(client.wait().expect("client").success());
+    }
+    let (_, _, metrics) = http_get(fleet.http, "/metrics", Duration::from_secs(2)).await;
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    let too_large = metrics
+        .lines()
+        .find(|l| l.starts_with("nvt_fleet_requests_total{outcome=\"too_large\"}"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok());
+    assert!(too_large.is_some_and(|n| n >= 5), "{metrics}");
+    assert!(fleet.records().is_empty(), "no frame reached a worker");
+    fleet.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_go_to_a_jetstream_stream_that_outlives_a_consumer_restart() {
+    use futures_util::StreamExt;
+    let fleet = Fleet::start("fleet-events", 1, 8 << 20);
+    for mut client in fleet.clients(1, 10, 3) {
+        assert!(client.wait().expect("client").success());
+    }
+    let written = read_jsonl(&fleet.dir.join("events.jsonl"));
+    let key = |e: &Value| format!("{} {} {}", e["type"], e["after"]["id"], e["after"]["frame_time"]);
+    let want: Vec<String> = written.iter().map(key).collect();
+    assert!(want.len() >= 6, "three shapes came and went: {want:?}");
+
+    // A durable consumer reads some events and acknowledges them, then goes away.
+    let config = async_nats::jetstream::consumer::pull::Config {
+        durable_name: Some("nvt-test".into()),
+        ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+        ..Default::default()
+    };
+    let read = |count: usize| {
+        let (url, config) = (fleet.nats.url(), config.clone());
+        async move {
+            let client = async_nats::connect(url).await.expect("connect");
+            let jetstream = async_nats::jetstream::new(client);
+            let stream = jetstream.get_stream("NVT_EVENTS").await.expect("the events stream");
+            let consumer = stream.get_or_create_consumer("nvt-test", config).await.expect("consumer");
+            let mut messages =
+                consumer.fetch().max_messages(count).expires(Duration::from_secs(2)).messages().await.expect("fetch");
+            let mut got = Vec::new();
+            while let Some(Ok(message)) = messages.next().await {
+                assert!(message.subject.as_str().starts_with("nvt.events.127_0_0_1"), "{}", message.subject);
+                got.push(key(&serde_json::from_slice::<Value>(&message.payload).expect("JSON")));
+                message.ack().await.expect("ack");
+            }
+            got
+        }
+    };
+    let first = read(3).await;
+    // A new process with the same durable consumer reads on from there.
+    let rest = read(1000).await;
+    let all: Vec<String> = first.iter().chain(&rest).cloned().collect();
+    assert_eq!(all, want, "every event, in order, none read twice across the consumer's restart");
+    fleet.stop();
+}
