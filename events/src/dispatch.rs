@@ -3,9 +3,9 @@
 //! counts and snapshots leave in the order they were made.
 
 use crate::book::{Emitted, ObjectBook};
-use crate::hub::{EventCounts, EventOutput, Outputs, Recent, RECENT_EVENTS};
 use crate::mqtt::Publisher;
 use crate::object::{Event, EventType};
+use crate::outputs::{EventCounts, EventOutput, Outputs, Recent, RECENT_EVENTS};
 use crate::snapshots::SnapshotStore;
 use nvt_capture::{draw, jpeg, Mat};
 use nvt_support::sync::lock;

@@ -10,70 +10,18 @@
 use crate::book::{EventSettings, ObjectBook};
 use crate::dispatch::Dispatch;
 use crate::mqtt::Publisher;
-use crate::object::Event;
-use crate::snapshots::SnapshotStore;
+pub use crate::outputs::{EventCounts, EventOutput, Outputs, Recent, RECENT_EVENTS};
 use nvt_capture::Mat;
 use nvt_support::sync::lock;
-use nvt_support::JsonLines;
 use nvt_transport::ReplyDetection;
-use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Events the web view keeps, newest last.
-pub const RECENT_EVENTS: usize = 50;
-
 /// Frames waiting for the hub's thread, at most (a server drops the ones past it).
 const MAX_QUEUED_FRAMES: usize = 64;
-
-/// Another place events go (the fleet's JetStream stream). It is called on the hub's thread, in
-/// the order events are made, and must not block.
-pub trait EventOutput: Send {
-    /// Takes one event.
-    fn event(&self, event: &Event);
-}
-
-/// Where events go.
-#[derive(Default)]
-pub struct Outputs {
-    /// `--events PATH`: one JSON line per event.
-    pub log: Option<Arc<JsonLines>>,
-    /// `--snapshots DIR`.
-    pub snapshots: Option<SnapshotStore>,
-    /// `--mqtt URL`.
-    pub mqtt: Option<Publisher>,
-    /// Any other outputs.
-    pub others: Vec<Box<dyn EventOutput>>,
-}
-
-/// An event as the web view lists it, with its snapshot when it has one.
-#[derive(Clone, Serialize)]
-pub struct Recent {
-    /// The event.
-    #[serde(flatten)]
-    pub event: Event,
-    /// The snapshot JPEG (served at `/api/events/{id}/snapshot.jpg`, not in the JSON).
-    #[serde(skip)]
-    pub jpeg: Option<Arc<Vec<u8>>>,
-}
-
-/// Counts of what the hub did, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct EventCounts {
-    /// `new` events.
-    pub new: AtomicU64,
-    /// `update` events.
-    pub update: AtomicU64,
-    /// `end` events.
-    pub end: AtomicU64,
-    /// Snapshots that could not be saved.
-    pub snapshot_errors: AtomicU64,
-    /// Frames left out of events because the hub's queue was full.
-    pub frames_skipped: AtomicU64,
-}
 
 enum Job {
     Frame { camera: String, time: f64, detections: Vec<ReplyDetection>, image: Arc<Mat> },

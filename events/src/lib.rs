@@ -8,6 +8,7 @@ mod dispatch;
 pub mod hub;
 pub mod mqtt;
 pub mod object;
+pub mod outputs;
 pub mod snapshots;
 pub mod track;
 

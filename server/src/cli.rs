@@ -329,6 +329,12 @@ impl ModelArgs {
     }
 }
 
+/// The async runtime of a binary; `None` (after saying why on standard error, as `program`)
+/// when it cannot start.
+pub fn runtime(program: &str) -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().map_err(|error| eprintln!("{program}: cannot start the async runtime: {error}")).ok()
+}
+
 /// Completes on SIGINT or SIGTERM.
 pub async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};

@@ -8,13 +8,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     nvt_server::cli::init_logging();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("nvt-server: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = nvt_server::cli::runtime("nvt-server") else { return ExitCode::FAILURE };
     let code = runtime.block_on(serve(args));
     // Whatever a thread is still doing (a model load, a frame) is not waited for: the server has
     // flushed its log and said goodbye, and SIGTERM must end the process promptly.

@@ -10,9 +10,8 @@ use crate::client::{Client, Incoming};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Output, Results};
 use crate::record::{ms, RemoteRecord};
-use crate::stage::FrameStage;
+use crate::stage::{per_client_thread, FrameStage};
 use async_nats::{HeaderMap, Request, RequestErrorKind};
-use nvt_capture::slot::Taken;
 use nvt_fleet::wire::{DetectReply, BUDGET_HEADER, CAMERA_HEADER, SEQ_HEADER};
 use nvt_fleet::Group;
 use nvt_support::sync::lock;
@@ -84,6 +83,14 @@ struct FleetMetrics {
 
 /// Frames detected by the group's workers over NATS.
 pub struct RemoteStage {
+    fleet: Fleet,
+    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
+}
+
+/// What every client's thread shares: the connection, the subject, where frames go, the
+/// deadline and the counters.
+#[derive(Clone)]
+struct Fleet {
     nats: async_nats::Client,
     subject: String,
     runtime: tokio::runtime::Handle,
@@ -91,7 +98,6 @@ pub struct RemoteStage {
     max_pixels: u64,
     deadline: Arc<Mutex<Deadline>>,
     metrics: Arc<FleetMetrics>,
-    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
 }
 
 impl RemoteStage {
@@ -113,7 +119,7 @@ impl RemoteStage {
         metrics.register(Box::new(requests.clone()));
         metrics.register(Box::new(deadline.clone()));
         deadline.set(FIRST_DEADLINE.as_secs_f64());
-        Self {
+        let fleet = Fleet {
             nats,
             subject: group.detect_subject(),
             runtime: tokio::runtime::Handle::current(),
@@ -121,29 +127,16 @@ impl RemoteStage {
             max_pixels,
             deadline: Arc::default(),
             metrics: Arc::new(FleetMetrics { requests, deadline }),
-            threads: Mutex::default(),
-        }
+        };
+        Self { fleet, threads: Mutex::default() }
     }
 }
 
 impl FrameStage for RemoteStage {
     fn register(&self, client: &Arc<Client>) -> std::io::Result<()> {
-        let worker = Requester {
-            client: Arc::clone(client),
-            nats: self.nats.clone(),
-            subject: self.subject.clone(),
-            runtime: self.runtime.clone(),
-            output: Arc::clone(&self.output),
-            max_pixels: self.max_pixels,
-            deadline: Arc::clone(&self.deadline),
-            metrics: Arc::clone(&self.metrics),
-        };
-        let thread = std::thread::Builder::new().name(format!("remote {}", client.peer)).spawn(move || loop {
-            match worker.client.frames.take_timeout(Duration::from_secs(1)) {
-                Taken::Value(frame) => worker.process(frame),
-                Taken::Timeout => continue,
-                Taken::Closed => break,
-            }
+        let fleet = self.fleet.clone();
+        let thread = per_client_thread(client, format!("remote {}", client.peer), move |client, frame| {
+            fleet.process(client, frame);
         })?;
         lock(&self.threads).insert(client.id, thread);
         Ok(())
@@ -161,26 +154,13 @@ impl FrameStage for RemoteStage {
     fn stop(&self) {}
 }
 
-/// One client's thread: its frames out, their detections back.
-struct Requester {
-    client: Arc<Client>,
-    nats: async_nats::Client,
-    subject: String,
-    runtime: tokio::runtime::Handle,
-    output: Arc<Output>,
-    max_pixels: u64,
-    deadline: Arc<Mutex<Deadline>>,
-    metrics: Arc<FleetMetrics>,
-}
-
-impl Requester {
+impl Fleet {
     fn outcome(&self, outcome: &str) {
         self.metrics.requests.with_label_values(&[outcome]).inc();
     }
 
-    /// Sends one frame and finishes it with the reply; decodes it meanwhile.
-    fn process(&self, frame: Incoming) {
-        let client = &self.client;
+    /// Sends one of `client`'s frames and finishes it with the reply; decodes it meanwhile.
+    fn process(&self, client: &Client, frame: Incoming) {
         if self.nats.connection_state() != async_nats::connection::State::Connected {
             // The broker is away: the frame is not sent (nothing piles up to flood the workers
             // when it is back); the client's newest frame goes once it is.

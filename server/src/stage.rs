@@ -3,7 +3,7 @@
 //! ([`crate::detection::DetectorStage`]). The session hands frames over through the client's
 //! newest-wins slot and tells the stage; it never asks which stage it has.
 
-use crate::client::Client;
+use crate::client::{Client, Incoming};
 use crate::pipeline::{self, Output};
 use nvt_capture::slot::Taken;
 use nvt_support::sync::lock;
@@ -25,6 +25,23 @@ pub trait FrameStage: Send + Sync {
     fn stop(&self);
 }
 
+/// Starts a thread named `name` that hands each of `client`'s newest frames to `each`, until the
+/// client's slot is closed.
+pub fn per_client_thread(
+    client: &Arc<Client>,
+    name: String,
+    mut each: impl FnMut(&Client, Incoming) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let client = Arc::clone(client);
+    std::thread::Builder::new().name(name).spawn(move || loop {
+        match client.frames.take_timeout(Duration::from_secs(1)) {
+            Taken::Value(frame) => each(&client, frame),
+            Taken::Timeout => continue,
+            Taken::Closed => break,
+        }
+    })
+}
+
 /// No model: each client gets a worker thread that decodes its newest frame and finishes it.
 pub struct DecodeOnly {
     output: Arc<Output>,
@@ -41,16 +58,10 @@ impl DecodeOnly {
 
 impl FrameStage for DecodeOnly {
     fn register(&self, client: &Arc<Client>) -> std::io::Result<()> {
-        let (client_, output, max_pixels) = (Arc::clone(client), Arc::clone(&self.output), self.max_pixels);
-        let worker = std::thread::Builder::new().name(format!("frames {}", client.peer)).spawn(move || loop {
-            match client_.frames.take_timeout(Duration::from_secs(1)) {
-                Taken::Value(frame) => {
-                    if let Some(decoded) = pipeline::decode(&client_, frame, max_pixels) {
-                        pipeline::finish(&client_, &output, decoded, None);
-                    }
-                }
-                Taken::Timeout => continue,
-                Taken::Closed => break,
+        let (output, max_pixels) = (Arc::clone(&self.output), self.max_pixels);
+        let worker = per_client_thread(client, format!("frames {}", client.peer), move |client, frame| {
+            if let Some(decoded) = pipeline::decode(client, frame, max_pixels) {
+                pipeline::finish(client, &output, decoded, None);
             }
         })?;
         lock(&self.workers).insert(client.id, worker);

@@ -27,13 +27,7 @@ enum Command {
 fn main() -> ExitCode {
     nvt_server::cli::init_logging();
     let Command::Push { nats, group, model } = Command::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("nvt-fleet: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = nvt_server::cli::runtime("nvt-fleet") else { return ExitCode::FAILURE };
     let push = async {
         let group = Group::new(&group)?;
         let client = nvt_fleet::connect(&nats, "nvt-fleet", 64).await?;

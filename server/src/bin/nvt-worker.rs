@@ -7,13 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     nvt_server::cli::init_logging();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("nvt-worker: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = nvt_server::cli::runtime("nvt-worker") else { return ExitCode::FAILURE };
     let code = match runtime.block_on(worker::run(args, nvt_server::cli::stop_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Setup(error)) => {
