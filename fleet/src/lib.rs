@@ -1,9 +1,10 @@
 //! nvt past one machine, on NATS: an ingest server sends each frame chosen for detection as a
 //! request to a queue group of workers ([`subjects`], [`wire`]); a model pushed to a JetStream
 //! object store reaches every worker of the group ([`models`]); events from every ingest server
-//! go to a JetStream stream ([`stream`]). [`connect`] opens a connection that survives the
-//! broker's restarts.
+//! go to a JetStream stream ([`stream`]), which [`bridge`] can publish to MQTT. [`connect`]
+//! opens a connection that survives the broker's restarts.
 
+pub mod bridge;
 pub mod connect;
 pub mod models;
 pub mod stream;

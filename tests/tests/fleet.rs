@@ -298,3 +298,42 @@ async fn events_go_to_a_jetstream_stream_that_outlives_a_consumer_restart() {
     assert_eq!(all, want, "every event, in order, none read twice across the consumer's restart");
     fleet.stop();
 }
+
+#[test]
+fn the_mqtt_bridge_publishes_the_streams_events_and_reads_on_after_a_restart() {
+    use nvt_tests::broker::{events, Mosquitto, Subscriber};
+    let fleet = Fleet::start("fleet-bridge", 1, 8 << 20);
+    let broker = Mosquitto::start(&fleet.dir.join("mosquitto"), "");
+    let subscriber = Subscriber::start(broker.addr, &["fleet/events"]);
+    let bridge = || {
+        spawn("nvt-fleet", &["mqtt", "--nats", &fleet.nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", "fleet"])
+    };
+    let key = |e: &Value| format!("{} {} {}", e["type"], e["after"]["id"], e["after"]["frame_time"]);
+    let firsts = |list: Vec<Value>| {
+        let mut seen = BTreeSet::new();
+        list.iter().map(key).filter(|k| seen.insert(k.clone())).collect::<Vec<_>>()
+    };
+    for mut client in fleet.clients(1, 10, 3) {
+        assert!(client.wait().expect("client").success());
+    }
+    let mut first = bridge();
+    let written = || firsts(read_jsonl(&fleet.dir.join("events.jsonl")));
+    assert!(
+        subscriber.wait_until(Duration::from_secs(20), |m| firsts(events(m, "fleet")) == written()),
+        "the bridge published the stream's events"
+    );
+    // The bridge stops; more events are made; a new bridge reads on from where it was.
+    Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status().expect("kill");
+    wait_exit(&mut first, Duration::from_secs(15));
+    for mut client in fleet.clients(1, 10, 3) {
+        assert!(client.wait().expect("client").success());
+    }
+    let _second = bridge();
+    assert!(
+        subscriber.wait_until(Duration::from_secs(20), |m| firsts(events(m, "fleet")) == written()),
+        "every event, in order, across the bridge's restart: got {:?}\nwant {:?}",
+        firsts(events(&subscriber.messages(), "fleet")),
+        written()
+    );
+    fleet.stop();
+}

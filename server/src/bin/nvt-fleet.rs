@@ -1,4 +1,6 @@
 //! `nvt-fleet push --nats URL [--group NAME] MODEL.onnx`: one model swap for a whole worker group.
+//! `nvt-fleet mqtt --nats URL --mqtt URL [...]`: every ingest server's events, from the events
+//! stream, to MQTT.
 
 use clap::Parser;
 use nvt_fleet::models::ModelStore;
@@ -22,12 +24,34 @@ enum Command {
         /// The ONNX model file.
         model: PathBuf,
     },
+    /// Publishes the events of every ingest server, read from the JetStream stream NVT_EVENTS
+    /// with a durable consumer, to MQTT (`<prefix>/events`, QoS 1, and `<prefix>/available`).
+    Mqtt {
+        /// The NATS server: nats://HOST:PORT.
+        #[arg(long)]
+        nats: String,
+        /// The durable consumer's name: a bridge that restarts under it reads on from there.
+        #[arg(long, default_value = nvt_fleet::bridge::DEFAULT_CONSUMER)]
+        consumer: String,
+        /// The MQTT broker and its settings (--mqtt is required here).
+        #[command(flatten)]
+        mqtt: nvt_server::cli::MqttArgs,
+    },
 }
 
 fn main() -> ExitCode {
     nvt_server::cli::init_logging();
-    let Command::Push { nats, group, model } = Command::parse();
+    let command = Command::parse();
     let Some(runtime) = nvt_server::cli::runtime("nvt-fleet") else { return ExitCode::FAILURE };
+    let code = match command {
+        Command::Push { nats, group, model } => runtime.block_on(push(nats, group, model)),
+        Command::Mqtt { nats, consumer, mqtt } => runtime.block_on(bridge(nats, consumer, mqtt)),
+    };
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}
+
+async fn push(nats: String, group: String, model: PathBuf) -> ExitCode {
     let push = async {
         let group = Group::new(&group)?;
         let client = nvt_fleet::connect(&nats, "nvt-fleet", 64).await?;
@@ -37,11 +61,9 @@ fn main() -> ExitCode {
         Ok::<_, nvt_fleet::FleetError>((group, bytes))
     };
     // A broker that never answers is an error, not a hang.
-    let pushed = runtime.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(60), push)
-            .await
-            .unwrap_or_else(|_| Err(nvt_fleet::FleetError::Nats(format!("no answer from {nats} within 60 s"))))
-    });
+    let pushed = tokio::time::timeout(std::time::Duration::from_secs(60), push)
+        .await
+        .unwrap_or_else(|_| Err(nvt_fleet::FleetError::Nats(format!("no answer from {nats} within 60 s"))));
     match pushed {
         Ok((group, bytes)) => {
             println!("pushed {} ({bytes} bytes) to group {}", model.display(), group.name());
@@ -50,6 +72,37 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("nvt-fleet: {error}");
             ExitCode::from(2)
+        }
+    }
+}
+
+async fn bridge(nats: String, consumer: String, mqtt: nvt_server::cli::MqttArgs) -> ExitCode {
+    let publisher = match mqtt.start() {
+        Ok(Some(publisher)) => publisher,
+        Ok(None) => {
+            eprintln!("nvt-fleet mqtt: --mqtt is required");
+            return ExitCode::from(2);
+        }
+        Err(error) => {
+            eprintln!("nvt-fleet mqtt: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match nvt_fleet::connect(&nats, "nvt-fleet mqtt", 1024).await {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("nvt-fleet mqtt: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let bridged =
+        nvt_fleet::bridge::run(client, &consumer, &publisher, mqtt.mqtt_buffer, nvt_server::cli::stop_signal()).await;
+    tokio::task::block_in_place(|| publisher.stop(std::time::Duration::from_secs(2)));
+    match bridged {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nvt-fleet mqtt: {error}");
+            ExitCode::FAILURE
         }
     }
 }

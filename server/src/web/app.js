@@ -113,6 +113,8 @@ function eventItem(e) {
   return item;
 }
 
+let shownEvents = '';
+
 async function refreshEvents() {
   let list;
   try {
@@ -120,6 +122,10 @@ async function refreshEvents() {
   } catch (e) {
     return;
   }
+  // The list is rebuilt only when it changed, so thumbnails are not fetched again every second.
+  const shown = list.slice(0, 20).map(e => `${e.type} ${e.after.id} ${e.after.frame_time}`).join('|');
+  if (shown === shownEvents) return;
+  shownEvents = shown;
   const root = document.getElementById('event-list');
   root.replaceChildren(...(list.length ? list.slice(0, 20).map(eventItem) : [el('li', 'none', 'No events yet.')]));
   document.body.dataset.events = String(list.length);
