@@ -77,7 +77,9 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         if let Some(dir) = &args.annotate {
             std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
         }
-        let hub = crate::cli::events_hub(&args.events, None, true)?;
+        // Events only when asked for: otherwise no frame is copied for them.
+        let wanted = args.events.events.is_some() || args.events.snapshots.is_some();
+        let hub = wanted.then(|| crate::cli::events_hub(&args.events, None, true)).transpose()?;
         Ok((detector, log, hub))
     };
     let (mut detector, log, hub) = setup().map_err(Failure::Setup)?;
@@ -85,7 +87,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         detector: &mut detector,
         log: &log,
         track: args.track.settings(),
-        hub: &hub,
+        hub: hub.as_ref(),
         video: None,
         annotate: args.annotate.as_deref(),
         max_pixels: args.max_pixels,
@@ -103,7 +105,9 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         }
     }
     log.flush().map_err(|e| Failure::Run(e.into()))?;
-    hub.stop(std::time::Duration::from_secs(60));
+    if let Some(hub) = &hub {
+        hub.stop(std::time::Duration::from_secs(60));
+    }
     Ok(summary)
 }
 
@@ -163,7 +167,7 @@ struct Run<'a> {
     detector: &'a mut Detector,
     log: &'a JsonLines,
     track: nvt_events::TrackSettings,
-    hub: &'a nvt_events::Hub,
+    hub: Option<&'a nvt_events::Hub>,
     /// The video being read: its camera name, rate and tracker.
     video: Option<Video>,
     annotate: Option<&'a Path>,
@@ -243,7 +247,9 @@ impl Run<'_> {
         drop(prepared);
         let _ = reader.join();
         self.video = None;
-        self.hub.camera_left(&camera);
+        if let Some(hub) = self.hub {
+            hub.camera_left(&camera);
+        }
         result?;
         anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
         Ok(index)
@@ -270,9 +276,9 @@ impl Run<'_> {
         let mut record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);
         record.timings_ms.track = crate::record::round2(track_ms);
         self.log.write(&record)?;
-        if let Some(video) = &self.video {
+        if let (Some(video), Some(hub)) = (&self.video, self.hub) {
             let clean = std::sync::Arc::new(image.try_clone()?);
-            self.hub.frame(&video.camera, seq as f64 / video.fps, &record.detections, &clean);
+            hub.frame(&video.camera, seq as f64 / video.fps, &record.detections, &clean);
         }
         if self.annotate.is_some() {
             for d in &record.detections {
