@@ -245,3 +245,27 @@ fn nvt_detect_tracks_and_makes_events_on_a_video() {
     }
     assert_eq!(std::fs::read_dir(dir.join("snapshots")).expect("snapshots").count(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_client_reads_replies_with_camera_and_track_ids_in_1024_bytes() {
+    use nvt_tests::original::{self, ClientOptions};
+    let dir = temp_dir("events-original");
+    let server = TestServer::start(server_config(&dir)).await;
+    let addr = server.addr;
+    let options = ClientOptions { exchanges: 40, duration: Duration::from_secs(30), ..ClientOptions::default() };
+    let report = tokio::task::spawn_blocking(move || original::run_client(addr, &options)).await.expect("join");
+    let report = report.expect("the original client runs to the end");
+    server.stop().await;
+    let mut tracked = 0;
+    for reply in &report.replies {
+        assert_eq!(reply.len(), 1024);
+        // What the original client does with it: decode as text and print.
+        let text = std::str::from_utf8(reply).expect("the reply is text");
+        let doc: Value = serde_json::from_str(text.trim_end()).expect("JSON, space padded");
+        if let Some(detections) = doc["detections"].as_array().filter(|d| !d.is_empty()) {
+            assert_eq!(doc["camera"], "127.0.0.1");
+            tracked += detections.iter().filter(|d| d["track_id"].is_u64()).count();
+        }
+    }
+    assert!(tracked >= 30, "replies carried track ids: {tracked}");
+}
