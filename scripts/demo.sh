@@ -20,7 +20,7 @@ for line in sys.stdin:
     if r["time"] - last < 1.0:
         continue
     last = r["time"]
-    found = "  ".join("%s %.2f [%s]" % (d["label"], d["score"], ",".join("%.0f" % v for v in d["box"])) for d in r["detections"])
+    found = "  ".join("%s #%s %.2f [%s]" % (d["label"], d.get("track_id", "-"), d["score"], ",".join("%.0f" % v for v in d["box"])) for d in r["detections"])
     print("frame %5s  latency %5.1f ms  infer %4.1f ms | %s" % (r.get("stamp", {}).get("frame", r["seq"]), r["latency_ms"], r["timings_ms"]["infer"], found or "nothing"))
 '
 }

@@ -25,6 +25,7 @@ pub fn check_url(url: &str) -> Result<(), FleetError> {
 pub async fn connect(url: &str, name: &str, buffered: usize) -> Result<async_nats::Client, FleetError> {
     check_url(url)?;
     let label = name.to_owned();
+    tracing::info!(%url, client = %name, "connecting to NATS (retrying until it answers)");
     async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
@@ -39,6 +40,9 @@ pub async fn connect(url: &str, name: &str, buffered: usize) -> Result<async_nat
                     async_nats::Event::Connected => tracing::info!(client = %label, "NATS connected"),
                     async_nats::Event::Disconnected => {
                         tracing::warn!(client = %label, "NATS disconnected; reconnecting")
+                    }
+                    async_nats::Event::ClientError(error) => {
+                        tracing::debug!(client = %label, %error, "cannot reach NATS; retrying")
                     }
                     other => tracing::debug!(client = %label, event = %other, "NATS"),
                 }

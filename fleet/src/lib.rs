@@ -18,7 +18,7 @@ pub use subjects::Group;
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     /// `--nats` is not a NATS URL.
-    #[error("--nats {0:?}: expected nats://HOST:PORT")]
+    #[error("--nats {0:?}: expected nats://HOST[:PORT]")]
     Url(String),
     /// `--group` is not a usable group name.
     #[error("--group {0:?}: 1-64 letters, digits, '_' or '-'")]

@@ -221,8 +221,9 @@ impl Args {
 /// The model flags, shared by `nvt-server` and `nvt-detect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// ONNX detector (YOLOv8/YOLO11, YOLOv5/v7 or end-to-end layout). Without it the server only
-    /// decodes, logs and shows frames, as the original did.
+    /// ONNX detector (YOLOv8/YOLO11, YOLOv5/v7 or end-to-end layout). nvt-server without one
+    /// only decodes, logs and shows frames, as the original did (or, with --nats, asks the
+    /// workers); nvt-worker may use its group's pushed model instead; nvt-detect needs one.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Input size (square). Wins over the model's `imgsz` metadata; a model with a fixed input
@@ -353,7 +354,10 @@ pub async fn stop_signal() {
 pub fn init_logging() {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        // The NATS client's own reconnect chatter stays below; nvt says once what matters.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,async_nats=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();

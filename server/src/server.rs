@@ -84,7 +84,7 @@ async fn connect_fleet(
         }
     };
     events.add_output(Box::new(nvt_fleet::stream::EventStream::start(client.clone())));
-    tracing::info!(url = %settings.url, group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers");
+    tracing::info!(url = %settings.url, group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers once NATS answers");
     (client, settings.group)
 }
 

