@@ -75,11 +75,6 @@ impl<F> ObjectBook<F> {
         Self { settings, objects: BTreeMap::new() }
     }
 
-    /// The settings it was made with.
-    pub fn settings(&self) -> &EventSettings {
-        &self.settings
-    }
-
     /// Takes one of `camera`'s processed frames, its detections tracked, and returns the events
     /// it makes. `frame` is called at most once, when an object's best frame is this one.
     pub fn observe(

@@ -10,7 +10,7 @@ use nvt_events::Event;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Events waiting for JetStream, at most; past it new ones are dropped and counted.
+/// Events waiting for JetStream, at most; past it new ones are dropped (a warning says how many).
 const MAX_WAITING: usize = 10_000;
 
 /// The stream keeps at most this many bytes of events (the oldest go first), besides a week.
@@ -70,11 +70,6 @@ impl EventStream {
         });
         Self { sender, dropped: std::sync::atomic::AtomicU64::new(0) }
     }
-
-    /// Events dropped because too many were waiting.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 impl EventOutput for EventStream {
@@ -83,7 +78,10 @@ impl EventOutput for EventStream {
         let after = &event.after;
         let id = format!("{}-{:?}-{}", after.id, event.kind, after.frame_time);
         if self.sender.try_send((events_subject(&after.camera), id, json)).is_err() {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dropped = self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if dropped.is_multiple_of(1000) {
+                tracing::warn!(dropped = dropped + 1, "events dropped: {MAX_WAITING} already wait for JetStream");
+            }
         }
     }
 }

@@ -111,11 +111,6 @@ impl Publisher {
         Ok(Self { inner, thread: Mutex::new(Some(thread)), stop })
     }
 
-    /// The topics it publishes to.
-    pub fn topics(&self) -> &Topics {
-        &self.inner.topics
-    }
-
     /// Counters for `/metrics`.
     pub fn stats(&self) -> Arc<PublisherStats> {
         Arc::clone(&self.inner.stats)
