@@ -23,6 +23,40 @@ pub fn encode(image: &Mat, quality: i32) -> Result<Vec<u8>, CaptureError> {
     Ok(buf.to_vec())
 }
 
+/// Encodes a BGR image with its sides scaled by `scale` (at most 1) at `quality`: the JPEG and the
+/// size it holds. A pixel stamp (see [`crate::Stamp`]) is written again at the new size, so that
+/// a frame's capture time can still be read from it.
+pub fn encode_scaled(image: &Mat, quality: i32, scale: f64) -> Result<(Vec<u8>, (u32, u32)), CaptureError> {
+    let (cols, rows) = (image.cols(), image.rows());
+    if !(scale > 0.0 && scale < 1.0) {
+        return Ok((encode(image, quality)?, (cols.max(0) as u32, rows.max(0) as u32)));
+    }
+    let size = opencv::core::Size::new(
+        ((f64::from(cols) * scale).round() as i32).max(1),
+        ((f64::from(rows) * scale).round() as i32).max(1),
+    );
+    let mut small = Mat::default();
+    opencv::imgproc::resize(image, &mut small, size, 0.0, 0.0, opencv::imgproc::INTER_AREA)?;
+    if let Some(stamp) = crate::Stamp::read(image) {
+        // A frame too small for its stamp simply goes without.
+        let _ = stamp.write(&mut small);
+    }
+    Ok((encode(&small, quality)?, (size.width as u32, size.height as u32)))
+}
+
+/// The same JPEG with a comment segment after its start marker carrying `text` (at most 200
+/// bytes): another file for the same picture. Decoders skip comments.
+pub fn with_comment(jpeg: &[u8], text: &[u8]) -> Vec<u8> {
+    let text = &text[..text.len().min(200)];
+    let Some(rest) = jpeg.strip_prefix(&[0xFF, 0xD8]) else { return jpeg.to_vec() };
+    let mut out = Vec::with_capacity(jpeg.len() + text.len() + 4);
+    out.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xFE]);
+    out.extend_from_slice(&((text.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(text);
+    out.extend_from_slice(rest);
+    out
+}
+
 /// Decodes a JPEG or PNG to 8-bit BGR, refusing images whose header declares more than
 /// `max_pixels` pixels before any pixel memory is allocated.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Mat, CaptureError> {
@@ -138,6 +172,27 @@ mod tests {
         assert_eq!((back.cols(), back.rows(), back.channels()), (320, 240, 3));
         let px = back.at_2d::<opencv::core::Vec3b>(100, 100).expect("pixel");
         assert!(px.0.iter().all(|&c| c.abs_diff(128) <= 2), "{px:?}");
+    }
+
+    #[test]
+    fn a_scaled_frame_keeps_its_stamp_and_a_comment_changes_only_the_bytes() {
+        let scene = crate::synthetic::Synthetic::new(640, 480).expect("scene");
+        let frame = scene.render(42, std::time::SystemTime::now()).expect("render");
+        let stamp = crate::Stamp::read(&frame.image).expect("the scene is stamped");
+        let (jpeg, size) = encode_scaled(&frame.image, 70, 0.5).expect("encode");
+        assert_eq!(size, (320, 240));
+        assert_eq!(dimensions(&jpeg).expect("header"), (320, 240));
+        let back = decode(&jpeg, DEFAULT_MAX_PIXELS).expect("decode");
+        assert_eq!(crate::Stamp::read(&back), Some(stamp), "the stamp, written again at the new size");
+        let (full, size) = encode_scaled(&frame.image, 70, 1.0).expect("encode");
+        assert_eq!((full, size), (encode(&frame.image, 70).expect("encode"), (640, 480)), "scale 1 is plain encode");
+
+        let marked = with_comment(&jpeg, b"nvt frame 42");
+        assert_ne!(marked, jpeg);
+        assert_eq!(marked.len(), jpeg.len() + 4 + 12);
+        assert_eq!(check_header(&marked, DEFAULT_MAX_PIXELS).expect("header"), (320, 240));
+        let again = decode(&marked, DEFAULT_MAX_PIXELS).expect("decode");
+        assert_eq!(again.data_bytes().expect("pixels"), back.data_bytes().expect("pixels"), "the same picture");
     }
 
     #[test]

@@ -1,9 +1,15 @@
-//! The capture thread: reads the source, paces it, JPEG-encodes each frame and puts it in the
-//! newest-wins slot that the exchange loop takes from.
+//! The capture thread: reads the source, paces it, JPEG-encodes each frame at the rung the link
+//! allows (see [`crate::fit`]) and puts it in the newest-wins slot that the exchange loop takes
+//! from.
+//!
+//! Two captures that encode to the same bytes (a still scene, a paused video, a screen) are
+//! still two frames: the second gets a JPEG comment with its number, so that the server, which
+//! takes identical bytes for a repeat sent to keep the handshake fresh, sees a new frame.
 
+use crate::fit::Rung;
 use nvt_capture::slot::Slot;
 use nvt_capture::{jpeg, CaptureError, FrameSource, Mat};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +21,12 @@ pub struct Encoded {
     pub index: u64,
     /// The JPEG bytes.
     pub jpeg: Vec<u8>,
+    /// The rung it was encoded at (an index into [`Settings::rungs`]).
+    pub rung: usize,
+    /// Its JPEG quality.
+    pub quality: i32,
+    /// Its width and height.
+    pub size: (u32, u32),
     /// When it was captured.
     pub captured: SystemTime,
     /// The picture itself, kept only for the local preview.
@@ -31,12 +43,14 @@ pub struct Captured {
 }
 
 /// How the capture thread runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Frames per second; 0 means as fast as they are taken.
     pub fps: f64,
-    /// JPEG quality.
-    pub quality: i32,
+    /// The encoder settings to choose from.
+    pub rungs: Vec<Rung>,
+    /// Which of them to encode the next frame at, as the exchange loop decides.
+    pub rung: Arc<AtomicUsize>,
     /// Keep the picture for the preview.
     pub keep_image: bool,
 }
@@ -51,7 +65,7 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> std::io::Result<JoinHandle<Result<u64, CaptureError>>> {
     std::thread::Builder::new().name("capture".into()).spawn(move || {
-        let result = capture_loop(source.as_mut(), settings, &slot, &counts, &stop);
+        let result = capture_loop(source.as_mut(), &settings, &slot, &counts, &stop);
         slot.close();
         if let Err(error) = &result {
             tracing::error!(%error, "capture stopped");
@@ -62,7 +76,7 @@ pub fn spawn(
 
 fn capture_loop(
     source: &mut dyn FrameSource,
-    settings: Settings,
+    settings: &Settings,
     slot: &Slot<Encoded>,
     counts: &Captured,
     stop: &CancellationToken,
@@ -71,6 +85,7 @@ fn capture_loop(
     let on_demand = period.is_none() && !source.is_live();
     let mut due = Instant::now();
     let mut captured = 0u64;
+    let mut previous: Vec<u8> = Vec::new();
     while !stop.is_cancelled() {
         if on_demand && !slot.wait_empty(Duration::from_millis(100)) {
             continue;
@@ -96,11 +111,18 @@ fn capture_loop(
             }
             Err(error) => return Err(error),
         };
-        let jpeg = jpeg::encode(&frame.image, settings.quality)?;
+        let rung = settings.rung.load(Relaxed).min(settings.rungs.len().saturating_sub(1));
+        let Rung { quality, scale, .. } = settings.rungs.get(rung).copied().unwrap_or(crate::fit::LADDER[0]);
+        let (mut jpeg, size) = jpeg::encode_scaled(&frame.image, quality, scale)?;
+        if jpeg == previous {
+            jpeg = jpeg::with_comment(&jpeg, format!("nvt frame {}", frame.index).as_bytes());
+        } else {
+            previous.clone_from(&jpeg);
+        }
         let image = settings.keep_image.then_some(frame.image);
         counts.frames.fetch_add(1, Relaxed);
         counts.bytes.fetch_add(jpeg.len() as u64, Relaxed);
-        slot.put(Encoded { index: frame.index, jpeg, captured: frame.captured, image });
+        slot.put(Encoded { index: frame.index, jpeg, rung, quality, size, captured: frame.captured, image });
         captured += 1;
     }
     Ok(captured)

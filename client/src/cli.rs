@@ -31,9 +31,14 @@ pub struct Args {
     /// (default: the source's own rate; synthetic: 30).
     #[arg(long, value_parser = parse_fps)]
     pub fps: Option<f64>,
-    /// JPEG quality 1-100.
+    /// JPEG quality 1-100: the best the client uses. It lowers the quality, and below quality 40
+    /// the frame size, when the link is too slow for the frames to arrive in time, and raises
+    /// them again when it allows.
     #[arg(long, default_value_t = nvt_capture::jpeg::DEFAULT_QUALITY, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub jpeg_quality: i32,
+    /// Send every frame at --jpeg-quality and --size, whatever the link.
+    #[arg(long)]
+    pub fixed_quality: bool,
     /// Stop after N distinct frames accepted and exit 0.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub frames: Option<u64>,
@@ -129,6 +134,7 @@ impl Args {
         config.size = self.size;
         config.fps = self.fps;
         config.jpeg_quality = self.jpeg_quality;
+        config.adapt = !self.fixed_quality;
         config.frames = self.frames;
         config.duration = self.duration;
         // A log on standard output and a status line on the same terminal would interleave.

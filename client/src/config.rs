@@ -17,8 +17,10 @@ pub struct Config {
     /// Frames per second to capture; `None` means the source's own (synthetic: 30), `Some(0.0)`
     /// means as fast as the server takes them.
     pub fps: Option<f64>,
-    /// JPEG quality, 1-100.
+    /// JPEG quality, 1-100: the most the link fitting may use (see [`crate::fit`]).
     pub jpeg_quality: i32,
+    /// Fit quality and size to the link; when false, every frame uses `jpeg_quality` and `size`.
+    pub adapt: bool,
     /// Stop after this many accepted frames.
     pub frames: Option<u64>,
     /// Stop after this long.
@@ -52,6 +54,7 @@ impl Config {
             size: None,
             fps: None,
             jpeg_quality: nvt_capture::jpeg::DEFAULT_QUALITY,
+            adapt: true,
             frames: None,
             duration: None,
             log: None,

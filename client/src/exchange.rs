@@ -4,16 +4,18 @@
 
 use crate::backoff::Backoff;
 use crate::capture::{self, Captured, Encoded};
-use crate::outbox::{Outbox, Pick};
+use crate::fit::{Change, Fit, Late};
+use crate::link::{LinkEstimate, Sample};
+use crate::outbox::{Outbox, Pick, REPEAT_BUDGET};
 use crate::preview::{self, Annotated};
-use crate::status::{Exchange, Status};
+use crate::status::{Exchange, Link, Status};
 use crate::Config;
 use nvt_capture::slot::Slot;
 use nvt_transport::field::{FIELD_LEN, REPLY_LEN};
 use nvt_transport::{ClientConnection, ReplyBody, ServerEvent, TransportError};
 use opencv::prelude::*;
 use serde::Serialize;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,8 @@ pub struct Summary {
     pub accepted: u64,
     /// Sends the server answered '0'.
     pub stale: u64,
+    /// Of those, sends the link alone made late (round trip and upload over the server's limit).
+    pub stale_link: u64,
     /// Bytes on the wire, both ways: every send's fields and JPEG, every answer and timestamp.
     pub wire_bytes: u64,
     /// Successful connections.
@@ -47,10 +51,26 @@ struct ExchangeRecord<'a> {
     time: f64,
     frame: u64,
     bytes: usize,
+    /// The frame's JPEG quality and size, as the link allowed.
+    quality: i32,
+    width: u32,
+    height: u32,
     /// The frame's bytes went out before: sent again to keep the handshake fresh.
     repeat: bool,
     accepted: bool,
+    /// From the frame's first byte written to the verdict read.
     rtt_ms: f64,
+    /// How long the timestamp waited here before the frame went.
+    wait_ms: f64,
+    /// The link as now known: its round trip (without the upload) and upload rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link_rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upload_mbit_s: Option<f64>,
+    /// Why a late frame was late: `waited` (here), or `link` (round trip and upload over the
+    /// server's limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    late: Option<&'static str>,
     response: Option<&'a ReplyBody>,
 }
 
@@ -72,7 +92,11 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
     };
     let frames = Arc::new(Slot::new());
     let captured = Arc::new(Captured::default());
-    let settings = capture::Settings { fps, quality: config.jpeg_quality, keep_image: config.show };
+    let interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
+    let fit = Fit::new(config.jpeg_quality, interval, config.adapt);
+    let rung = Arc::new(AtomicUsize::new(0));
+    let settings =
+        capture::Settings { fps, rungs: fit.rungs().to_vec(), rung: Arc::clone(&rung), keep_image: config.show };
     let capture = capture::spawn(source, settings, Arc::clone(&frames), Arc::clone(&captured), stop.child_token())?;
     let preview_slot: Option<Arc<Slot<Annotated>>> = config.show.then(|| Arc::new(Slot::new()));
     let preview = match &preview_slot {
@@ -91,6 +115,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
         config: &config,
         outbox: Outbox::new(&frames),
         captured: &captured,
+        fit,
+        rung,
+        link: LinkEstimate::new(),
         last_accepted: false,
         preview: preview_slot.as_deref(),
         status: Status::new(config.status_line, Duration::from_millis(if config.status_line { 500 } else { 5000 })),
@@ -142,6 +169,12 @@ struct Loop<'a> {
     config: &'a Config,
     outbox: Outbox<'a>,
     captured: &'a Captured,
+    /// The quality and size the link allows.
+    fit: Fit,
+    /// Where the capture thread reads the rung to encode at.
+    rung: Arc<AtomicUsize>,
+    /// The link, as the exchanges show it.
+    link: LinkEstimate,
     /// Whether the last new frame has been accepted yet (a repeat of it may still be).
     last_accepted: bool,
     preview: Option<&'a Slot<Annotated>>,
@@ -178,7 +211,15 @@ impl Loop<'_> {
                 Ok(other) => return End::Lost(unexpected(&other)),
                 Err(error) => return End::Lost(error),
             };
-            let (frame, repeat) = match self.outbox.pick().await {
+            let asked = Instant::now();
+            // A link that cannot carry a frame on time gets a small probe every few seconds; the
+            // timestamp waits here until then.
+            if let Some(due) = self.fit.probe_due() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let last_bytes = self.outbox.last().map_or(0, |f| f.jpeg.len());
+            let budget = self.fit.wait_budget(&self.link, last_bytes, REPEAT_BUDGET);
+            let (mut frame, repeat) = match self.outbox.pick(budget).await {
                 Pick::New(frame) => (frame, false),
                 Pick::Repeat(frame) => (frame, true),
                 Pick::Closed => {
@@ -186,6 +227,13 @@ impl Loop<'_> {
                     return End::Done;
                 }
             };
+            // A frame encoded before the link was found slower is too big for it: the next
+            // capture, at the quality the link allows, is worth waiting for a little.
+            if !repeat && frame.rung < self.fit.current() {
+                if let Pick::New(smaller) = self.outbox.pick(self.fit.wait_for_smaller(budget)).await {
+                    frame = smaller;
+                }
+            }
             let sent_at = Instant::now();
             if let Err(error) = conn.send_frame(&frame.jpeg, &ts).await {
                 return End::Lost(error);
@@ -196,17 +244,60 @@ impl Loop<'_> {
                 Ok(other) => return End::Lost(unexpected(&other)),
                 Err(error) => return End::Lost(error),
             };
-            let rtt = sent_at.elapsed();
-            self.outbox.exchanged(rtt);
-            if self.exchanged(&frame, repeat, reply, rtt) {
+            let timing = Timing { rtt: sent_at.elapsed(), wait: sent_at.saturating_duration_since(asked) };
+            let late = self.fit_link(&frame, repeat, reply.as_ref(), timing);
+            if self.exchanged(&frame, repeat, reply, timing, late) {
                 conn.close().await;
                 return End::Done;
             }
         }
     }
 
+    /// Learns the link from an exchange and fits the next frames to it; returns why the frame
+    /// was late, if it was.
+    fn fit_link(&mut self, frame: &Encoded, repeat: bool, reply: Option<&ReplyBody>, timing: Timing) -> Option<Late> {
+        let Timing { rtt, wait } = timing;
+        let report = match reply {
+            Some(ReplyBody::Doc(doc)) => doc.link,
+            _ => None,
+        };
+        let now = Instant::now();
+        self.link.add(Sample { bytes: frame.jpeg.len() + 2 * FIELD_LEN, total: rtt, report });
+        if !repeat {
+            self.fit.encoded(frame.rung, frame.jpeg.len(), now);
+        }
+        let (late, change) = self.fit.exchanged(report.as_ref(), reply.is_some(), (wait, rtt), &self.link, now);
+        self.rung.store(self.fit.current(), Relaxed);
+        match change {
+            Change::None => {}
+            Change::Hopeless { rtt, limit } => tracing::warn!(
+                server = %self.config.connect,
+                rtt_ms = ms(rtt).round(),
+                limit_ms = ms(limit).round(),
+                "no frame can arrive in time: the round trip alone is longer than the {} ms the server allows \
+                 from timestamp to echo. An nvt-server judges only the time a frame waits here \
+                 (--max-lag auto, its default); one started with --max-lag counts the link as well. \
+                 Sending a small probe every {} s until the link allows more",
+                ms(limit).round(),
+                crate::fit::PROBE_EVERY.as_secs()
+            ),
+            Change::Recovered => {
+                tracing::info!(server = %self.config.connect, "the link fits the server's limit again")
+            }
+        }
+        late
+    }
+
     /// Records an exchange; true when the frame budget is spent.
-    fn exchanged(&mut self, frame: &Encoded, repeat: bool, reply: Option<ReplyBody>, rtt: Duration) -> bool {
+    fn exchanged(
+        &mut self,
+        frame: &Encoded,
+        repeat: bool,
+        reply: Option<ReplyBody>,
+        timing: Timing,
+        late: Option<Late>,
+    ) -> bool {
+        let Timing { rtt, wait } = timing;
         let accepted = reply.is_some();
         self.progressed = true;
         let s = &mut self.summary;
@@ -224,17 +315,36 @@ impl Loop<'_> {
         if !accepted {
             s.stale += 1;
         }
+        if late == Some(Late::Link) {
+            s.stale_link += 1;
+        }
         s.wire_bytes += FIELDS_BYTES + frame.jpeg.len() as u64 + if accepted { REPLY_LEN as u64 } else { 0 };
-        let exchange = Exchange { new: !repeat, accepted, newly_accepted };
-        self.status.exchange(exchange, rtt, self.captured.frames.load(Relaxed));
+        let exchange = Exchange { new: !repeat, accepted, newly_accepted, late };
+        let upload_mbit_s = self.link.rate().map(|r| (r * 8.0 / 1e4).round() / 100.0);
+        let link = Link {
+            rtt: self.link.rtt(),
+            upload_mbit_s,
+            quality: frame.quality,
+            size: frame.size,
+            bytes: frame.jpeg.len(),
+            probing: self.fit.probing(),
+        };
+        self.status.exchange(exchange, rtt, link, self.captured.frames.load(Relaxed));
         if let Some(log) = &self.config.log {
             let record = ExchangeRecord {
                 time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
                 frame: frame.index,
                 bytes: frame.jpeg.len(),
+                quality: frame.quality,
+                width: frame.size.0,
+                height: frame.size.1,
                 repeat,
                 accepted,
-                rtt_ms: (rtt.as_secs_f64() * 100_000.0).round() / 100.0,
+                rtt_ms: round2(ms(rtt)),
+                wait_ms: round2(ms(wait)),
+                link_rtt_ms: self.link.rtt().map(|r| round2(ms(r))),
+                upload_mbit_s,
+                late: late.map(Late::as_str),
                 response: reply.as_ref(),
             };
             if let Err(error) = log.write(&record) {
@@ -252,6 +362,21 @@ impl Loop<'_> {
         }
         self.config.frames.is_some_and(|limit| self.summary.accepted >= limit)
     }
+}
+
+/// How long an exchange took, and how long its timestamp waited here first.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    rtt: Duration,
+    wait: Duration,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }
 
 fn unexpected(event: &ServerEvent) -> TransportError {

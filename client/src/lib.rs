@@ -7,6 +7,8 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod exchange;
+pub mod fit;
+pub mod link;
 pub mod outbox;
 pub mod preview;
 pub mod status;

@@ -47,10 +47,12 @@ pub struct Args {
     /// The worker group (--nats): requests go to nvt.detect.GROUP.
     #[arg(long, default_value = "default", requires = "nats")]
     pub group: String,
-    /// The classic freshness check: a frame whose timestamp echo returns later than this is
-    /// answered '0' and dropped undecoded.
-    #[arg(long, default_value = "80ms", value_parser = duration_in(Duration::from_millis(1), Duration::from_secs(60)))]
-    pub max_lag: Duration,
+    /// The freshness check. `auto`: a frame is late ('0', dropped undecoded) when the timestamp
+    /// waited more than 80 ms at the client; the link's round trip and the upload, learned per
+    /// connection, do not count. A duration (e.g. 80ms, the original's rule): late when the echo
+    /// returns later than that after the timestamp was sent, link and upload included.
+    #[arg(long, default_value = "auto", value_parser = parse_max_lag)]
+    pub max_lag: nvt_transport::MaxLag,
     /// JSON Lines log, one record per processed frame ('-' for standard output).
     #[arg(long)]
     pub log: Option<String>,
@@ -121,6 +123,16 @@ fn parse_http_addr(text: &str) -> Result<std::net::SocketAddr, String> {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     }
     text.parse().map_err(|_| format!("invalid --http {text:?}: use a port (8080) or ADDR:PORT (0.0.0.0:8080)"))
+}
+
+/// `--max-lag`: `auto`, or the original rule's limit as a duration from 1 ms to 60 s.
+fn parse_max_lag(text: &str) -> Result<nvt_transport::MaxLag, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(nvt_transport::MaxLag::Auto);
+    }
+    duration_in(Duration::from_millis(1), Duration::from_secs(60))(text)
+        .map(nvt_transport::MaxLag::Strict)
+        .map_err(|e| format!("{e}, or auto"))
 }
 
 impl Args {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use nvt_capture::slot::Slot;
 use nvt_capture::Mat;
 use nvt_support::sync::lock;
-use nvt_transport::ReplyDoc;
+use nvt_transport::{Judgement, LinkReport, ReplyDoc};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -66,7 +66,23 @@ pub struct Recent {
     latencies_ms: VecDeque<f64>,
     /// The model that processed the latest frame.
     pub model: Option<String>,
+    /// The link as the latest exchanges measured it.
+    link: VecDeque<Judgement>,
 }
+
+/// The client's link, as recent exchanges measured it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkView {
+    /// The round trip, in ms.
+    pub rtt_ms: f64,
+    /// Median time a frame took to arrive, first byte to last, in ms.
+    pub upload_ms: f64,
+    /// Median time a timestamp waited at the client, in ms.
+    pub wait_ms: f64,
+}
+
+/// How many exchanges [`LinkView`] looks at.
+const LINK_WINDOW: usize = 64;
 
 /// The window over which rates are measured.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -91,6 +107,29 @@ impl Recent {
         if self.latencies_ms.len() > 300 {
             self.latencies_ms.pop_front();
         }
+    }
+
+    /// An exchange was judged.
+    pub fn exchanged(&mut self, judgement: Judgement) {
+        if self.link.len() == LINK_WINDOW {
+            self.link.pop_front();
+        }
+        self.link.push_back(judgement);
+    }
+
+    /// The link as the last exchanges measured it; `None` before the first.
+    pub fn link(&self) -> Option<LinkView> {
+        let latest = self.link.back()?;
+        let median = |pick: fn(&Judgement) -> Duration| {
+            let mut values: Vec<Duration> = self.link.iter().map(pick).collect();
+            values.sort();
+            crate::record::ms(values[values.len() / 2])
+        };
+        Some(LinkView {
+            rtt_ms: crate::record::ms(latest.rtt),
+            upload_ms: median(|j| j.upload),
+            wait_ms: median(|j| j.wait),
+        })
     }
 
     /// Frames per second accepted and processed over the few seconds before `now`.
@@ -147,9 +186,11 @@ impl Client {
         lock(&self.warnings).allow(Instant::now())
     }
 
-    /// The reply to send now.
-    pub fn reply(&self) -> [u8; nvt_transport::field::REPLY_LEN] {
-        lock(&self.latest).encode()
+    /// The reply to send now, telling the client how its exchange was judged.
+    pub fn reply(&self, link: LinkReport) -> [u8; nvt_transport::field::REPLY_LEN] {
+        let mut doc = lock(&self.latest).clone();
+        doc.link = Some(link);
+        doc.encode()
     }
 
     /// Runs `f` unless the client has gone, holding off [`Client::close`] meanwhile: what a

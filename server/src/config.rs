@@ -7,8 +7,8 @@ use std::time::Duration;
 
 /// Everything [`crate::run`] needs besides the listener.
 pub struct Config {
-    /// The classic freshness check: a frame whose echo takes longer is answered `'0'`.
-    pub max_lag: Duration,
+    /// The freshness rule (`--max-lag`): a late frame is answered `'0'`.
+    pub max_lag: nvt_transport::MaxLag,
     /// Per-connection limits (frame size, read timeout, exchange deadline).
     pub limits: Limits,
     /// Largest decoded image, in pixels, checked from the header before decoding.
@@ -67,7 +67,7 @@ pub struct WebSettings {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            max_lag: Duration::from_millis(80),
+            max_lag: nvt_transport::MaxLag::Auto,
             limits: Limits::default(),
             max_pixels: nvt_capture::jpeg::DEFAULT_MAX_PIXELS,
             max_clients: 64,

@@ -37,6 +37,12 @@ pub struct Metrics {
     pub panics: IntCounterVec,
     /// Frames processed, per connected camera.
     pub camera_frames: IntCounterVec,
+    /// Each connected camera's link round trip, as its exchanges taught it.
+    camera_rtt: GaugeVec,
+    /// The time each connected camera's latest frame took to arrive, first byte to last.
+    camera_upload: GaugeVec,
+    /// Frames answered stale, per connected camera and reason (`waited`, `link`).
+    camera_stale: IntCounterVec,
 }
 
 impl Metrics {
@@ -78,8 +84,29 @@ impl Metrics {
             &["camera"],
         )
         .expect("valid");
+        let camera_rtt = GaugeVec::new(
+            Opts::new("nvt_camera_rtt_seconds", "The round trip of each connected camera's link"),
+            &["camera"],
+        )
+        .expect("valid");
+        let camera_upload = GaugeVec::new(
+            Opts::new("nvt_camera_upload_seconds", "How long each connected camera's latest frame took to arrive"),
+            &["camera"],
+        )
+        .expect("valid");
+        let camera_stale = IntCounterVec::new(
+            Opts::new(
+                "nvt_camera_frames_stale_total",
+                "Frames answered stale, per connected camera and reason: waited (at the client), link",
+            ),
+            &["camera", "reason"],
+        )
+        .expect("valid");
         for collector in [
             Box::new(camera_frames.clone()) as Box<dyn Collector>,
+            Box::new(camera_rtt.clone()),
+            Box::new(camera_upload.clone()),
+            Box::new(camera_stale.clone()),
             Box::new(stage_seconds.clone()),
             Box::new(latency_seconds.clone()),
             Box::new(connected.clone()),
@@ -103,6 +130,27 @@ impl Metrics {
             detector_idle_seconds,
             panics,
             camera_frames,
+            camera_rtt,
+            camera_upload,
+            camera_stale,
+        }
+    }
+
+    /// Records how `camera`'s latest exchange was judged.
+    pub fn link(&self, camera: &str, judged: &nvt_transport::Judgement) {
+        self.camera_rtt.with_label_values(&[camera]).set(judged.rtt.as_secs_f64());
+        self.camera_upload.with_label_values(&[camera]).set(judged.upload.as_secs_f64());
+        if let Some(reason) = judged.stale {
+            self.camera_stale.with_label_values(&[camera, reason.as_str()]).inc();
+        }
+    }
+
+    /// Drops `camera`'s link series when it leaves.
+    pub fn forget_link(&self, camera: &str) {
+        let _ = self.camera_rtt.remove_label_values(&[camera]);
+        let _ = self.camera_upload.remove_label_values(&[camera]);
+        for reason in [nvt_transport::StaleReason::Waited, nvt_transport::StaleReason::Link] {
+            let _ = self.camera_stale.remove_label_values(&[camera, reason.as_str()]);
         }
     }
 
@@ -137,11 +185,12 @@ struct CounterCollector {
     descs: Vec<Desc>,
 }
 
-const COUNTERS: [(&str, &str); 11] = [
+const COUNTERS: [(&str, &str); 12] = [
     ("nvt_frames_received_total", "Frames received (fresh, repeated, stale or refused)"),
     ("nvt_frames_accepted_total", "Distinct frames that passed the freshness check and were accepted"),
     ("nvt_frames_repeated_total", "Frames a client sent again to keep the handshake fresh, answered without decoding"),
-    ("nvt_frames_stale_total", "Frames answered '0' because their echo came back too late"),
+    ("nvt_frames_stale_total", "Frames answered '0' because they were late (--max-lag)"),
+    ("nvt_frames_stale_link_total", "Of the stale frames, those the link alone made late (strict --max-lag)"),
     ("nvt_frames_refused_total", "Frames refused because they were not an acceptable image"),
     ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
     ("nvt_frames_superseded_total", "Frames replaced by a newer one before they were processed"),
@@ -174,6 +223,7 @@ impl Collector for CounterCollector {
             f.fresh,
             f.repeated,
             f.stale,
+            f.stale_link,
             f.refused,
             f.processed,
             f.superseded,

@@ -265,6 +265,20 @@ impl Listener {
             repeated = line.repeated,
             "stats"
         );
+        // Each client's link: where frames come late, the line says why.
+        for view in crate::web::client_views(&self.shared) {
+            tracing::info!(
+                camera = %view.camera,
+                peer = %view.peer,
+                fps_in = format!("{:.1}", view.fps_in),
+                rtt_ms = view.rtt_ms.map(|v| format!("{v:.1}")).unwrap_or_default(),
+                upload_ms = view.upload_ms.map(|v| format!("{v:.1}")).unwrap_or_default(),
+                wait_ms = view.wait_ms.map(|v| format!("{v:.1}")).unwrap_or_default(),
+                stale = view.stale,
+                stale_reason = stale_reason(view.stale, view.stale_link),
+                "client link"
+            );
+        }
         if let Some(mqtt) = self.shared.config.events.mqtt() {
             match serde_json::to_vec(&line) {
                 Ok(json) => mqtt.stats_line(json),
@@ -327,6 +341,16 @@ impl Listener {
             display.stop();
         }
         summary
+    }
+}
+
+/// Why a client's frames came late, in a word or two for the stats line.
+fn stale_reason(stale: u64, link: u64) -> &'static str {
+    match (stale, link) {
+        (0, _) => "none",
+        (_, 0) => "waited at the client",
+        (s, l) if s == l => "the link (round trip and upload over --max-lag)",
+        _ => "both the link and waits at the client",
     }
 }
 

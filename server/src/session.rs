@@ -11,7 +11,9 @@ use crate::throttle::Throttle;
 use crate::Config;
 use nvt_capture::jpeg;
 use nvt_support::sync::lock;
-use nvt_transport::{Pacer, ServerConnection, TransportError, Verdict};
+use nvt_transport::{
+    Judged, Judgement, LinkReport, MaxLag, Pacer, ServerConnection, StaleReason, TransportError, Verdict,
+};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
@@ -120,6 +122,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     }
     lock(&shared.clients).retain(|c| !Arc::ptr_eq(c, &client));
     shared.metrics.connected.dec();
+    shared.metrics.forget_link(&client.camera);
     let c = client.counters.snapshot();
     if let Some(held_back) = shared.may_log() {
         tracing::info!(
@@ -128,6 +131,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             fresh = c.fresh,
             repeated = c.repeated,
             stale = c.stale,
+            stale_link = c.stale_link,
             processed = c.processed,
             refused = c.refused,
             held_back_since_last = held_back,
@@ -142,31 +146,45 @@ async fn exchange_loop(
     shared: &Shared,
 ) -> Result<(), TransportError> {
     let config = &shared.config;
-    let mut conn = ServerConnection::start(stream, config.limits.clone()).await?;
+    let mut conn = ServerConnection::start(stream, config.limits.clone(), config.max_lag).await?;
     let mut seq = 0u64;
     let mut pacer = Pacer::new();
     let mut previous = LastFrame::default();
     loop {
-        let frame = conn.next_frame(config.max_lag).await?;
+        let frame = conn.next_frame().await?;
+        let judged = frame.judgement;
+        client.recent().exchanged(judged);
+        shared.metrics.link(&client.camera, &judged);
         let sent = previous.classify(&frame.payload);
         let repeat = sent != Sent::New;
         if repeat {
             client.bump(|c| &c.repeated);
         }
-        let verdict = match frame.verdict {
-            Verdict::Stale => {
+        let verdict = match judged.stale {
+            Some(reason) => {
                 client.bump(|c| &c.stale);
-                tracing::debug!(peer = %client.peer, lag_ms = frame.lag.as_millis() as u64, "stale frame");
+                if reason == StaleReason::Link {
+                    client.bump(|c| &c.stale_link);
+                }
+                tracing::debug!(
+                    peer = %client.peer,
+                    reason = reason.as_str(),
+                    lag_ms = ms(judged.lag),
+                    wait_ms = ms(judged.wait),
+                    rtt_ms = ms(judged.rtt),
+                    upload_ms = ms(judged.upload),
+                    "stale frame"
+                );
                 Verdict::Stale
             }
-            Verdict::Fresh if sent == (Sent::Repeat { taken: true }) => Verdict::Fresh,
+            None if sent == (Sent::Repeat { taken: true }) => Verdict::Fresh,
             // A cheap look at the header before the frame is accepted.
-            Verdict::Fresh => match jpeg::check_header(&frame.payload, config.max_pixels) {
+            None => match jpeg::check_header(&frame.payload, config.max_pixels) {
                 Ok(_) => {
                     client.bump(|c| &c.fresh);
                     client.recent().accepted(std::time::Instant::now());
                     let incoming =
-                        Incoming { seq, payload: frame.payload.clone(), arrived: frame.arrived, lag: frame.lag };
+                        Incoming { seq, payload: frame.payload.clone(), arrived: frame.arrived, lag: judged.lag };
                     if client.frames.put(incoming) {
                         client.bump(|c| &c.superseded);
                     }
@@ -184,15 +202,30 @@ async fn exchange_loop(
             },
         };
         previous.remember(frame.payload, verdict == Verdict::Fresh);
-        let next = pacer.next_timestamp(frame.times, repeat);
+        let next = pacer.next_timestamp(frame.times, repeat, judged.rtt);
         tracing::trace!(
             peer = %client.peer,
             repeat,
-            response_ms = ms(frame.times.started.saturating_duration_since(frame.times.asked)),
+            response_ms = ms(frame.times.response()),
             hold_ms = ms(next.saturating_duration_since(frame.arrived)),
             interval_ms = pacer.interval().map(ms),
             "paced"
         );
-        conn.answer_at(verdict, &client.reply(), next).await?;
+        conn.answer_at(verdict, &client.reply(link_report(conn.rule(), &judged)), next).await?;
+    }
+}
+
+/// How an exchange was judged, as the reply tells the client.
+fn link_report(rule: MaxLag, judged: &Judgement) -> LinkReport {
+    let judged_by = match rule {
+        MaxLag::Auto => Judged::Wait,
+        MaxLag::Strict(_) => Judged::Lag,
+    };
+    LinkReport {
+        judged: judged_by,
+        limit_ms: ms(rule.limit()),
+        rtt_ms: ms(judged.rtt),
+        upload_ms: ms(judged.upload),
+        wait_ms: ms(judged.wait),
     }
 }

@@ -10,8 +10,10 @@ pub struct Counters {
     /// Frames the client sent again, byte for byte, to keep the handshake fresh; answered from
     /// the first copy's results, never decoded again.
     pub repeated: AtomicU64,
-    /// Frames answered '0' because the echo came back too late.
+    /// Frames answered '0' because they were late (see `nvt_transport::freshness`).
     pub stale: AtomicU64,
+    /// Of those, frames the link alone made late (the strict `--max-lag` rule only).
+    pub stale_link: AtomicU64,
     /// Fresh frames refused because their header was not an acceptable image.
     pub refused: AtomicU64,
     /// Frames decoded and logged.
@@ -36,6 +38,7 @@ impl Counters {
             fresh: self.fresh.load(Relaxed),
             repeated: self.repeated.load(Relaxed),
             stale: self.stale.load(Relaxed),
+            stale_link: self.stale_link.load(Relaxed),
             refused: self.refused.load(Relaxed),
             processed: self.processed.load(Relaxed),
             decode_errors: self.decode_errors.load(Relaxed),
@@ -54,6 +57,8 @@ pub struct CounterValues {
     pub repeated: u64,
     /// See [`Counters::stale`].
     pub stale: u64,
+    /// See [`Counters::stale_link`].
+    pub stale_link: u64,
     /// See [`Counters::refused`].
     pub refused: u64,
     /// See [`Counters::processed`].

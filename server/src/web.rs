@@ -127,6 +127,15 @@ pub struct ClientView {
     pub frames_processed: u64,
     /// Frames answered '0' for being late.
     pub stale: u64,
+    /// Of those, frames the link alone made late (a strict `--max-lag` only); the rest waited
+    /// at the client.
+    pub stale_link: u64,
+    /// The link's round trip, as the exchanges taught it (ms; absent before the first frame).
+    pub rtt_ms: Option<f64>,
+    /// Median time a frame takes to arrive, first byte to last (ms).
+    pub upload_ms: Option<f64>,
+    /// Median time a timestamp waits at the client before its frame comes (ms).
+    pub wait_ms: Option<f64>,
     /// Frames the client sent again to keep the handshake fresh (answered without decoding).
     pub repeated: u64,
     /// Frames not processed: late, refused, or replaced by a newer one.
@@ -153,6 +162,8 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
             let recent = client.recent();
             let (fps_in, fps_processed) = recent.rates(std::time::Instant::now());
             let (p50, p95) = recent.latency_percentiles();
+            let link = recent.link();
+            let round = |v: f64| (v * 10.0).round() / 10.0;
             let latest = client.latest.lock().map(|l| l.clone()).unwrap_or_default();
             ClientView {
                 id: client.id,
@@ -164,6 +175,10 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
                 frames_in: c.fresh,
                 frames_processed: c.processed,
                 stale: c.stale,
+                stale_link: c.stale_link,
+                rtt_ms: link.map(|l| round(l.rtt_ms)),
+                upload_ms: link.map(|l| round(l.upload_ms)),
+                wait_ms: link.map(|l| round(l.wait_ms)),
                 repeated: c.repeated,
                 dropped: c.stale + c.refused + c.superseded + c.decode_errors + c.detect_errors,
                 latency_ms_p50: p50,

@@ -4,5 +4,7 @@
 
 pub mod broker;
 pub mod harness;
+pub mod link;
 pub mod nats;
 pub mod original;
+pub mod over_link;

@@ -160,6 +160,10 @@ pub struct ServerReport {
     pub stamps: Vec<u32>,
     /// Accepted frames that did not decode.
     pub undecodable: u64,
+    /// Milliseconds from each accepted frame's capture (its pixel stamp) to its decoding.
+    pub ages_ms: Vec<f64>,
+    /// The first few accepted frames' bytes, as they came.
+    pub first_frames: Vec<Vec<u8>>,
 }
 
 /// An original-style server on a loopback port, serving each connection on its own thread.
@@ -242,8 +246,15 @@ fn serve(mut sock: TcpStream, nodelay: bool, stop: &AtomicBool, report: &Mutex<S
             sock.write_all(&reply)?;
             let mut r = report.lock().map_err(|_| io::Error::other("poisoned"))?;
             r.accepted += 1;
+            if r.first_frames.len() < 8 {
+                r.first_frames.push(payload.clone());
+            }
             match stamp {
-                Some(stamp) => r.stamps.push(stamp.index),
+                Some(stamp) => {
+                    r.stamps.push(stamp.index);
+                    let age = SystemTime::now().duration_since(stamp.captured()).unwrap_or_default();
+                    r.ages_ms.push(age.as_secs_f64() * 1000.0);
+                }
                 None => r.undecodable += 1,
             }
         } else {

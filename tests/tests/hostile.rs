@@ -27,7 +27,7 @@ where
     Fut: Future<Output = ()>,
 {
     let config = nvt_server::Config {
-        max_lag: Duration::from_millis(500),
+        max_lag: nvt_transport::MaxLag::Strict(Duration::from_millis(500)),
         limits: Limits { max_frame_bytes: 1 << 20, read_timeout: READ_TIMEOUT, exchange_timeout: EXCHANGE_TIMEOUT },
         max_clients,
         // Every peer here is on loopback: the per-address share is the whole.

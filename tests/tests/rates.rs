@@ -196,3 +196,72 @@ async fn a_repeat_is_answered_without_decoding_it_again() {
         assert!(record["response"]["seq"].is_u64(), "a repeat is answered with its frame's results: {record}");
     }
 }
+
+/// A video that shows an empty, still hall for eight seconds (every capture encodes to the same
+/// bytes) and then three shapes: the frame they first appear in reaches the detector within
+/// about a frame interval, and each gets its `new` event. The pacer used to take the still
+/// captures for repeats and learn an interval of eight seconds from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_still_scene_does_not_slow_the_answer_to_a_change() {
+    use opencv::core::{Mat, Scalar, Size, CV_8UC3};
+    use opencv::videoio;
+    let dir = temp_dir("still-scene");
+    let (still, moving, fps) = (240u64, 60u64, 30.0);
+    let video = dir.join("hall.avi");
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(video.to_str().expect("utf8"), fourcc, fps, Size::new(640, 480), true)
+        .expect("writer");
+    let empty = Mat::new_rows_cols_with_default(480, 640, CV_8UC3, Scalar::all(96.0)).expect("frame");
+    let scene = nvt_capture::synthetic::Synthetic::new(640, 480).expect("scene");
+    for i in 0..still + moving {
+        let frame = if i < still {
+            empty.clone()
+        } else {
+            scene.render(i, std::time::SystemTime::now()).expect("render").image
+        };
+        videoio::VideoWriterTrait::write(&mut writer, &frame).expect("write");
+    }
+    drop(writer);
+
+    let detector = nvt_detect::Detector::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx"),
+        nvt_detect::DetectorOptions::default(),
+    )
+    .expect("model");
+    let events = nvt_events::hub::Outputs {
+        log: Some(Arc::new(JsonLines::open(dir.join("events.jsonl").to_str().expect("utf8")).expect("events"))),
+        snapshots: None,
+        mqtt: None,
+        others: Vec::new(),
+    };
+    let log = dir.join("server.jsonl");
+    let config = ServerConfig {
+        log: Some(Arc::new(JsonLines::open(log.to_str().expect("utf8")).expect("log"))),
+        detectors: vec![detector],
+        events: Arc::new(nvt_events::Hub::new(nvt_events::EventSettings::default(), events, false)),
+        ..Default::default()
+    };
+    let server = TestServer::start(config).await;
+    let mut client = nvt_client::Config::new(server.addr.to_string(), SourceSpec::File(video));
+    client.duration = Some(Duration::from_secs(30));
+    let summary = nvt_client::run(client, CancellationToken::new()).await.expect("client");
+    server.stop().await;
+
+    let records = read_jsonl(&log);
+    let first_seen = records
+        .iter()
+        .find(|r| r["detections"].as_array().is_some_and(|d| !d.is_empty()))
+        .and_then(|r| r["stamp"]["frame"].as_u64())
+        .unwrap_or_else(|| panic!("the shapes were never detected: {summary:?}"));
+    assert!(
+        (still..=still + 2).contains(&first_seen),
+        "the shapes appear in frame {still} and were first detected in frame {first_seen}"
+    );
+    let events = read_jsonl(&dir.join("events.jsonl"));
+    let new: HashSet<String> = events
+        .iter()
+        .filter(|e| e["type"] == "new")
+        .filter_map(|e| e["after"]["label"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(new.len(), 3, "a `new` event for each shape: {new:?}");
+}

@@ -73,10 +73,16 @@ async fn frames_arrive_intact_and_their_stamps_decode_to_the_numbers_sent() {
     }
 }
 
+/// The original rule (`--max-lag 80ms`): an echo 150 ms after its timestamp is late, even the
+/// first one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_echo_is_answered_zero_and_the_frame_is_not_processed() {
     let dir = temp_dir("stale");
-    let server = TestServer::start(logged_server(&dir.join("server.jsonl"))).await;
+    let strict = ServerConfig {
+        max_lag: nvt_transport::MaxLag::Strict(Duration::from_millis(80)),
+        ..logged_server(&dir.join("server.jsonl"))
+    };
+    let server = TestServer::start(strict).await;
     let mut sock = TcpStream::connect(server.addr).await.expect("connect");
 
     let mut ts = [0u8; 32];
@@ -100,6 +106,42 @@ async fn a_late_echo_is_answered_zero_and_the_frame_is_not_processed() {
     let processed = read_jsonl(&dir.join("server.jsonl"));
     assert_eq!(processed.len(), 1);
     assert_eq!(processed[0]["stamp"]["frame"], 7, "only the fresh frame was decoded");
+}
+
+/// `--max-lag auto`: once a prompt answer has shown the link's round trip, a timestamp held 150 ms
+/// at the client is late; the upload time never counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_timestamp_held_at_the_client_is_late() {
+    let dir = temp_dir("stale-auto");
+    let server = TestServer::start(logged_server(&dir.join("server.jsonl"))).await;
+    let mut sock = TcpStream::connect(server.addr).await.expect("connect");
+    let mut ts = [0u8; 32];
+    let mut reply = [0u8; 1024];
+    sock.read_exact(&mut ts).await.expect("ts");
+    send_frame(&mut sock, &synthetic_jpeg(1), &ts).await;
+    assert_eq!(read_byte(&mut sock).await, b'1', "a prompt answer");
+    sock.read_exact(&mut reply).await.expect("reply");
+    sock.read_exact(&mut ts).await.expect("ts");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    send_frame(&mut sock, &synthetic_jpeg(2), &ts).await;
+    assert_eq!(read_byte(&mut sock).await, b'0', "held 150 ms");
+    sock.read_exact(&mut ts).await.expect("next ts");
+    // A frame that takes 200 ms to arrive, sent at once, is on time: only the wait counts.
+    let jpeg = synthetic_jpeg(3);
+    sock.write_all(&length_field(jpeg.len())).await.expect("len");
+    sock.write_all(&jpeg[..1000]).await.expect("a first part");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sock.write_all(&jpeg[1000..]).await.expect("the rest");
+    sock.write_all(&ts).await.expect("echo");
+    assert_eq!(read_byte(&mut sock).await, b'1', "a slow upload is not a late frame");
+    sock.read_exact(&mut reply).await.expect("reply");
+    let ReplyBody::Doc(doc) = ReplyBody::parse(&reply) else { panic!("JSON reply") };
+    let link = doc.link.expect("the reply says how the frame was judged");
+    assert_eq!(link.judged, nvt_transport::Judged::Wait);
+    assert!(link.upload_ms >= 190.0 && link.wait_ms < 20.0, "{link:?}");
+    drop(sock);
+    let served = server.stop().await;
+    assert_eq!((served.frames.stale, served.frames.fresh), (1, 2), "{served:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

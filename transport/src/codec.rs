@@ -6,14 +6,13 @@
 use crate::field::{self, Field, FIELD_LEN, FLAG_LEN, REPLY_LEN};
 use crate::CodecError;
 use bytes::{Bytes, BytesMut};
-use std::time::Duration;
 
 /// The server's judgement of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// The echo came back within the allowed lag: flag `'1'`, the reply follows.
+    /// On time (see [`crate::freshness`]): flag `'1'`, the reply follows.
     Fresh,
-    /// The echo came back too late: flag `'0'`, the frame is discarded undecoded.
+    /// Late, or refused: flag `'0'`, the frame is discarded undecoded.
     Stale,
 }
 
@@ -95,17 +94,18 @@ impl ServerCodec {
         }
     }
 
-    /// Judges a frame whose echo arrived `elapsed` after its timestamp was sent. The echo must be
-    /// the timestamp sent, byte for byte: original clients echo verbatim, and anything else
-    /// (garbage, `nan`, `inf`, a future time) would otherwise pass or fail the check at random.
-    pub fn judge(&self, echo: &Field, elapsed: Duration, max_lag: Duration) -> Result<Verdict, CodecError> {
+    /// Checks that the echo is the timestamp sent, byte for byte: original clients echo
+    /// verbatim, and anything else (garbage, `nan`, `inf`, a future time) would otherwise pass or
+    /// fail the freshness check at random. Whether the frame is fresh is
+    /// [`crate::freshness`]'s to say.
+    pub fn check_echo(&self, echo: &Field) -> Result<(), CodecError> {
         let sent = self.sent.unwrap_or([b' '; FIELD_LEN]);
         if *echo != sent {
             field::parse_timestamp(echo)?;
             let show = |f: &Field| String::from_utf8_lossy(f).trim_end().to_owned();
             return Err(CodecError::EchoMismatch { sent: show(&sent), echo: show(echo) });
         }
-        Ok(if elapsed > max_lag { Verdict::Stale } else { Verdict::Fresh })
+        Ok(())
     }
 
     /// The answer to a judged frame, as one buffer so that it leaves in one write: the flag, the
@@ -251,7 +251,6 @@ mod tests {
     use proptest::prelude::*;
 
     const MAX: usize = 1 << 20;
-    const LAG: Duration = Duration::from_millis(80);
 
     /// The example exchange of docs/protocol.md, from a real run of the original pair.
     const GOLDEN_TS: &[u8; 32] = b"1795698744.6040227              ";
@@ -294,8 +293,7 @@ mod tests {
         assert_eq!(frame.payload.as_ref(), jpeg.as_slice());
         assert_eq!(&frame.echo, GOLDEN_TS);
         assert!(buf.is_empty());
-        assert_eq!(server.judge(&frame.echo, Duration::from_millis(5), LAG), Ok(Verdict::Fresh));
-        assert_eq!(server.judge(&frame.echo, Duration::from_millis(81), LAG), Ok(Verdict::Stale));
+        assert_eq!(server.check_echo(&frame.echo), Ok(()));
     }
 
     #[test]
@@ -391,12 +389,12 @@ mod tests {
         let mut server = ServerCodec::new(MAX);
         let sent = server.begin(1_795_698_744.604_022_7);
         let future = field::timestamp_field(1_795_698_999.0);
-        assert!(matches!(server.judge(&future, Duration::ZERO, LAG), Err(CodecError::EchoMismatch { .. })));
+        assert!(matches!(server.check_echo(&future), Err(CodecError::EchoMismatch { .. })));
         for bad in [&b"nan"[..], b"inf", b"garbage", b"-1"] {
             let echo = field::pad::<32>(bad).expect("fits");
-            assert!(matches!(server.judge(&echo, Duration::ZERO, LAG), Err(CodecError::BadTimestamp(_))), "{bad:?}");
+            assert!(matches!(server.check_echo(&echo), Err(CodecError::BadTimestamp(_))), "{bad:?}");
         }
-        assert_eq!(server.judge(&sent, LAG, LAG), Ok(Verdict::Fresh), "the original's check is a strict >");
+        assert_eq!(server.check_echo(&sent), Ok(()));
     }
 
     #[test]
@@ -431,7 +429,7 @@ mod tests {
             for chunk in chunks {
                 buf.extend_from_slice(&chunk);
                 match server.decode(&mut buf) {
-                    Ok(Some(frame)) => { let _ = server.judge(&frame.echo, Duration::ZERO, LAG); }
+                    Ok(Some(frame)) => { let _ = server.check_echo(&frame.echo); }
                     Ok(None) => prop_assert!(server.needed(buf.len()) > 0 && buf.len() <= 4096 + 64),
                     Err(_) => break,
                 }
@@ -466,7 +464,7 @@ mod tests {
             buf.extend_from_slice(&wire[split..]);
             let frame = match first { Some(f) => f, None => server.decode(&mut buf).expect("valid").expect("complete") };
             prop_assert_eq!(frame.payload.as_ref(), payload.as_slice());
-            prop_assert_eq!(server.judge(&frame.echo, Duration::ZERO, LAG), Ok(Verdict::Fresh));
+            prop_assert_eq!(server.check_echo(&frame.echo), Ok(()));
         }
     }
 }

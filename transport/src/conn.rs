@@ -2,9 +2,10 @@
 //! messages in one write; TCP_NODELAY, and TCP_QUICKACK after every read so that the original
 //! peers' separate small writes never wait ~40 ms on a delayed ACK.
 
+use crate::arrival::Arrival;
 use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
 use crate::field::{Field, FIELD_LEN, REPLY_LEN};
-use crate::pacing::Arrival;
+use crate::freshness::{Freshness, Judgement, MaxLag};
 use crate::stream::Stream;
 use crate::TransportError;
 use bytes::{Bytes, BytesMut};
@@ -47,10 +48,10 @@ pub fn unix_now() -> f64 {
 pub struct ReceivedFrame {
     /// The image bytes.
     pub payload: Bytes,
-    /// From sending the timestamp to having the echo back.
-    pub lag: Duration,
     /// Fresh or stale, by `--max-lag`.
     pub verdict: Verdict,
+    /// What the freshness rule measured: the link's round trip, the client's wait, the upload.
+    pub judgement: Judgement,
     /// When the frame's last byte arrived.
     pub arrived: Instant,
     /// When the timestamp it answers went out, when its first byte came and its last: what
@@ -65,12 +66,13 @@ pub struct ServerConnection {
     codec: ServerCodec,
     limits: Limits,
     sent_at: Instant,
+    freshness: Freshness,
 }
 
 impl ServerConnection {
     /// Takes an accepted stream (plain, or admitted by [`crate::protect::Guard`]) and sends the
-    /// first timestamp, as the original does at once.
-    pub async fn start(stream: Box<dyn Stream>, limits: Limits) -> Result<Self, TransportError> {
+    /// first timestamp, as the original does at once. Frames are judged by `rule`.
+    pub async fn start(stream: Box<dyn Stream>, limits: Limits, rule: MaxLag) -> Result<Self, TransportError> {
         stream.tcp().set_nodelay(true)?;
         let mut conn = Self {
             stream,
@@ -78,6 +80,7 @@ impl ServerConnection {
             codec: ServerCodec::new(limits.max_frame_bytes),
             limits,
             sent_at: Instant::now(),
+            freshness: Freshness::new(rule),
         };
         let ts = conn.codec.begin(unix_now());
         conn.sent_at = Instant::now();
@@ -90,18 +93,29 @@ impl ServerConnection {
         self.stream.tcp().peer_addr()
     }
 
-    /// Reads the next frame and judges it against `max_lag`. A peer that closes between frames
-    /// gives [`TransportError::Closed`] with [`TransportError::is_clean_close`] true.
-    pub async fn next_frame(&mut self, max_lag: Duration) -> Result<ReceivedFrame, TransportError> {
+    /// The link's round trip as learned from this connection's responses so far.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.freshness.rtt()
+    }
+
+    /// The freshness rule this connection applies.
+    pub fn rule(&self) -> MaxLag {
+        self.freshness.rule()
+    }
+
+    /// Reads the next frame and judges it. A peer that closes between frames gives
+    /// [`TransportError::Closed`] with [`TransportError::is_clean_close`] true.
+    pub async fn next_frame(&mut self) -> Result<ReceivedFrame, TransportError> {
         let deadline = self.sent_at + self.limits.exchange_timeout;
         let mut started = None;
         loop {
             if let Some(frame) = self.codec.decode(&mut self.buf)? {
                 let arrived = Instant::now();
-                let lag = arrived.duration_since(self.sent_at);
-                let verdict = self.codec.judge(&frame.echo, lag, max_lag)?;
+                self.codec.check_echo(&frame.echo)?;
                 let times = Arrival { asked: self.sent_at, started: started.unwrap_or(arrived), arrived };
-                return Ok(ReceivedFrame { payload: frame.payload, lag, verdict, arrived, times });
+                let judgement = self.freshness.judge(times);
+                let verdict = if judgement.stale.is_some() { Verdict::Stale } else { Verdict::Fresh };
+                return Ok(ReceivedFrame { payload: frame.payload, verdict, judgement, arrived, times });
             }
             let at_boundary = self.codec.at_boundary(self.buf.len());
             let waiting_for = if at_boundary { "the next message" } else { "the rest of a frame" };

@@ -8,11 +8,12 @@
 //! client → server   32     payload length N, ASCII decimal, space padded
 //! client → server   N      JPEG
 //! client → server   32     the timestamp echoed verbatim
-//! server → client   1      '1' fresh, '0' stale (the echo came back later than --max-lag)
+//! server → client   1      '1' fresh, '0' stale (see `freshness`: --max-lag)
 //! server → client   1024   only after '1': a reply, space padded (nvt: a JSON document)
 //! ```
 //!
 //! - [`field`]: the fixed-width ASCII fields and their parsers.
+//! - [`arrival`], [`freshness`]: when a frame came in, and whether it is fresh (`--max-lag`).
 //! - [`codec`]: both roles as pure state machines: bytes in, messages out, time passed in.
 //! - [`reply`]: the JSON document nvt puts in the 1024-byte reply.
 //! - [`conn`]: the thin tokio layer: exact reads with timeouts, one write per message group,
@@ -20,18 +21,22 @@
 //! - [`pacing`]: when the server asks for the next frame, learned from the client's frame rate.
 //! - [`protect`]: opt-in protected mode: TLS and a shared token.
 
+pub mod arrival;
 pub mod codec;
 pub mod conn;
 pub mod error;
 pub mod field;
+pub mod freshness;
 pub mod pacing;
 pub mod protect;
 pub mod reply;
 pub mod stream;
 
+pub use arrival::Arrival;
 pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
 pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection};
 pub use error::{CodecError, TransportError};
+pub use freshness::{Judgement, MaxLag, StaleReason};
 pub use pacing::Pacer;
-pub use reply::{ReplyBody, ReplyDetection, ReplyDoc};
+pub use reply::{Judged, LinkReport, ReplyBody, ReplyDetection, ReplyDoc};
 pub use stream::Stream;

@@ -5,9 +5,16 @@
 //! original-style server asks again at once, so a 1 fps camera would send each frame some twenty
 //! times. The [`Pacer`] learns the client's frame interval from the arrivals of its distinct frames
 //! and holds the next timestamp back until just before the next frame is due, so that each frame
-//! crosses the wire about once. Pure arithmetic on instants passed in: the connection reads the
-//! clock, this decides.
+//! crosses the wire about once. Over a link with a round trip, the timestamp is sent that much
+//! earlier, so that it reaches the client just before the frame does.
+//!
+//! A stretch of repeats says nothing about the camera's interval: the source has stalled (a
+//! network camera's hiccup) or shows a still scene. The interval is not learned from such a
+//! stretch unless the stretches repeat alike (a camera that really slowed down), so that the first
+//! frame after a pause is never followed by a hold as long as the pause. Pure arithmetic on
+//! instants passed in: the connection reads the clock, this decides.
 
+use crate::arrival::Arrival;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -27,15 +34,20 @@ const WAITED: Duration = Duration::from_millis(2);
 const BOOTSTRAP_PAUSE: Duration = Duration::from_millis(10);
 const BOOTSTRAP_PAUSE_CAP: Duration = Duration::from_millis(160);
 
-/// The times of one frame's exchange, as the server saw them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arrival {
-    /// When the timestamp went out.
-    pub asked: Instant,
-    /// When the first byte of the frame came in.
-    pub started: Instant,
-    /// When its last byte came in.
-    pub arrived: Instant,
+/// How many gaps the interval is the shortest of.
+const SAMPLES: usize = 8;
+
+/// Two stretches of repeats this close in length (as a share) show a camera that slowed down.
+const ALIKE: f64 = 0.25;
+
+/// What a gap between two distinct frames teaches about the interval.
+enum Lesson {
+    /// The gap spans a pause: nothing.
+    Nothing,
+    /// The gap is the interval of a camera that slowed down.
+    NewInterval,
+    /// As any gap (see [`Pacer::after_distinct`]).
+    Usual,
 }
 
 /// Learns one connection's frame interval and says when to ask for the next frame.
@@ -55,6 +67,13 @@ pub struct Pacer {
     held: Duration,
     late_in_a_row: u32,
     repeats_in_a_row: u32,
+    /// Whether the frame has been overdue by more than a quarter interval since the last
+    /// distinct frame: the source paused, rather than the pacer asking early.
+    paused: bool,
+    /// The length of the last gap between distinct frames that spanned a pause.
+    last_stretch: Option<Duration>,
+    /// The last few gaps up to a frame the client waited for.
+    samples: VecDeque<Duration>,
 }
 
 impl Pacer {
@@ -75,11 +94,12 @@ impl Pacer {
         (interval / 8).clamp(Duration::from_millis(2), Duration::from_millis(12))
     }
 
-    /// A frame came in; `repeat` when its bytes were those of the frame before. Returns when to
-    /// send the next timestamp: at once or later, at most [`MAX_HOLD`] after the frame arrived.
-    pub fn next_timestamp(&mut self, frame: Arrival, repeat: bool) -> Instant {
-        let response = frame.started.saturating_duration_since(frame.asked);
-        let at = if repeat { self.after_repeat(frame) } else { self.after_distinct(frame, response) };
+    /// A frame came in; `repeat` when its bytes were those of the frame before; `rtt` is the
+    /// link's round trip (see [`crate::freshness`]). Returns when to send the next timestamp: at
+    /// once or later, at most [`MAX_HOLD`] after the frame arrived.
+    pub fn next_timestamp(&mut self, frame: Arrival, repeat: bool, rtt: Duration) -> Instant {
+        let response = frame.response();
+        let at = if repeat { self.after_repeat(frame) } else { self.after_distinct(frame, response, rtt) };
         if self.responses.len() == BASELINE_WINDOW {
             self.responses.pop_front();
         }
@@ -90,34 +110,106 @@ impl Pacer {
         at
     }
 
-    fn after_distinct(&mut self, frame: Arrival, response: Duration) -> Instant {
-        let baseline = self.responses.iter().min().copied();
+    fn after_distinct(&mut self, frame: Arrival, response: Duration, rtt: Duration) -> Instant {
+        let baseline = self.responses.iter().min().copied().unwrap_or_default();
         // Asked again at once after a repeat, a frame that was waiting came after that repeat
         // left: its arrival is as good as one the client waited for.
         let caught = self.repeats_in_a_row > 0 && self.held.is_zero();
-        let waited = caught || response > baseline.unwrap_or_default() + WAITED;
+        let waited = caught || response > baseline + WAITED;
         if let Some(last) = self.last {
             let sample = frame.started.saturating_duration_since(last);
             // Up to a frame the client waited for, the sample is the camera's interval, or a little
             // less if the frame before was waiting. From a frame the client waited for to one that
             // was waiting, it is at most the interval. Between two that were waiting it says
-            // nothing.
-            self.interval = match (self.interval, waited, self.last_waited) {
-                (None, _, _) | (_, true, _) => Some(sample),
-                (Some(known), false, true) => Some(known.min(sample)),
-                (known, false, false) => known,
+            // nothing: it is the exchange's own length.
+            self.interval = match (self.lesson(sample), self.interval, waited, self.last_waited) {
+                (Lesson::Nothing, known, _, _) => known,
+                // Caught as it came, or a camera's new pace: the gap is the interval itself.
+                (Lesson::NewInterval, ..) => Some(self.restart_from(sample)),
+                (_, _, true, _) if caught => Some(self.restart_from(sample)),
+                (_, None, _, _) | (_, _, true, _) => Some(self.sampled(sample)),
+                (Lesson::Usual, Some(known), false, true) => Some(known.min(sample)),
+                (Lesson::Usual, known, false, false) => known,
             };
         }
+        self.settle(frame, waited, rtt)
+    }
+
+    /// Keeps `sample` among the last few gaps up to a frame the client waited for, and returns
+    /// the shortest. A frame that looked waited for only because the link's delay varied gives a
+    /// gap as long as the exchange, never shorter than the camera's interval: the shortest of
+    /// several is the interval.
+    fn sampled(&mut self, sample: Duration) -> Duration {
+        if self.samples.len() == SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
+        self.samples.iter().min().copied().unwrap_or(sample)
+    }
+
+    /// Forgets the gaps before `sample`, which is the interval as it is now.
+    fn restart_from(&mut self, sample: Duration) -> Duration {
+        self.samples.clear();
+        self.sampled(sample)
+    }
+
+    /// What the gap `sample` since the last distinct frame teaches: nothing when it spans a
+    /// pause (a stall, a still scene), a new interval when the pause before it was alike (a
+    /// camera that slowed down), and the usual otherwise, or before the interval is known.
+    fn lesson(&mut self, sample: Duration) -> Lesson {
+        if self.interval.is_none() || !self.paused {
+            self.last_stretch = None;
+            return Lesson::Usual;
+        }
+        let alike = self
+            .last_stretch
+            .is_some_and(|before| (sample.as_secs_f64() - before.as_secs_f64()).abs() <= ALIKE * before.as_secs_f64());
+        self.last_stretch = Some(sample);
+        if alike {
+            Lesson::NewInterval
+        } else {
+            Lesson::Nothing
+        }
+    }
+
+    /// After a distinct frame: when to ask for the next one, one interval after this one's first
+    /// byte, less the margin and the round trip the timestamp and the frame spend on the link.
+    fn settle(&mut self, frame: Arrival, waited: bool, rtt: Duration) -> Instant {
         // Only a hold after a distinct frame can have made this one wait: after a repeat the
         // pacer asked when the frame was due or already late.
+        // Asked at once, a frame that was waiting says nothing new: the pacer keeps asking as
+        // early as it learned to.
         let late = !waited && !self.held.is_zero() && self.repeats_in_a_row == 0;
-        self.late_in_a_row = if late { self.late_in_a_row.saturating_add(1) } else { 0 };
+        let asked_at_once = self.held.is_zero() && self.repeats_in_a_row == 0;
+        self.late_in_a_row = match (waited, late, asked_at_once) {
+            (true, _, _) => 0,
+            (false, true, _) => self.late_in_a_row.saturating_add(1),
+            (false, false, true) => self.late_in_a_row,
+            (false, false, false) => 0,
+        };
         self.repeats_in_a_row = 0;
+        self.paused = false;
         self.last = Some(frame.started);
         self.last_waited = waited;
         let Some(interval) = self.interval else { return frame.arrived };
         let ahead = Self::margin(interval).saturating_mul(1 << self.late_in_a_row.min(16));
-        frame.started + interval.saturating_sub(ahead)
+        let at = frame.started + interval.saturating_sub(ahead).saturating_sub(rtt);
+        // A hold no longer than the link's delay varies is lost in it, and only slows a camera
+        // that is faster than the link: the client can wait that long itself.
+        if at.saturating_duration_since(frame.arrived) <= self.spread() {
+            return frame.arrived;
+        }
+        at
+    }
+
+    /// How much the link's delay varies: the typical response beyond the quickest.
+    fn spread(&self) -> Duration {
+        let mut responses: Vec<Duration> = self.responses.iter().copied().collect();
+        responses.sort();
+        match (responses.first(), responses.get(responses.len() / 2)) {
+            (Some(quickest), Some(typical)) => *typical - *quickest,
+            _ => Duration::ZERO,
+        }
     }
 
     fn after_repeat(&mut self, frame: Arrival) -> Instant {
@@ -135,6 +227,7 @@ impl Pacer {
         if overdue <= interval / 4 {
             return now;
         }
+        self.paused = true;
         let doubling = 1u32 << self.repeats_in_a_row.min(16);
         now + Self::margin(interval).saturating_mul(doubling).min(interval)
     }
@@ -157,30 +250,53 @@ mod tests {
         worst_lag: Duration,
     }
 
-    /// Simulates a camera that delivers a frame every `period` (plus up to `jitter`, from a fixed
-    /// pseudo-random sequence), a client that answers each timestamp with the newest unsent frame
-    /// or, after waiting `budget` for one, repeats the last, an upload of `upload`, and the pacer
-    /// deciding when each timestamp goes out. All on a virtual clock.
+    /// The link in a simulation: a one-way delay each way, plus up to `jitter` more each time.
+    #[derive(Debug, Clone, Copy)]
+    struct Net {
+        one_way: Duration,
+        jitter: Duration,
+    }
+
+    const LOOPBACK: Net = Net { one_way: Duration::ZERO, jitter: Duration::ZERO };
+
+    /// A fixed pseudo-random sequence in [0, 1).
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % 1000) as f64 / 1000.0
+        }
+    }
+
+    /// Simulates a camera that delivers a frame every `period` (plus up to `jitter`), a client
+    /// that answers each timestamp with the newest unsent frame or, after waiting `budget` for
+    /// one, repeats the last, an upload of `upload` over `net`, and the pacer deciding when each
+    /// timestamp goes out. All on a virtual clock, in the client's time with the server's
+    /// instants shifted by the link's delays.
     fn simulate(period: Duration, jitter: Duration, upload: Duration, seconds: u64) -> Run {
+        simulate_over(LOOPBACK, period, jitter, upload, seconds)
+    }
+
+    fn simulate_over(net: Net, period: Duration, jitter: Duration, upload: Duration, seconds: u64) -> Run {
         let budget = ms(30);
         let t0 = Instant::now();
         let end = t0 + Duration::from_secs(seconds);
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
         let mut ready: Vec<Instant> = Vec::new();
         let mut at = t0 + period;
         while at < end {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let extra = jitter.mul_f64((seed % 1000) as f64 / 1000.0);
-            ready.push(at + extra);
+            ready.push(at + jitter.mul_f64(random.next()));
             at += period;
         }
         let mut pacer = Pacer::new();
         let (mut next_unsent, mut sent, mut repeats, mut worst_lag) = (0usize, 0u64, 0u64, Duration::ZERO);
         let mut any_sent = false;
-        let mut ts = t0;
-        while ts < end && next_unsent < ready.len() {
+        let mut asked = t0;
+        while asked < end && next_unsent < ready.len() {
+            let ts = asked + net.one_way + net.jitter.mul_f64(random.next());
             // The newest frame ready by now, else the first one to come within the budget.
             let newest = ready.iter().rposition(|r| *r <= ts).filter(|&i| i >= next_unsent);
             let (send_at, repeat) = match newest {
@@ -200,12 +316,13 @@ mod tests {
             } else {
                 sent += 1;
             }
-            let arrived = send_at + upload;
-            let lag = arrived - ts;
+            let started = send_at + net.one_way + net.jitter.mul_f64(random.next());
+            let arrived = started + upload;
+            // What waited at the client: the freshness rule's concern.
             if sent > 2 {
-                worst_lag = worst_lag.max(lag);
+                worst_lag = worst_lag.max(send_at - ts);
             }
-            ts = pacer.next_timestamp(Arrival { asked: ts, started: send_at, arrived }, repeat);
+            asked = pacer.next_timestamp(Arrival { asked, started, arrived }, repeat, net.one_way * 2);
         }
         Run { frames: next_unsent as u64, sent, repeats, worst_lag }
     }
@@ -218,11 +335,26 @@ mod tests {
                 let run = simulate(period, jitter, upload, 120);
                 let label = format!("{fps} fps, upload {upload:?}, jitter {jitter:?}: {run:?}");
                 assert!(run.sent as f64 >= 0.95 * run.frames as f64, "frames skipped: {label}");
-                assert!(run.worst_lag < ms(80), "an answer went stale: {label}");
+                assert!(run.worst_lag + upload < ms(80), "an answer went stale: {label}");
                 // On the wire: each frame about once, so well within twice the source's bytes.
                 assert!((run.sent + run.repeats) as f64 <= 1.5 * run.sent as f64, "too many repeats: {label}");
             }
         }
+    }
+
+    #[test]
+    fn a_camera_faster_than_a_jittery_link_is_never_held_back() {
+        // 30 fps over 20 Mbit/s Wi-Fi with 3 ms each way and up to 10 ms more: a 62 KB frame
+        // takes 25 ms to upload, so the link, not the camera, sets the pace. Holding timestamps
+        // back could only slow it down.
+        let net = Net { one_way: ms(3), jitter: ms(10) };
+        let run = simulate_over(net, Duration::from_secs_f64(1.0 / 30.0), ms(2), ms(25), 60);
+        let cycle = 2 * 3 + 10 + 25;
+        let most = 60.0 * 1000.0 / f64::from(cycle);
+        assert!(run.sent as f64 >= 0.9 * most, "{run:?}: about {most:.0} frames could have gone");
+        // And one a little slower than the link is still paced: each frame about once.
+        let run = simulate_over(net, Duration::from_secs_f64(1.0 / 10.0), ms(2), ms(25), 60);
+        assert!(run.sent as f64 >= 0.95 * run.frames as f64 && run.repeats * 4 <= run.sent, "{run:?}");
     }
 
     /// A frame asked for at `asked` ms, started at `started` ms, fully in at `arrived` ms.
@@ -241,10 +373,10 @@ mod tests {
     fn asks_at_once_until_it_knows_the_interval_then_backs_off_repeats() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new();
-        assert_eq!(pacer.next_timestamp(frame(t0, 0, 200, 201), false), t0 + ms(201), "first frame: at once");
-        let after_repeat = pacer.next_timestamp(frame(t0, 201, 231, 232), true);
+        assert_eq!(pacer.next_timestamp(frame(t0, 0, 200, 201), false, ms(0)), t0 + ms(201), "first frame: at once");
+        let after_repeat = pacer.next_timestamp(frame(t0, 201, 231, 232), true, ms(0));
         assert_eq!(after_repeat, t0 + ms(232) + BOOTSTRAP_PAUSE);
-        let after_second = pacer.next_timestamp(frame(t0, 242, 272, 273), true);
+        let after_second = pacer.next_timestamp(frame(t0, 242, 272, 273), true, ms(0));
         assert_eq!(after_second, t0 + ms(273) + BOOTSTRAP_PAUSE * 2);
         assert_eq!(pacer.interval(), None);
     }
@@ -254,10 +386,10 @@ mod tests {
         let t0 = Instant::now();
         let mut pacer = Pacer::new();
         // Frames a second apart, each waited for (the client answered 20 ms after the timestamp,
-        // where the quickest answer was 1 ms), each taking 5 ms to upload.
-        pacer.next_timestamp(frame(t0, 0, 1, 6), false);
-        pacer.next_timestamp(frame(t0, 980, 1000, 1005), false);
-        let at = pacer.next_timestamp(frame(t0, 1980, 2000, 2005), false);
+        // where the quickest answer was 0 ms), each taking 5 ms to upload.
+        pacer.next_timestamp(frame(t0, 0, 0, 5), false, ms(0));
+        pacer.next_timestamp(frame(t0, 980, 1000, 1005), false, ms(0));
+        let at = pacer.next_timestamp(frame(t0, 1980, 2000, 2005), false, ms(0));
         assert_eq!(pacer.interval(), Some(ms(1000)));
         assert_eq!(at, t0 + ms(3000) - ms(12), "from the first byte, one interval less the margin");
     }
@@ -266,12 +398,12 @@ mod tests {
     fn a_frame_that_was_waiting_makes_the_pacer_ask_earlier_and_earlier() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new();
-        pacer.next_timestamp(frame(t0, 0, 1, 2), false);
-        pacer.next_timestamp(frame(t0, 980, 1000, 1001), false);
+        pacer.next_timestamp(frame(t0, 0, 1, 2), false, ms(0));
+        pacer.next_timestamp(frame(t0, 980, 1000, 1001), false, ms(0));
         // Asked at 1988, the client answered at once: the frame was there already.
-        let at = pacer.next_timestamp(frame(t0, 1988, 1988, 1989), false);
+        let at = pacer.next_timestamp(frame(t0, 1988, 1988, 1989), false, ms(0));
         assert_eq!(at, t0 + ms(1988) + ms(988) - ms(24));
-        let at = pacer.next_timestamp(frame(t0, 2952, 2952, 2953), false);
+        let at = pacer.next_timestamp(frame(t0, 2952, 2952, 2953), false, ms(0));
         assert_eq!(at, t0 + ms(2952) + ms(988) - ms(48), "two waiting frames say nothing of the interval");
     }
 
@@ -279,20 +411,20 @@ mod tests {
     fn a_late_frame_is_hunted_at_once_and_a_paused_source_is_asked_less_and_less() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new();
-        pacer.next_timestamp(frame(t0, 0, 1, 2), false);
-        pacer.next_timestamp(frame(t0, 980, 1000, 1001), false);
+        pacer.next_timestamp(frame(t0, 0, 1, 2), false, ms(0));
+        pacer.next_timestamp(frame(t0, 980, 1000, 1001), false, ms(0));
         // Asked at 1987; nothing came within the client's 30 ms budget: ask again at once.
-        let first = pacer.next_timestamp(frame(t0, 1987, 2017, 2018), true);
+        let first = pacer.next_timestamp(frame(t0, 1987, 2017, 2018), true, ms(0));
         assert_eq!(first, t0 + ms(2018));
         // The frame came while the client waited on the next timestamp: the interval is exact.
-        pacer.next_timestamp(frame(t0, 2018, 2025, 2026), false);
+        pacer.next_timestamp(frame(t0, 2018, 2025, 2026), false, ms(0));
         assert_eq!(pacer.interval(), Some(ms(1025)));
         // Then the source pauses. Until a quarter interval overdue, ask at once; then less often.
         let mut at = t0 + ms(3013);
         let mut holds = Vec::new();
         for _ in 0..20 {
             let asked = at;
-            at = pacer.next_timestamp(Arrival { asked, started: asked + ms(30), arrived: asked + ms(31) }, true);
+            at = pacer.next_timestamp(Arrival { asked, started: asked + ms(30), arrived: asked + ms(31) }, true, ms(0));
             holds.push(pacer.held);
         }
         assert!(holds[0].is_zero(), "{holds:?}");
@@ -301,12 +433,107 @@ mod tests {
     }
 
     #[test]
+    fn a_stall_or_a_still_scene_does_not_stretch_the_interval() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new();
+        // A 30 fps camera, each frame waited for.
+        let mut t = 0;
+        for _ in 0..10 {
+            pacer.next_timestamp(frame(t0, t, t + 5, t + 6), false, ms(0));
+            t += 33;
+        }
+        let interval = pacer.interval().expect("learned");
+        assert!(interval <= ms(34), "{interval:?}");
+        // Eight seconds of repeats (the scene stood still, or the stream stalled), asked once an
+        // interval at most.
+        let mut at = t0 + ms(t);
+        let end = t0 + ms(t + 8000);
+        while at < end {
+            at = pacer.next_timestamp(Arrival { asked: at, started: at + ms(30), arrived: at + ms(31) }, true, ms(0));
+            assert!(pacer.held <= interval, "never asks less than once an interval: {:?}", pacer.held);
+        }
+        // Then a change: the next timestamp follows within one interval, as before the pause.
+        let after = pacer.next_timestamp(Arrival { asked: at, started: at + ms(3), arrived: at + ms(4) }, false, ms(0));
+        assert_eq!(pacer.interval(), Some(interval), "the pause taught nothing");
+        assert!(after <= at + ms(4) + interval, "{:?} after the change", after - at);
+    }
+
+    #[test]
+    fn a_slow_first_upload_does_not_teach_a_long_interval() {
+        // A 30 fps camera over a 10 Mbit/s link with a 30 ms round trip: the first frame, at
+        // full quality, takes 200 ms to arrive; the client then sends smaller frames (24 ms),
+        // each already waiting when its timestamp comes. The link sets the pace; the pacer must
+        // not hold timestamps back on the strength of that first long gap.
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new();
+        let mut asked = t0;
+        let mut upload = ms(200);
+        let mut held = Duration::ZERO;
+        for i in 0..60 {
+            let started = asked + ms(30);
+            let arrived = started + upload;
+            let next = pacer.next_timestamp(Arrival { asked, started, arrived }, false, ms(30));
+            if i >= 20 {
+                held += next - arrived;
+            }
+            asked = next;
+            upload = ms(24);
+        }
+        assert!(held <= ms(40), "held {held:?} over 40 exchanges the link set the pace of");
+    }
+
+    #[test]
+    fn a_camera_that_really_slowed_down_is_learned_from_two_alike_stretches() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new();
+        let mut t = 0;
+        for _ in 0..10 {
+            pacer.next_timestamp(frame(t0, t, t + 5, t + 6), false, ms(0));
+            t += 33;
+        }
+        // From now on a frame a second, the server asking every 33 ms in between.
+        for second in 0..3 {
+            let mut at = t0 + ms(t);
+            let next_frame = t0 + ms(t + 1000);
+            while at + ms(30) < next_frame {
+                at = pacer.next_timestamp(
+                    Arrival { asked: at, started: at + ms(30), arrived: at + ms(31) },
+                    true,
+                    ms(0),
+                );
+            }
+            t += 1000;
+            pacer.next_timestamp(frame(t0, t - 5, t, t + 1), false, ms(0));
+            if second == 0 {
+                assert!(pacer.interval() < Some(ms(40)), "one stretch is not enough");
+            }
+        }
+        assert!(pacer.interval() > Some(ms(900)), "{:?}", pacer.interval());
+    }
+
+    #[test]
+    fn over_a_link_the_timestamp_leaves_a_round_trip_early() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new();
+        pacer.next_timestamp(frame(t0, 0, 61, 66), false, ms(60));
+        pacer.next_timestamp(frame(t0, 940, 1061, 1066), false, ms(60));
+        let at = pacer.next_timestamp(frame(t0, 1941, 2061, 2066), false, ms(60));
+        assert_eq!(pacer.interval(), Some(ms(1000)));
+        assert_eq!(at, t0 + ms(3061) - ms(12) - ms(60), "an interval from the first byte, less margin and round trip");
+        // A round trip longer than the interval: ask at once.
+        let mut fast = Pacer::new();
+        fast.next_timestamp(frame(t0, 0, 121, 122), false, ms(120));
+        fast.next_timestamp(frame(t0, 122, 243, 244), false, ms(120));
+        assert_eq!(fast.next_timestamp(frame(t0, 244, 365, 366), false, ms(120)), t0 + ms(366));
+    }
+
+    #[test]
     fn the_hold_is_bounded() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new();
-        pacer.next_timestamp(frame(t0, 0, 1, 2), false);
-        pacer.next_timestamp(frame(t0, 59_980, 60_000, 60_001), false);
-        let at = pacer.next_timestamp(frame(t0, 119_980, 120_000, 120_001), false);
+        pacer.next_timestamp(frame(t0, 0, 1, 2), false, ms(0));
+        pacer.next_timestamp(frame(t0, 59_980, 60_000, 60_001), false, ms(0));
+        let at = pacer.next_timestamp(frame(t0, 119_980, 120_000, 120_001), false, ms(0));
         assert_eq!(at, t0 + ms(120_001) + MAX_HOLD);
     }
 }

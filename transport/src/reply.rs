@@ -22,6 +22,33 @@ pub struct ReplyDetection {
     pub track_id: Option<u64>,
 }
 
+/// How the server judged the exchange this reply answers, so that a client can fit its frames
+/// to the link and to the server's rule (see [`crate::freshness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LinkReport {
+    /// What the server's limit applies to: `wait` (the time the timestamp waited at the client,
+    /// `--max-lag auto`) or `lag` (everything from timestamp out to echo in, the original rule).
+    pub judged: Judged,
+    /// The limit, in milliseconds.
+    pub limit_ms: f64,
+    /// The link's round trip as the server has learned it.
+    pub rtt_ms: f64,
+    /// How long the frame took to arrive, first byte to last.
+    pub upload_ms: f64,
+    /// How long the timestamp waited at the client.
+    pub wait_ms: f64,
+}
+
+/// What a server's freshness limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Judged {
+    /// Only the time the timestamp waited at the client.
+    Wait,
+    /// Everything from timestamp out to echo in.
+    Lag,
+}
+
 /// The reply document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReplyDoc {
@@ -36,6 +63,9 @@ pub struct ReplyDoc {
     /// How many detections did not fit in 1024 bytes and were left out.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted: usize,
+    /// How the server judged the exchange this reply answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkReport>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -50,6 +80,11 @@ impl ReplyDoc {
         for d in &mut doc.detections {
             d.score = (d.score * 1000.0).round() / 1000.0;
             d.bbox = d.bbox.map(|v| (v * 10.0).round() / 10.0);
+        }
+        if let Some(link) = &mut doc.link {
+            let tenth = |v: f64| if v.is_finite() { (v * 10.0).round() / 10.0 } else { 0.0 };
+            (link.limit_ms, link.rtt_ms, link.upload_ms, link.wait_ms) =
+                (tenth(link.limit_ms), tenth(link.rtt_ms), tenth(link.upload_ms), tenth(link.wait_ms));
         }
         loop {
             let text = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{}".to_vec());
@@ -112,9 +147,21 @@ mod tests {
 
     #[test]
     fn round_trips_through_1024_bytes() {
-        let doc =
-            ReplyDoc { camera: Some("door".into()), seq: 7, detections: vec![detection(0), detection(1)], omitted: 0 };
-        assert_eq!(ReplyBody::parse(&doc.encode()), ReplyBody::Doc(doc));
+        let link = LinkReport { judged: Judged::Wait, limit_ms: 80.0, rtt_ms: 60.2, upload_ms: 38.1, wait_ms: 0.4 };
+        let doc = ReplyDoc {
+            camera: Some("door".into()),
+            seq: 7,
+            detections: vec![detection(0), detection(1)],
+            omitted: 0,
+            link: Some(link),
+        };
+        let bytes = doc.encode();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(r#""link":{"judged":"wait","limit_ms":80.0,"rtt_ms":60.2,"upload_ms":38.1,"wait_ms":0.4}"#),
+            "{text}"
+        );
+        assert_eq!(ReplyBody::parse(&bytes), ReplyBody::Doc(doc));
     }
 
     #[test]

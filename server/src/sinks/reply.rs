@@ -17,6 +17,7 @@ impl Sink for ReplySink {
             seq: record.seq,
             detections: record.detections.clone(),
             omitted: 0,
+            link: None,
         };
         let mut recent = frame.client.recent();
         recent.processed(Instant::now(), record.latency_ms);
