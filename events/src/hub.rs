@@ -26,7 +26,7 @@ const MAX_QUEUED_FRAMES: usize = 64;
 enum Job {
     Frame { camera: String, time: f64, detections: Vec<ReplyDetection>, image: Arc<Mat> },
     Joined(String),
-    Left(String),
+    Left(String, f64),
     Expire(f64),
     AddOutput(Box<dyn EventOutput>),
 }
@@ -71,7 +71,7 @@ impl Hub {
                             dispatch.frame(&camera, time, &detections, &image);
                         }
                         Job::Joined(camera) => dispatch.joined(&camera),
-                        Job::Left(camera) => dispatch.left(&camera),
+                        Job::Left(camera, time) => dispatch.left(&camera, time),
                         Job::Expire(now) => {
                             expiring.store(false, Relaxed);
                             dispatch.expire(now);
@@ -149,9 +149,10 @@ impl Hub {
         self.queue(Job::AddOutput(output));
     }
 
-    /// A camera disconnected: its objects end, its counts drop to zero.
-    pub fn camera_left(&self, camera: &str) {
-        self.queue(Job::Left(camera.to_owned()));
+    /// A camera disconnected at `time` (the hub's clock, or seconds into the video): its objects
+    /// end, its counts drop to zero.
+    pub fn camera_left(&self, camera: &str, time: f64) {
+        self.queue(Job::Left(camera.to_owned(), time));
     }
 
     /// The latest events, newest first.

@@ -21,6 +21,6 @@ impl Sink for EventSink {
     }
 
     fn left(&self, client: &Client) {
-        self.0.camera_left(&client.camera);
+        self.0.camera_left(&client.camera, self.0.now());
     }
 }
