@@ -51,19 +51,15 @@ impl Dispatch {
         }
     }
 
-    /// One processed frame of `camera`.
+    /// One processed frame of `camera`; its first makes the camera known to MQTT.
     pub fn frame(&mut self, camera: &str, frame_time: f64, detections: &[ReplyDetection], image: &Arc<Mat>) {
+        if let Some(mqtt) = self.mqtt.as_ref().filter(|_| !self.counts.contains_key(camera)) {
+            mqtt.camera(camera);
+        }
         let size = (u32::try_from(image.cols()).unwrap_or(0), u32::try_from(image.rows()).unwrap_or(0));
         let emitted = self.book.observe(camera, frame_time, size, detections, || Some(Arc::clone(image)));
         self.send(emitted);
         self.publish_counts(camera);
-    }
-
-    /// A camera connected.
-    pub fn joined(&mut self, camera: &str) {
-        if let Some(mqtt) = &self.mqtt {
-            mqtt.camera(camera);
-        }
     }
 
     /// Objects gone for longer than the timeout at `now` end.
@@ -82,10 +78,13 @@ impl Dispatch {
     pub fn left(&mut self, camera: &str, time: f64) {
         let emitted = self.book.camera_left(camera, time);
         self.send(emitted);
-        self.publish_counts(camera);
-        self.counts.remove(camera);
-        if let Some(mqtt) = &self.mqtt {
-            mqtt.camera_left(camera);
+        // A camera that processed no frame was never known to MQTT.
+        if self.counts.contains_key(camera) {
+            self.publish_counts(camera);
+            self.counts.remove(camera);
+            if let Some(mqtt) = &self.mqtt {
+                mqtt.camera_left(camera);
+            }
         }
     }
 
