@@ -258,6 +258,59 @@ fn nvt_detect_tracks_and_makes_events_on_a_video() {
     assert_eq!(std::fs::read_dir(dir.join("snapshots")).expect("snapshots").count(), 2);
 }
 
+/// Writes `frames` frames of the synthetic scene as a 10 fps Motion-JPEG video.
+fn scene_video(path: &Path, frames: u64) {
+    use opencv::core::Size;
+    use opencv::prelude::*;
+    use opencv::videoio;
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(path.to_str().expect("utf8"), fourcc, 10.0, Size::new(640, 480), true)
+        .expect("writer");
+    let scene = Synthetic::new(640, 480).expect("scene");
+    for i in 0..frames {
+        writer.write(&scene.render(i, std::time::SystemTime::now()).expect("frame").image).expect("write");
+    }
+    writer.release().expect("release");
+}
+
+#[test]
+fn a_flickering_label_never_extends_another_labels_track() {
+    // models/flicker.onnx sees the red square as a dog or a bicycle, near-equal scores that swap
+    // as it moves: one object whose label flickers, as a real detector's does.
+    let dir = temp_dir("events-flicker");
+    let video = dir.join("yard.avi");
+    scene_video(&video, 80);
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/flicker.onnx");
+    let out = std::process::Command::new(binary("nvt-detect"))
+        .args(["--model", model.to_str().expect("utf8")])
+        .args(["--log", dir.join("log.jsonl").to_str().expect("utf8")])
+        .args(["--events", dir.join("events.jsonl").to_str().expect("utf8")])
+        .arg(&video)
+        .output()
+        .expect("nvt-detect");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = read_jsonl(&dir.join("log.jsonl"));
+    let mut labels_of: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for d in records.iter().flat_map(|r| r["detections"].as_array().expect("detections").iter()) {
+        let label = d["label"].as_str().expect("label").to_owned();
+        *seen.entry(label.clone()).or_default() += 1;
+        if let Some(id) = d["track_id"].as_u64() {
+            labels_of.entry(id).or_default().insert(label);
+        }
+    }
+    assert!(seen.get("dog") >= Some(&15) && seen.get("bicycle") >= Some(&15), "the label flickers: {seen:?}");
+    for (id, labels) in &labels_of {
+        assert_eq!(labels.len(), 1, "track {id} carried {labels:?}: one label extended another's track");
+    }
+    // Each label is an object of its own, and each makes its events.
+    let events = read_jsonl(&dir.join("events.jsonl"));
+    nvt_tests::schema::assert_frigate_events(&events);
+    let new: BTreeSet<&str> =
+        events.iter().filter(|e| e["type"] == "new").map(|e| e["after"]["label"].as_str().expect("label")).collect();
+    assert_eq!(new, BTreeSet::from(["bicycle", "dog"]), "both labels make events");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_original_client_reads_replies_with_camera_and_track_ids_in_1024_bytes() {
     use nvt_tests::original::{self, ClientOptions};
