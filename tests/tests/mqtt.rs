@@ -476,3 +476,31 @@ fn mqtts_with_a_password_file_publishes_and_a_wrong_password_is_refused() {
         "a wrong password publishes nothing"
     );
 }
+
+#[test]
+fn a_typed_frigate_consumer_from_pypi_takes_every_event() {
+    // frigate-event-handler (PyPI), installed by `make setup` in .venv-consumers, parses each
+    // message of nvt's events topic with its own typed model, as its daemon does.
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-consumers/bin/python");
+    assert!(python.is_file(), "{} is missing: run `make setup`", python.display());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/frigate_consumer.py");
+    let dir = temp_dir("mqtt-consumer");
+    let broker = Mosquitto::start(&dir.join("broker"), "");
+    let mut consumer = std::process::Command::new(python)
+        .arg(script)
+        .args([&broker.addr.ip().to_string(), &broker.addr.port().to_string(), "frigate/events", "2", "60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the consumer runs");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(consumer.stdout.take().expect("stdout")));
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"));
+    let (mut server, listen) = server(&broker, &dir, &["--mqtt-prefix", "frigate"]);
+    stream(&listen, 10, 40);
+    let report: Value = serde_json::from_str(&lines.next().and_then(Result::ok).expect("a report")).expect("JSON");
+    let _ = consumer.wait();
+    sigterm(&mut server);
+    let written = read_jsonl(&dir.join("events.jsonl"));
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["parsed"], written.len(), "every event nvt made: {report}");
+    assert_eq!((&report["kinds"]["new"], &report["kinds"]["end"]), (&2.into(), &2.into()), "{report}");
+}
