@@ -125,7 +125,6 @@ impl Schema {
                 fail(format!("{text:?} does not match {pattern}"));
             }
         }
-        drop(fail);
         if let Some(object) = value.as_object() {
             for name in rules.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
             {
@@ -143,10 +142,11 @@ impl Schema {
                 let path = format!("{at}.{name}");
                 match properties.and_then(|p| p.get(name)) {
                     Some(rule) => self.check(rule, inner, &path, errors),
-                    None => match rules.get("additionalProperties") {
-                        Some(rule) => self.check(rule, inner, &path, errors),
-                        None => {}
-                    },
+                    None => {
+                        if let Some(rule) = rules.get("additionalProperties") {
+                            self.check(rule, inner, &path, errors);
+                        }
+                    }
                 }
             }
         }
