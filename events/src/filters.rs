@@ -106,6 +106,16 @@ impl FilterPatch {
         Ok(patch)
     }
 
+    /// Takes the keys `later` names, over this one's.
+    fn merge(&mut self, later: &Self) {
+        self.min_score = later.min_score.or(self.min_score);
+        self.threshold = later.threshold.or(self.threshold);
+        self.min_area = later.min_area.or(self.min_area);
+        self.max_area = later.max_area.or(self.max_area);
+        self.min_ratio = later.min_ratio.or(self.min_ratio);
+        self.max_ratio = later.max_ratio.or(self.max_ratio);
+    }
+
     fn apply(&self, filter: &mut Filter) {
         let set = |to: &mut f64, from: Option<f64>| {
             if let Some(v) = from {
@@ -161,24 +171,7 @@ impl ObjectFilters {
         };
         let label = (label != "*").then(|| label.to_owned());
         let patch = FilterPatch::parse(settings)?;
-        let entry = self.patches.entry((camera, label)).or_default();
-        let mut merged = *entry;
-        for (to, from) in [(&mut merged.min_score, patch.min_score), (&mut merged.threshold, patch.threshold)] {
-            if from.is_some() {
-                *to = from;
-            }
-        }
-        for (to, from) in [
-            (&mut merged.min_area, patch.min_area),
-            (&mut merged.max_area, patch.max_area),
-            (&mut merged.min_ratio, patch.min_ratio),
-            (&mut merged.max_ratio, patch.max_ratio),
-        ] {
-            if from.is_some() {
-                *to = from;
-            }
-        }
-        *entry = merged;
+        self.patches.entry((camera, label)).or_default().merge(&patch);
         Ok(())
     }
 
