@@ -40,6 +40,9 @@ const SCAN_PATIENCE: Duration = Duration::from_secs(5);
 /// has the rest left alone).
 const MAX_SCANNED: usize = 100_000;
 
+/// Bytes of a retained payload a scan keeps: enough for a count or `online` / `offline`.
+const MAX_SCANNED_PAYLOAD: usize = 32;
+
 /// What the publisher has done, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct PublisherStats {
@@ -519,7 +522,10 @@ impl Inner {
             drop(scan);
             self.wake.notify_one();
         } else if retain && !payload.is_empty() && scan.found.len() < MAX_SCANNED {
-            scan.found.push((topic.to_owned(), payload.to_vec()));
+            // Only counts and availability are read, and they are short: a snapshot's or a
+            // config's bytes are not kept, so memory stays bounded whatever the broker holds.
+            let kept = &payload[..payload.len().min(MAX_SCANNED_PAYLOAD)];
+            scan.found.push((topic.to_owned(), kept.to_vec()));
         }
     }
 }
