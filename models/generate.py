@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates nvt's test models: hand-built ONNX graphs, no training, no downloaded weights.
 
-    python models/generate.py shapes      # models/shapes*.onnx, committed
+    python models/generate.py shapes      # models/shapes*.onnx and flicker.onnx, committed
+    python models/generate.py flicker     # models/flicker.onnx alone
     python models/generate.py yolov8n     # models/yolov8n-random.onnx, made by `make setup`
     python models/generate.py yolov8n-448 # models/yolov8n-448-random.onnx, made by `make bench`
 
@@ -16,6 +17,11 @@ in its own output layout:
     shapes-v5.onnx       YOLOv5/v7      [1, N, 5+nc]  cx cy w h, objectness, class probabilities
     shapes-e2e.onnx      end-to-end     [1, N, 6]     x1 y1 x2 y2 score class (NMS-free)
     shapes-dynamic.onnx  YOLOv8 layout with dynamic height/width and imgsz metadata [480, 640]
+
+flicker.onnx finds the red square only, as two classes, `dog` and `bicycle`, whose scores are
+near-equal (0.8 plus and minus 0.03) and swap as the square moves (a sine of its centre's x):
+the label of one object flickers between them every ten frames or so, as a real detector's does
+on overlapping objects. It tests that a detection of one label never extends another's track.
 
 yolov8n-random.onnx has YOLOv8n's architecture (backbone, C2f blocks, SPPF, FPN/PAN neck,
 decoupled head with DFL), output [1, 84, 8400], COCO names, and random weights from a fixed
@@ -158,6 +164,31 @@ def shapes_e2e(g, images, out, normalized=False):
     rows = g.op("Concat", [unsqueeze(g, v, 1) for v in (x1, y1, x2, y2, score)] + [g.const([[[0, 1, 2]]])], axis=1)
     padded = g.op("Concat", [rows, g.const(np.zeros((1, 6, 7)))], axis=2)
     g.nodes.append(helper.make_node("Transpose", [padded], [out], perm=[0, 2, 1]))
+
+
+def flicker_v8(g, images, out):
+    """[1, 6, 1]: the red square's box, scored `dog` and `bicycle` in turns."""
+    x1, y1, x2, y2, score = shapes_boxes(g, images)
+    first = lambda v: g.op("Slice", [v, g.const([0], np.int64), g.const([1], np.int64), g.const([1], np.int64)])
+    x1, y1, x2, y2, score = (first(v) for v in (x1, y1, x2, y2, score))  # [1, 1] each
+    cx = g.op("Mul", [g.op("Add", [x1, x2]), g.const(0.5)])
+    cy = g.op("Mul", [g.op("Add", [y1, y2]), g.const(0.5)])
+    w, h = g.op("Sub", [x2, x1]), g.op("Sub", [y2, y1])
+    swing = g.op("Mul", [g.op("Sin", [g.op("Div", [cx, g.const(40.0)])]), g.const(0.03)])
+    dog = g.op("Mul", [score, g.op("Add", [g.const(0.8), swing])])
+    bicycle = g.op("Mul", [score, g.op("Sub", [g.const(0.8), swing])])
+    g.nodes.append(helper.make_node("Concat", [unsqueeze(g, v, 1) for v in (cx, cy, w, h, dog, bicycle)], [out], axis=1))
+
+
+def flicker_model():
+    meta = {"names": names_metadata(["dog", "bicycle"]), "stride": "32", "task": "detect", "imgsz": "[640, 640]",
+            "description": "nvt flickering-label detector, hand-built from ONNX operators (models/generate.py)",
+            "author": "nvt", "license": "MIT OR Apache-2.0"}
+    g = Graph()
+    flicker_v8(g, "images", "output0")
+    inputs = [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])]
+    outputs = [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 1])]
+    save(g.model(inputs, outputs, meta), "flicker.onnx")
 
 
 def save(model, name):
@@ -380,11 +411,14 @@ def hostile():
 def main(which):
     if which in ("shapes", "all"):
         shapes_models()
+        flicker_model()
         variants()
         fixtures()
         hostile()
     if which in ("yolov8n", "all"):
         save(Yolo().build(), "yolov8n-random.onnx")
+    if which == "flicker":
+        flicker_model()
     if which == "hostile":
         hostile()
     if which == "yolov8n-448":

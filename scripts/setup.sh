@@ -58,6 +58,25 @@ if ! .venv/bin/python -c "import onnx, onnxruntime, cv2, numpy" 2>/dev/null; the
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
 fi
+# A real Frigate event consumer from PyPI (frigate-event-handler, typed, Python 3.12 or newer),
+# which the MQTT tests run against nvt's events, in a venv of its own.
+if ! .venv-consumers/bin/python -c "import frigate_event_handler.models, aiomqtt" 2>/dev/null; then
+  python=""
+  for candidate in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import sys; assert sys.version_info >= (3, 12)" 2>/dev/null; then
+      python="$candidate"
+      break
+    fi
+  done
+  if [ -z "$python" ]; then
+    echo "setup: Python 3.12 or newer is needed for the Frigate consumer test (frigate-event-handler)" >&2
+    exit 1
+  fi
+  echo "setup: creating .venv-consumers ($python) with frigate-event-handler"
+  rm -rf .venv-consumers
+  "$python" -m venv .venv-consumers
+  .venv-consumers/bin/python -m pip install --quiet --disable-pip-version-check "frigate-event-handler==0.3.1"
+fi
 if [ ! -f models/yolov8n-random.onnx ]; then
   echo "setup: generating models/yolov8n-random.onnx"
   .venv/bin/python models/generate.py yolov8n >/dev/null

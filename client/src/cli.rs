@@ -67,8 +67,8 @@ pub struct Args {
     /// Protected mode: present the token in this file (first line, 1-64 bytes).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// Protected mode: the camera's name on the server (1-64 letters, digits, '.', '_', '-',
-    /// ':'), in its records, replies, web view, metrics and events. Needs --tls-ca or
+    /// Protected mode: the camera's name on the server (1-64 letters, digits, '_' or '-', as
+    /// Frigate's camera names), in its records, replies, web view, metrics and events. Needs --tls-ca or
     /// --token-file: in classic mode the server names cameras after their address.
     #[arg(long, value_parser = parse_name)]
     pub name: Option<String>,
@@ -78,7 +78,7 @@ fn parse_name(text: &str) -> Result<String, String> {
     if protect::valid_name(text) {
         Ok(text.to_owned())
     } else {
-        Err(format!("{text:?} is not a camera name: 1-64 letters, digits, '.', '_', '-' or ':', not starting with '.'"))
+        Err(format!("{text:?} is not a camera name: 1-64 letters, digits, '_' or '-'"))
     }
 }
 

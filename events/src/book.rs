@@ -1,46 +1,73 @@
-//! The objects each camera has in view, and the events their lives make: `new` once a track is
-//! confirmed, `update` when its best score or box changes notably (at most once per
-//! `update_every`), `end` once it has been gone for the timeout or its camera left.
+//! The objects each camera has in view, and the events their lives make, on Frigate 0.16's
+//! rules (`frigate/track/tracked_object.py`, `frigate/camera/state.py`,
+//! `frigate/track/object_processing.py`):
+//!
+//! - **taken up** once the tracker has seen it in [`EventSettings::min_hits`] frames (Frigate's
+//!   `detect.min_initialized`, fps / 2: 2 at its default 5 fps); nothing is published yet;
+//! - **scores**: each later frame adds its score to the object's last 10 (0 for a frame it was
+//!   missed in); their median is its computed score, `top_score` the highest computed score so
+//!   far; it stays a **false positive** until the computed score reaches its label's
+//!   `threshold` (0.7), and a false positive publishes nothing, ever;
+//! - **`new`** at the first frame it is a true positive, `before` the object as it was taken up;
+//! - **`update`** when its best frame improved (a score 0.05 higher or a box 10% larger, not
+//!   newly cut by the frame's edge) and the last event is over 5 s old, or at once on a
+//!   significant change: it started or stopped moving, moved to a new position, or its last
+//!   event is over 60 s old (the heartbeat);
+//! - **`end`** when it has been gone for [`EventSettings::timeout`] (Frigate's
+//!   `max_disappeared`, fps × 5 frames: 5 s), its camera left, or the server stopped;
+//!   `end_time` is when it was let go.
 //!
 //! Times are seconds on one clock the caller picks (Unix time for the server, the video's own
-//! time for `nvt-detect`), so that the book itself never reads a clock.
+//! time for `nvt-detect`), so that the book itself never reads a clock and tests run on a
+//! virtual one.
 
-use crate::object::{area, iou, new_id, Event, EventObject, EventType, Snapshot};
+use crate::filters::ObjectFilters;
+use crate::object::{
+    new_id, pixel_area, pixel_box, pixel_ratio, Event, EventObject, EventType, PathPoint, PixelBox, Snapshot, MAX_PATH,
+};
 use nvt_transport::ReplyDetection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// When events are made.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventSettings {
-    /// Seconds an object must be gone before its `end` (`--event-timeout`).
+    /// Seconds an object must be gone before it is let go and ends (`--event-timeout`).
     pub timeout: f64,
-    /// Frames a track must be seen in before its `new`: one stray detection is no event.
-    pub confirm_frames: u32,
-    /// The least time between two events of one object, in seconds (`end` excepted).
+    /// Frames the tracker must see an object in before it is taken up.
+    pub min_hits: u32,
+    /// An improved best frame makes an `update` only when the last event is older than this
+    /// (Frigate's `max_update_frequency`, 5 s).
     pub update_every: f64,
-    /// How much the best score must rise for an `update`.
-    pub score_step: f32,
-    /// An `update` when the box overlaps the last published one by less than this.
-    pub moved_iou: f32,
-    /// Whether snapshots are saved, so that events name their files.
+    /// An `update` at least this often while the object is seen (Frigate's 60 s).
+    pub heartbeat: f64,
+    /// Seconds without moving for an object to become stationary (Frigate: 50 frames at 5 fps).
+    pub stationary_after: f64,
+    /// Whether snapshots are saved, so that events name their files and say `has_snapshot`.
     pub snapshot_files: bool,
+    /// Each camera's and label's filter; the book reads the `threshold`s.
+    pub objects: Arc<ObjectFilters>,
 }
 
 impl Default for EventSettings {
     fn default() -> Self {
         Self {
-            timeout: 2.0,
-            confirm_frames: 3,
-            update_every: 1.0,
-            score_step: 0.05,
-            moved_iou: 0.5,
+            timeout: 5.0,
+            min_hits: 2,
+            update_every: 5.0,
+            heartbeat: 60.0,
+            stationary_after: 10.0,
             snapshot_files: false,
+            objects: Arc::default(),
         }
     }
 }
 
+/// Scores an object's computed score is the median of (Frigate keeps 10).
+const SCORE_HISTORY: usize = 10;
+
 /// An event, with the object's best frame when it changed since the object's last event (so
-/// that its snapshot can be saved).
+/// that its snapshot can be saved and published).
 pub struct Emitted<F> {
     /// The event.
     pub event: Event,
@@ -52,13 +79,53 @@ pub struct Emitted<F> {
 /// no events for the extra ones (each object may hold a frame for its snapshot).
 pub const MAX_OBJECTS_PER_CAMERA: usize = 64;
 
+/// Where an object stands, to tell a move from jitter (Frigate's position box: the object has
+/// moved when its box overlaps the average of its recent boxes by less than 0.6).
+#[derive(Debug, Clone)]
+struct Position {
+    boxes: Vec<PixelBox>,
+    average: PixelBox,
+}
+
+impl Position {
+    fn new(bbox: PixelBox) -> Self {
+        Self { boxes: vec![bbox], average: bbox }
+    }
+
+    /// Takes the latest box; returns whether the object moved to a new position.
+    fn moved(&mut self, bbox: PixelBox) -> bool {
+        let f = |b: PixelBox| b.map(|v| v as f32);
+        if crate::object::iou(f(bbox), f(self.average)) < 0.6 {
+            *self = Self::new(bbox);
+            return true;
+        }
+        if self.boxes.len() < 10 {
+            self.boxes.push(bbox);
+            let n = self.boxes.len() as i64;
+            for i in 0..4 {
+                self.average[i] = (self.boxes.iter().map(|b| i64::from(b[i])).sum::<i64>() / n) as i32;
+            }
+        }
+        false
+    }
+}
+
 /// One object's life.
 struct Live<F> {
     object: EventObject,
-    /// The object as its last event showed it; `None` until confirmed.
-    published: Option<EventObject>,
-    last_published: f64,
+    /// The object as its last event showed it; as it was taken up before its first.
+    previous: EventObject,
+    scores: VecDeque<f32>,
     hits: u32,
+    /// Taken up (past `min_hits`).
+    registered: bool,
+    last_seen: f64,
+    /// When its best frame last improved, and when its last event went out.
+    last_updated: f64,
+    last_published: f64,
+    /// When it last moved to a new position.
+    last_moved: f64,
+    position: Position,
     best_frame: Option<F>,
     best_changed: bool,
 }
@@ -69,117 +136,108 @@ pub struct ObjectBook<F> {
     objects: BTreeMap<(String, u64), Live<F>>,
 }
 
-impl<F> ObjectBook<F> {
+impl<F: Clone> ObjectBook<F> {
     /// A book with no objects.
     pub fn new(settings: EventSettings) -> Self {
         Self { settings, objects: BTreeMap::new() }
     }
 
-    /// Takes one of `camera`'s processed frames, its detections tracked, and returns the events
-    /// it makes. `frame` is called at most once, when an object's best frame is this one.
+    /// Takes one of `camera`'s processed frames (`size` its width and height), its detections
+    /// tracked, and returns the events it makes. `frame` is called at most once, when an
+    /// object's best frame is this one.
     pub fn observe(
         &mut self,
         camera: &str,
         frame_time: f64,
+        size: (u32, u32),
         detections: &[ReplyDetection],
         mut frame: impl FnMut() -> Option<F>,
-    ) -> Vec<Emitted<F>>
-    where
-        F: Clone,
-    {
+    ) -> Vec<Emitted<F>> {
         let mut this_frame: Option<Option<F>> = None;
         let mut room = MAX_OBJECTS_PER_CAMERA.saturating_sub(self.camera(camera).count());
+        let mut seen: BTreeMap<u64, &ReplyDetection> = BTreeMap::new();
         for d in detections {
-            let Some(track_id) = d.track_id else { continue };
+            if let Some(track_id) = d.track_id {
+                seen.entry(track_id).or_insert(d);
+            }
+        }
+        let mut out = Vec::new();
+        for (&track_id, d) in &seen {
             let key = (camera.to_owned(), track_id);
             if !self.objects.contains_key(&key) {
                 if room == 0 {
                     continue;
                 }
                 room -= 1;
+                self.objects.insert(key.clone(), Live::start(camera, track_id, d, frame_time, size));
             }
-            let live = self.objects.entry(key).or_insert_with(|| Live {
-                object: EventObject {
-                    id: new_id(frame_time),
-                    track_id,
-                    camera: camera.to_owned(),
-                    label: d.label.clone(),
-                    score: d.score,
-                    top_score: 0.0,
-                    bbox: d.bbox,
-                    area: area(d.bbox),
-                    frame_time,
-                    start_time: frame_time,
-                    end_time: None,
-                    false_positive: false,
-                    current_zones: Vec::new(),
-                    entered_zones: Vec::new(),
-                    snapshot: None,
-                },
-                published: None,
-                last_published: frame_time,
-                hits: 0,
-                best_frame: None,
-                best_changed: false,
-            });
-            let object = &mut live.object;
-            live.hits = live.hits.saturating_add(1);
-            object.score = d.score;
-            object.bbox = d.bbox;
-            object.area = area(d.bbox);
-            object.frame_time = frame_time;
-            if d.score > object.top_score {
-                object.top_score = d.score;
-                let file = self.settings.snapshot_files.then(|| snapshot_file(camera, &object.id));
-                object.snapshot = Some(Snapshot { frame_time, bbox: d.bbox, score: d.score, file });
+        }
+        let settings = self.settings.clone();
+        for ((_, track_id), live) in self.camera_mut(camera) {
+            let detection = seen.get(track_id).copied();
+            if !live.registered {
+                match detection {
+                    Some(d) => live.initialise(d, frame_time, size, settings.min_hits),
+                    // Missed before it was taken up: a stray detection, forgotten.
+                    None => live.hits = 0,
+                }
+                continue;
+            }
+            let threshold = settings.objects.filter(camera, &live.object.label).threshold;
+            let better = live.update(detection, frame_time, size, threshold, &settings);
+            if better {
+                let file = settings.snapshot_files.then(|| snapshot_file(camera, &live.object.id));
+                if let Some(snapshot) = live.object.snapshot.as_mut() {
+                    snapshot.file = file;
+                }
                 live.best_frame = this_frame.get_or_insert_with(&mut frame).clone();
                 live.best_changed = true;
+                live.last_updated = frame_time;
+            }
+            if live.object.false_positive {
+                continue;
+            }
+            let significant = live.object.position_changes != live.previous.position_changes
+                || live.object.active != live.previous.active
+                || live.object.frame_time - live.previous.frame_time > settings.heartbeat;
+            let improved =
+                frame_time - live.last_published > settings.update_every && live.last_updated > live.last_published;
+            if significant || improved {
+                let kind = if live.previous.false_positive { EventType::New } else { EventType::Update };
+                out.push(live.publish(kind, frame_time, settings.snapshot_files));
             }
         }
-        let settings = self.settings;
-        let mut out = Vec::new();
-        for live in self.camera_mut(camera) {
-            let kind = match &live.published {
-                None if live.hits >= settings.confirm_frames => EventType::New,
-                Some(last)
-                    if frame_time - live.last_published >= settings.update_every
-                        && (live.object.top_score >= last.top_score + settings.score_step
-                            || iou(live.object.bbox, last.bbox) < settings.moved_iou) =>
-                {
-                    EventType::Update
-                }
-                _ => continue,
-            };
-            out.push(publish(live, kind, frame_time));
-        }
-        out.extend(
-            self.end_where(|key, live| key.0 == camera && frame_time - live.object.frame_time > settings.timeout),
-        );
+        let timeout = settings.timeout;
+        self.objects.retain(|key, live| key.0 != camera || live.registered || live.hits > 0);
+        out.extend(self.end_where(
+            |key, live| key.0 == camera && frame_time - live.last_seen > timeout,
+            |live| live.last_seen + timeout,
+        ));
         out
     }
 
-    /// Ends every object gone for longer than the timeout at `now`, on every camera.
+    /// Lets go of every object gone for longer than the timeout at `now`, on every camera.
     pub fn expire(&mut self, now: f64) -> Vec<Emitted<F>> {
         let timeout = self.settings.timeout;
-        self.end_where(|_, live| now - live.object.frame_time > timeout)
+        self.end_where(|_, live| now - live.last_seen > timeout, |live| live.last_seen + timeout)
     }
 
-    /// Ends every object of a camera that has disconnected.
-    pub fn camera_left(&mut self, camera: &str) -> Vec<Emitted<F>> {
-        self.end_where(|key, _| key.0 == camera)
+    /// Ends every object of a camera that has disconnected, at `now`.
+    pub fn camera_left(&mut self, camera: &str, now: f64) -> Vec<Emitted<F>> {
+        self.end_where(|key, _| key.0 == camera, |live| now.max(live.last_seen))
     }
 
-    /// How many objects of each label `camera` has: confirmed, and not ended. An object missed
-    /// for a frame or two still counts, so counts do not flap; it stops counting when it ends.
+    /// How many objects of each label `camera` has: taken up, true positives, not ended. An
+    /// object missed for a frame or two still counts, so counts do not flap.
     pub fn counts(&self, camera: &str) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for live in self.camera(camera).filter(|live| live.published.is_some()) {
+        for live in self.camera(camera).filter(|live| live.registered && !live.object.false_positive) {
             *counts.entry(live.object.label.clone()).or_default() += 1;
         }
         counts
     }
 
-    /// Objects in the book (confirmed or not).
+    /// Objects in the book (taken up or not).
     pub fn len(&self) -> usize {
         self.objects.len()
     }
@@ -193,25 +251,228 @@ impl<F> ObjectBook<F> {
         self.objects.range((camera.to_owned(), 0)..=(camera.to_owned(), u64::MAX)).map(|(_, live)| live)
     }
 
-    fn camera_mut<'a>(&'a mut self, camera: &str) -> impl Iterator<Item = &'a mut Live<F>> + 'a {
-        self.objects.range_mut((camera.to_owned(), 0)..=(camera.to_owned(), u64::MAX)).map(|(_, live)| live)
+    fn camera_mut<'a>(&'a mut self, camera: &str) -> impl Iterator<Item = (&'a (String, u64), &'a mut Live<F>)> + 'a {
+        self.objects.range_mut((camera.to_owned(), 0)..=(camera.to_owned(), u64::MAX))
     }
 
-    /// Removes the objects `gone` picks; the confirmed ones end with an event, the others
-    /// (never confirmed) go quietly.
-    fn end_where(&mut self, mut gone: impl FnMut(&(String, u64), &Live<F>) -> bool) -> Vec<Emitted<F>> {
+    /// Removes the objects `gone` picks, `end_time` as `when` says; the true positives end with
+    /// an event, the others go quietly.
+    fn end_where(
+        &mut self,
+        mut gone: impl FnMut(&(String, u64), &Live<F>) -> bool,
+        when: impl Fn(&Live<F>) -> f64,
+    ) -> Vec<Emitted<F>> {
         let keys: Vec<_> =
             self.objects.iter().filter(|(key, live)| gone(key, live)).map(|(key, _)| key.clone()).collect();
         let mut out = Vec::new();
         for key in keys {
             let Some(mut live) = self.objects.remove(&key) else { continue };
-            if live.published.is_some() {
-                live.object.end_time = Some(live.object.frame_time);
-                let at = live.object.frame_time;
-                out.push(publish(&mut live, EventType::End, at));
+            if live.registered && !live.object.false_positive {
+                let at = when(&live);
+                live.object.end_time = Some(at);
+                out.push(live.publish(EventType::End, at, self.settings.snapshot_files));
             }
         }
         out
+    }
+}
+
+impl<F: Clone> Live<F> {
+    /// A track seen for the first time.
+    fn start(camera: &str, track_id: u64, d: &ReplyDetection, time: f64, size: (u32, u32)) -> Self {
+        let bbox = pixel_box(d.bbox, size);
+        let object = EventObject {
+            id: String::new(),
+            track_id,
+            camera: camera.to_owned(),
+            frame_time: time,
+            snapshot: None,
+            label: d.label.clone(),
+            sub_label: None,
+            top_score: 0.0,
+            false_positive: true,
+            start_time: time,
+            end_time: None,
+            score: d.score,
+            bbox,
+            area: pixel_area(bbox),
+            ratio: pixel_ratio(bbox),
+            region: region(size),
+            active: true,
+            stationary: false,
+            motionless_count: 0,
+            position_changes: 0,
+            current_zones: Vec::new(),
+            entered_zones: Vec::new(),
+            has_clip: false,
+            has_snapshot: false,
+            attributes: BTreeMap::new(),
+            current_attributes: Vec::new(),
+            pending_loitering: false,
+            max_severity: None,
+            current_estimated_speed: 0.0,
+            average_estimated_speed: 0.0,
+            velocity_angle: 0.0,
+            path_data: Vec::new(),
+            recognized_license_plate: None,
+        };
+        Self {
+            previous: object.clone(),
+            object,
+            scores: VecDeque::new(),
+            hits: 0,
+            registered: false,
+            last_seen: time,
+            last_updated: f64::NEG_INFINITY,
+            last_published: f64::NEG_INFINITY,
+            last_moved: time,
+            position: Position::new(bbox),
+            best_frame: None,
+            best_changed: false,
+        }
+    }
+
+    /// One more sighting before it is taken up; at `min_hits` it is, as it is now.
+    fn initialise(&mut self, d: &ReplyDetection, time: f64, size: (u32, u32), min_hits: u32) {
+        self.hits = self.hits.saturating_add(1);
+        self.scores.push_back(d.score);
+        while self.scores.len() > SCORE_HISTORY {
+            self.scores.pop_front();
+        }
+        self.last_seen = time;
+        let bbox = pixel_box(d.bbox, size);
+        let object = &mut self.object;
+        (object.score, object.bbox, object.frame_time) = (d.score, bbox, time);
+        (object.area, object.ratio, object.region) = (pixel_area(bbox), pixel_ratio(bbox), region(size));
+        if self.hits >= min_hits.max(1) {
+            self.registered = true;
+            object.id = new_id(time);
+            object.start_time = time;
+            self.position = Position::new(bbox);
+            self.last_moved = time;
+            self.previous = object.clone();
+        }
+    }
+
+    /// A frame of its camera, with its detection or without; returns whether its best frame
+    /// improved.
+    fn update(
+        &mut self,
+        detection: Option<&ReplyDetection>,
+        time: f64,
+        size: (u32, u32),
+        threshold: f32,
+        settings: &EventSettings,
+    ) -> bool {
+        self.scores.push_back(detection.map_or(0.0, |d| d.score));
+        while self.scores.len() > SCORE_HISTORY {
+            self.scores.pop_front();
+        }
+        let computed = median(&self.scores);
+        let object = &mut self.object;
+        if computed > object.top_score {
+            object.top_score = computed;
+        }
+        // Once a true positive, always a true positive.
+        if object.false_positive && computed >= threshold {
+            object.false_positive = false;
+        }
+        let Some(d) = detection else {
+            return false;
+        };
+        self.last_seen = time;
+        let bbox = pixel_box(d.bbox, size);
+        (object.score, object.bbox, object.frame_time) = (d.score, bbox, time);
+        (object.area, object.ratio, object.region) = (pixel_area(bbox), pixel_ratio(bbox), region(size));
+        if self.position.moved(bbox) {
+            if object.position_changes == 0 || object.stationary {
+                object.position_changes += 1;
+            }
+            object.motionless_count = 0;
+            self.last_moved = time;
+        } else {
+            object.motionless_count = object.motionless_count.saturating_add(1);
+        }
+        object.stationary = time - self.last_moved > settings.stationary_after;
+        object.active = !object.stationary;
+        if !object.false_positive {
+            add_path_point(&mut object.path_data, bbox, size, time);
+        }
+        let better =
+            !object.false_positive && object.snapshot.as_ref().is_none_or(|best| better_than(best, object, size));
+        if better {
+            object.snapshot = Some(Snapshot {
+                frame_time: time,
+                bbox,
+                area: object.area,
+                region: object.region,
+                score: object.score,
+                attributes: Vec::new(),
+                current_estimated_speed: 0.0,
+                velocity_angle: 0.0,
+                path_data: object.path_data.clone(),
+                recognized_license_plate: None,
+                recognized_license_plate_score: None,
+                file: None,
+            });
+        }
+        better
+    }
+
+    fn publish(&mut self, kind: EventType, now: f64, snapshot_files: bool) -> Emitted<F> {
+        self.object.has_snapshot = snapshot_files && self.object.snapshot.is_some();
+        let after = self.object.clone();
+        let before = std::mem::replace(&mut self.previous, after.clone());
+        self.last_published = now;
+        let best_frame = if std::mem::take(&mut self.best_changed) { self.best_frame.take() } else { None };
+        Emitted { event: Event { kind, before, after }, best_frame }
+    }
+}
+
+/// Whether the object as it is now makes a better snapshot than `best` (Frigate's
+/// `is_better_thumbnail`, without its face and plate rules): not newly cut by the frame's edge,
+/// and a score 0.05 higher or a box 10% larger.
+fn better_than(best: &Snapshot, now: &EventObject, size: (u32, u32)) -> bool {
+    if on_edge(now.bbox, size) && !on_edge(best.bbox, size) {
+        return false;
+    }
+    now.score > best.score + 0.05 || now.area as f64 > best.area as f64 * 1.1
+}
+
+fn on_edge(bbox: PixelBox, (width, height): (u32, u32)) -> bool {
+    let (w, h) = (i64::from(width) - 1, i64::from(height) - 1);
+    bbox[0] == 0 || bbox[1] == 0 || i64::from(bbox[2]) == w || i64::from(bbox[3]) == h
+}
+
+/// The region of a frame: nvt runs the detector on the whole frame.
+fn region((width, height): (u32, u32)) -> PixelBox {
+    [0, 0, i32::try_from(width).unwrap_or(i32::MAX), i32::try_from(height).unwrap_or(i32::MAX)]
+}
+
+/// Adds the box's bottom centre to a path when it is 5% of the frame from the last point (or
+/// is the first or second point), as Frigate does; the latest [`MAX_PATH`] are kept.
+fn add_path_point(path: &mut Vec<PathPoint>, bbox: PixelBox, (width, height): (u32, u32), time: f64) {
+    let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+    let round = |v: f32| (v * 10_000.0).round() / 10_000.0;
+    let point = (round((bbox[0] + bbox[2]) as f32 / 2.0 / w), round(bbox[3] as f32 / h));
+    let threshold = 0.05 * (w * w + h * h).sqrt() / w.max(h);
+    let far = |last: &PathPoint| ((last.0 .0 - point.0).powi(2) + (last.0 .1 - point.1).powi(2)).sqrt() >= threshold;
+    if path.len() < 2 || path.last().is_some_and(far) {
+        path.push((point, time));
+        if path.len() > MAX_PATH {
+            path.remove(0);
+        }
+    }
+}
+
+/// The median of the scores (the mean of the middle two for an even count, as Python's).
+fn median(scores: &VecDeque<f32>) -> f32 {
+    let mut sorted: Vec<f32> = scores.iter().copied().collect();
+    sorted.sort_by(f32::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 
@@ -220,119 +481,5 @@ pub fn snapshot_file(camera: &str, id: &str) -> String {
     format!("{camera}-{id}.jpg")
 }
 
-fn publish<F>(live: &mut Live<F>, kind: EventType, now: f64) -> Emitted<F> {
-    let after = live.object.clone();
-    let before = live.published.replace(after.clone()).unwrap_or_else(|| after.clone());
-    live.last_published = now;
-    let best_frame = if std::mem::take(&mut live.best_changed) { live.best_frame.take() } else { None };
-    Emitted { event: Event { kind, before, after }, best_frame }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seen(track_id: u64, label: &str, score: f32, x: f32) -> ReplyDetection {
-        ReplyDetection {
-            class_id: 0,
-            label: label.into(),
-            score,
-            bbox: [x, 10.0, x + 40.0, 50.0],
-            track_id: Some(track_id),
-        }
-    }
-
-    fn kinds(emitted: &[Emitted<u32>]) -> Vec<(EventType, u64)> {
-        emitted.iter().map(|e| (e.event.kind, e.event.after.track_id)).collect()
-    }
-
-    #[test]
-    fn an_object_is_new_once_confirmed_and_ends_after_the_timeout() {
-        let mut book = ObjectBook::new(EventSettings::default());
-        let mut all = Vec::new();
-        for i in 0..10u32 {
-            let t = 100.0 + f64::from(i) * 0.1;
-            all.extend(book.observe("door", t, &[seen(7, "person", 0.8, 10.0)], || Some(i)));
-        }
-        assert_eq!(kinds(&all), [(EventType::New, 7)], "new on the third frame, nothing after while it stands still");
-        let new = &all[0];
-        assert_eq!(new.event.before, new.event.after);
-        assert_eq!(new.best_frame, Some(0), "its best frame is the first, where it scored 0.8");
-        assert_eq!(book.counts("door").get("person"), Some(&1));
-        // Gone: the frames go on without it; the end comes once 2 s have passed since it was seen.
-        assert!(book.observe("door", 102.0, &[], || None).is_empty());
-        assert_eq!(book.counts("door").get("person"), Some(&1), "missed for a while: still counted until it ends");
-        let end = book.observe("door", 103.0, &[], || None);
-        assert_eq!(kinds(&end), [(EventType::End, 7)]);
-        let after = &end[0].event.after;
-        assert_eq!(after.end_time, Some(100.9));
-        assert_eq!(after.id, new.event.after.id, "one id for the object's whole life");
-        assert!(book.is_empty());
-        assert!(book.counts("door").is_empty());
-    }
-
-    #[test]
-    fn a_camera_holds_a_bounded_number_of_objects() {
-        let mut book: ObjectBook<u32> = ObjectBook::new(EventSettings::default());
-        let crowd: Vec<ReplyDetection> = (0..500).map(|i| seen(i, "ant", 0.9, i as f32)).collect();
-        book.observe("nest", 1.0, &crowd, || None);
-        assert_eq!(book.len(), MAX_OBJECTS_PER_CAMERA);
-        book.observe("other", 1.0, &crowd[..3], || None);
-        assert_eq!(book.len(), MAX_OBJECTS_PER_CAMERA + 3, "the bound is per camera");
-    }
-
-    #[test]
-    fn a_stray_detection_makes_no_event() {
-        let mut book: ObjectBook<u32> = ObjectBook::new(EventSettings::default());
-        assert!(book.observe("door", 1.0, &[seen(1, "cat", 0.9, 0.0)], || None).is_empty());
-        assert!(book.expire(10.0).is_empty(), "it was never confirmed, so it ends quietly");
-        assert!(book.is_empty());
-    }
-
-    #[test]
-    fn updates_come_for_a_better_score_or_a_move_at_most_once_a_second() {
-        let mut book = ObjectBook::new(EventSettings::default());
-        let mut all = Vec::new();
-        let steps = [(0.6, 0.0), (0.6, 0.0), (0.6, 0.0), (0.9, 0.0), (0.9, 0.0), (0.9, 200.0)];
-        for (i, (score, x)) in (1u32..).zip(steps) {
-            all.extend(book.observe("yard", f64::from(i) * 0.4, &[seen(1, "dog", score, x)], || Some(i)));
-        }
-        // New at 1.2 s; the better score at 1.6 s is held back until 2.4 s, a second after the
-        // new event, when the box has also moved: one update.
-        assert_eq!(kinds(&all), [(EventType::New, 1), (EventType::Update, 1)]);
-        let update = &all[1].event;
-        assert_eq!(update.before.top_score, 0.6);
-        assert_eq!(update.after.top_score, 0.9);
-        assert_eq!(update.after.bbox[0], 200.0);
-        assert_eq!(all[1].best_frame, Some(4), "the best frame changed since the new event");
-        assert_eq!(update.after.snapshot.as_ref().map(|s| s.frame_time), Some(4.0 * 0.4));
-    }
-
-    #[test]
-    fn a_camera_leaving_ends_its_objects_only() {
-        let mut book: ObjectBook<u32> = ObjectBook::new(EventSettings::default());
-        for i in 0..3 {
-            let t = f64::from(i);
-            book.observe("a", t, &[seen(1, "car", 0.9, 0.0), seen(2, "car", 0.9, 100.0)], || None);
-            book.observe("b", t, &[seen(1, "car", 0.9, 0.0)], || None);
-        }
-        assert_eq!(book.counts("a").get("car"), Some(&2));
-        let ended = book.camera_left("a");
-        assert_eq!(kinds(&ended), [(EventType::End, 1), (EventType::End, 2)]);
-        assert!(ended.iter().all(|e| e.event.after.camera == "a"));
-        assert_eq!(book.counts("b").get("car"), Some(&1));
-    }
-
-    #[test]
-    fn snapshot_files_are_named_after_camera_and_event() {
-        let settings = EventSettings { snapshot_files: true, ..EventSettings::default() };
-        let mut book = ObjectBook::new(settings);
-        let mut all = Vec::new();
-        for i in 0..3 {
-            all.extend(book.observe("door", f64::from(i), &[seen(4, "person", 0.7, 0.0)], || Some(1u32)));
-        }
-        let after = &all[0].event.after;
-        let file = after.snapshot.as_ref().and_then(|s| s.file.clone());
-        assert_eq!(file, Some(format!("door-{}.jpg", after.id)));
-    }
-}
+mod tests;

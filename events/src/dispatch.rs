@@ -6,8 +6,9 @@ use crate::book::{Emitted, ObjectBook};
 use crate::mqtt::Publisher;
 use crate::object::{Event, EventType};
 use crate::outputs::{EventCounts, EventOutput, Outputs, Recent, RECENT_EVENTS};
+use crate::pictures;
 use crate::snapshots::SnapshotStore;
-use nvt_capture::{draw, jpeg, Mat};
+use nvt_capture::Mat;
 use nvt_support::sync::lock;
 use nvt_support::JsonLines;
 use nvt_transport::ReplyDetection;
@@ -15,9 +16,6 @@ use opencv::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-
-/// JPEG quality of snapshots.
-const SNAPSHOT_QUALITY: i32 = 90;
 
 /// The state behind the hub.
 pub struct Dispatch {
@@ -53,18 +51,15 @@ impl Dispatch {
         }
     }
 
-    /// One processed frame of `camera`.
+    /// One processed frame of `camera`; its first makes the camera known to MQTT.
     pub fn frame(&mut self, camera: &str, frame_time: f64, detections: &[ReplyDetection], image: &Arc<Mat>) {
-        let emitted = self.book.observe(camera, frame_time, detections, || Some(Arc::clone(image)));
-        self.send(emitted);
-        self.publish_counts(camera);
-    }
-
-    /// A camera connected.
-    pub fn joined(&mut self, camera: &str) {
-        if let Some(mqtt) = &self.mqtt {
+        if let Some(mqtt) = self.mqtt.as_ref().filter(|_| !self.counts.contains_key(camera)) {
             mqtt.camera(camera);
         }
+        let size = (u32::try_from(image.cols()).unwrap_or(0), u32::try_from(image.rows()).unwrap_or(0));
+        let emitted = self.book.observe(camera, frame_time, size, detections, || Some(Arc::clone(image)));
+        self.send(emitted);
+        self.publish_counts(camera);
     }
 
     /// Objects gone for longer than the timeout at `now` end.
@@ -78,14 +73,18 @@ impl Dispatch {
         }
     }
 
-    /// A camera disconnected: its objects end, its counts drop to zero, MQTT forgets it.
-    pub fn left(&mut self, camera: &str) {
-        let emitted = self.book.camera_left(camera);
+    /// A camera disconnected at `time`: its objects end, its counts drop to zero, MQTT marks it
+    /// unavailable.
+    pub fn left(&mut self, camera: &str, time: f64) {
+        let emitted = self.book.camera_left(camera, time);
         self.send(emitted);
-        self.publish_counts(camera);
-        self.counts.remove(camera);
-        if let Some(mqtt) = &self.mqtt {
-            mqtt.camera_left(camera);
+        // A camera that processed no frame was never known to MQTT.
+        if self.counts.contains_key(camera) {
+            self.publish_counts(camera);
+            self.counts.remove(camera);
+            if let Some(mqtt) = &self.mqtt {
+                mqtt.camera_left(camera);
+            }
         }
     }
 
@@ -97,11 +96,13 @@ impl Dispatch {
                 EventType::End => &self.made.end,
             };
             counter.fetch_add(1, Relaxed);
-            let jpeg = best_frame.and_then(|image| render(&event, &image)).map(Arc::new);
+            let jpeg = best_frame.as_ref().and_then(|image| pictures::saved(&event.after, image)).map(Arc::new);
             if let Some(jpeg) = &jpeg {
                 self.save_snapshot(&event, jpeg);
-                if let Some(mqtt) = &self.mqtt {
-                    mqtt.snapshot(&event.after.camera, &event.after.label, jpeg.to_vec());
+            }
+            if let (Some(mqtt), Some(image)) = (&self.mqtt, &best_frame) {
+                if let Some(picture) = pictures::mqtt(&event.after, image, &mqtt.picture()) {
+                    mqtt.snapshot(&event.after.camera, &event.after.label, picture);
                 }
             }
             if let Some(log) = &self.log {
@@ -154,27 +155,5 @@ impl Dispatch {
         let all = now.values().sum();
         *before = now;
         mqtt.counts(camera, &changed, all);
-    }
-}
-
-/// The best frame with the object's box drawn, as JPEG.
-fn render(event: &Event, image: &Mat) -> Option<Vec<u8>> {
-    let object = &event.after;
-    let snapshot = object.snapshot.as_ref()?;
-    if image.empty() {
-        return None;
-    }
-    let mut image = image.try_clone().map_err(|error| tracing::warn!(%error, "cannot copy a snapshot")).ok()?;
-    let label = format!("{} #{}", object.label, object.track_id);
-    let class = crate::mqtt::slug(&object.label).bytes().map(usize::from).sum::<usize>();
-    if let Err(error) = draw::draw_box(&mut image, snapshot.bbox, class, &label, snapshot.score) {
-        tracing::warn!(%error, "cannot draw a snapshot's box");
-    }
-    match jpeg::encode(&image, SNAPSHOT_QUALITY) {
-        Ok(bytes) => Some(bytes),
-        Err(error) => {
-            tracing::warn!(%error, "cannot encode a snapshot");
-            None
-        }
     }
 }

@@ -25,8 +25,7 @@ const MAX_QUEUED_FRAMES: usize = 64;
 
 enum Job {
     Frame { camera: String, time: f64, detections: Vec<ReplyDetection>, image: Arc<Mat> },
-    Joined(String),
-    Left(String),
+    Left(String, f64),
     Expire(f64),
     AddOutput(Box<dyn EventOutput>),
 }
@@ -70,8 +69,7 @@ impl Hub {
                             queued.fetch_sub(1, Relaxed);
                             dispatch.frame(&camera, time, &detections, &image);
                         }
-                        Job::Joined(camera) => dispatch.joined(&camera),
-                        Job::Left(camera) => dispatch.left(&camera),
+                        Job::Left(camera, time) => dispatch.left(&camera, time),
                         Job::Expire(now) => {
                             expiring.store(false, Relaxed);
                             dispatch.expire(now);
@@ -105,11 +103,6 @@ impl Hub {
     /// The MQTT publisher, when there is one.
     pub fn mqtt(&self) -> Option<&Publisher> {
         self.mqtt.as_deref()
-    }
-
-    /// A camera connected.
-    pub fn camera_joined(&self, camera: &str) {
-        self.queue(Job::Joined(camera.to_owned()));
     }
 
     /// One processed frame of `camera`, its detections tracked; `image` is the frame without
@@ -149,9 +142,10 @@ impl Hub {
         self.queue(Job::AddOutput(output));
     }
 
-    /// A camera disconnected: its objects end, its counts drop to zero.
-    pub fn camera_left(&self, camera: &str) {
-        self.queue(Job::Left(camera.to_owned()));
+    /// A camera disconnected at `time` (the hub's clock, or seconds into the video): its objects
+    /// end, its counts drop to zero.
+    pub fn camera_left(&self, camera: &str, time: f64) {
+        self.queue(Job::Left(camera.to_owned(), time));
     }
 
     /// The latest events, newest first.

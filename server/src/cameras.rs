@@ -1,7 +1,9 @@
 //! Camera names. A camera is named by `--camera NAME=IP` for its address, by itself (`nvt-client
 //! --name`, protected mode only), or else after its peer IP without the port, so that its name
-//! survives reconnects. Two cameras connected at once never share a name: the second gets `-2`,
-//! the third `-3`, and so on.
+//! survives reconnects (`192.168.1.20` is `192_168_1_20`, `fd00::7` is `fd00__7`). Every name
+//! is one Frigate allows (`^[a-zA-Z0-9_-]+$`), so it is the same, as it is, in topics, events,
+//! metrics, snapshots, the web view and NATS subjects. Two cameras connected at once never
+//! share a name: the second gets `-2`, the third `-3`, and so on.
 
 use nvt_support::sync::lock;
 use std::collections::{HashMap, HashSet};
@@ -46,7 +48,7 @@ impl Cameras {
     pub fn claim(&self, ip: IpAddr, given: Option<String>) -> CameraName {
         let ip = ip.to_canonical();
         let own = self.by_address.get(&ip);
-        let base = given.or_else(|| own.cloned()).unwrap_or_else(|| ip.to_string());
+        let base = given.or_else(|| own.cloned()).unwrap_or_else(|| address_name(ip));
         let reserved =
             |name: &str| own.map(String::as_str) != Some(name) && self.by_address.values().any(|n| n == name);
         let mut in_use = lock(&self.in_use);
@@ -61,11 +63,33 @@ impl Cameras {
     }
 }
 
+/// The name of a camera known only by its address: the IP with `.` and `:` made `_`
+/// (`192.168.1.20` is `192_168_1_20`). One to one: an IPv4 name has three single `_`, an IPv6 one
+/// seven or a double `_`.
+pub fn address_name(ip: IpAddr) -> String {
+    ip.to_canonical().to_string().replace(['.', ':'], "_")
+}
+
+/// Checks the `--camera` pairs as a whole: no name or address given twice.
+pub fn check_cameras(named: &[(String, IpAddr)]) -> Result<(), String> {
+    for (i, (name, ip)) in named.iter().enumerate() {
+        if let Some((_, other)) = named[..i].iter().find(|(n, _)| n == name) {
+            return Err(format!("--camera {name:?} is given twice ({other} and {ip}): a name names one camera"));
+        }
+        if let Some((other, _)) = named[..i].iter().find(|(_, a)| a == ip) {
+            return Err(format!("--camera: {ip} is named twice ({other:?} and {name:?})"));
+        }
+    }
+    Ok(())
+}
+
 /// `--camera NAME=IP`.
 pub fn parse_camera(text: &str) -> Result<(String, IpAddr), String> {
     let (name, ip) = text.split_once('=').ok_or_else(|| format!("{text:?}: use NAME=IP, such as door=192.168.1.20"))?;
     if !nvt_transport::protect::valid_name(name) {
-        return Err(format!("{name:?} is not a camera name: 1-64 letters, digits, '.', '_', '-' or ':'"));
+        return Err(format!(
+            "{name:?} is not a camera name: 1-64 letters, digits, '_' or '-' (the names Frigate allows)"
+        ));
     }
     let ip: IpAddr = ip.parse().map_err(|_| format!("{ip:?} is not an IP address"))?;
     Ok((name.to_owned(), ip.to_canonical()))
@@ -84,9 +108,14 @@ mod tests {
         let second = cameras.claim(door, None);
         assert_eq!(second.as_str(), "door-2", "two clients from one address get distinct names");
         let other = cameras.claim("10.0.0.6".parse().expect("ip"), None);
-        assert_eq!(other.as_str(), "10.0.0.6", "no port: the name survives reconnects");
+        assert_eq!(other.as_str(), "10_0_0_6", "no port: the name survives reconnects");
         let mapped = cameras.claim("::ffff:10.0.0.7".parse().expect("ip"), None);
-        assert_eq!(mapped.as_str(), "10.0.0.7");
+        assert_eq!(mapped.as_str(), "10_0_0_7");
+        let six = cameras.claim("fd00::7".parse().expect("ip"), None);
+        assert_eq!(six.as_str(), "fd00__7");
+        for name in [other.as_str(), mapped.as_str(), six.as_str()] {
+            assert!(nvt_transport::protect::valid_name(name), "{name}");
+        }
         let named = cameras.claim(door, Some("garage".into()));
         assert_eq!(named.as_str(), "garage", "a protected client's own name wins");
         let impostor = cameras.claim("10.0.0.9".parse().expect("ip"), Some("door".into()));
@@ -104,8 +133,14 @@ mod tests {
             parse_camera("door=192.168.1.20").expect("ok"),
             ("door".into(), "192.168.1.20".parse().expect("ip"))
         );
-        for bad in ["door", "=1.2.3.4", "do/or=1.2.3.4", "door=nowhere", "door=1.2.3.4:5"] {
+        for bad in ["door", "=1.2.3.4", "do/or=1.2.3.4", "front.door=1.2.3.4", "door=nowhere", "door=1.2.3.4:5"] {
             assert!(parse_camera(bad).is_err(), "{bad}");
         }
+        let error = parse_camera("front.door=1.2.3.4").expect_err("refused");
+        assert!(error.contains("'_' or '-'"), "{error}");
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().expect("ip"), "10.0.0.2".parse().expect("ip"));
+        assert!(check_cameras(&[("door".into(), a), ("yard".into(), b)]).is_ok());
+        assert!(check_cameras(&[("door".into(), a), ("door".into(), b)]).is_err(), "one name, two cameras");
+        assert!(check_cameras(&[("door".into(), a), ("yard".into(), a)]).is_err(), "one address, two names");
     }
 }

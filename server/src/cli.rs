@@ -135,6 +135,25 @@ fn parse_max_lag(text: &str) -> Result<nvt_transport::MaxLag, String> {
         .map_err(|e| format!("{e}, or auto"))
 }
 
+/// The web view's address as others would open it (Home Assistant's `configuration_url`): a
+/// wildcard address is named by the first --http-host, or else the machine's host name.
+fn web_url(addr: std::net::SocketAddr, hosts: &[String]) -> String {
+    let host = if addr.ip().is_unspecified() {
+        hosts.first().cloned().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".into())
+        })
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}/", addr.port())
+}
+
 impl Args {
     /// Validates the flags and opens what they name.
     pub fn into_config(self) -> anyhow::Result<Config> {
@@ -195,7 +214,11 @@ impl Args {
             }
             None => None,
         };
-        let events = events::hub(&self.events, self.mqtt.start()?, false)?;
+        crate::cameras::check_cameras(&self.cameras).map_err(anyhow::Error::msg)?;
+        let objects = self.track.objects()?;
+        let named = self.cameras.iter().map(|(name, _)| name.clone()).collect();
+        let web_address = self.http.map(|addr| web_url(addr, &self.http_hosts));
+        let events = events::hub(&self.events, &objects, self.mqtt.start(named, web_address)?, false)?;
         let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
         let model = ModelArgs { threads, ..self.model.clone() };
         Ok(Config {
@@ -223,7 +246,7 @@ impl Args {
             reload: Arc::default(),
             web,
             cameras: crate::cameras::Cameras::new(self.cameras.clone()),
-            track: self.track.settings(),
+            track: self.track.settings(&objects),
             events: Arc::new(events),
             fleet,
         })

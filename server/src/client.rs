@@ -210,21 +210,23 @@ impl Client {
         f();
     }
 
-    /// Gives frame `seq`'s detections their track ids; returns the milliseconds it took. The
+    /// Gives frame `seq`'s detections (of a `size` frame) their track ids, through the camera's
+    /// object filters; returns the milliseconds it took. The
     /// tracker takes frames in order only: a frame older than one it has taken (two inference
     /// workers can finish a client's frames out of order) keeps its detections untracked.
     pub fn track(
         &self,
-        settings: nvt_events::TrackSettings,
+        settings: &nvt_events::TrackSettings,
         seq: u64,
         detections: &mut [nvt_transport::ReplyDetection],
+        size: (u32, u32),
     ) -> f64 {
         let started = Instant::now();
         let mut tracker = lock(&self.tracker);
-        let (tracker, last) = tracker.get_or_insert_with(|| (nvt_events::Tracker::new(settings), seq));
+        let (tracker, last) = tracker.get_or_insert_with(|| (nvt_events::Tracker::new(settings, &self.camera), seq));
         if seq >= *last {
             *last = seq;
-            tracker.update(detections);
+            tracker.update(detections, size);
         }
         crate::record::ms(started.elapsed())
     }

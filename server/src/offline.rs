@@ -79,14 +79,15 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         }
         // Events only when asked for: otherwise no frame is copied for them.
         let wanted = args.events.events.is_some() || args.events.snapshots.is_some();
-        let hub = wanted.then(|| crate::cli::events_hub(&args.events, None, true)).transpose()?;
-        Ok((detector, log, hub))
+        let objects = args.track.objects()?;
+        let hub = wanted.then(|| crate::cli::events_hub(&args.events, &objects, None, true)).transpose()?;
+        Ok((detector, log, hub, objects))
     };
-    let (mut detector, log, hub) = setup().map_err(Failure::Setup)?;
+    let (mut detector, log, hub, objects) = setup().map_err(Failure::Setup)?;
     let mut run = Run {
         detector: &mut detector,
         log: &log,
-        track: args.track.settings(),
+        track: args.track.settings(&objects),
         hub: hub.as_ref(),
         video: None,
         annotate: args.annotate.as_deref(),
@@ -140,13 +141,14 @@ struct Video {
     tracker: nvt_events::Tracker,
 }
 
-/// A file's stem as a camera name: characters a name may not hold become `_`.
+/// A file's stem as a camera name: characters a name may not hold (anything but ASCII letters,
+/// digits, `_` and `-`) become `_`.
 fn camera_name(path: &Path) -> String {
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let name: String = stem
         .chars()
         .take(nvt_transport::protect::NAME_LEN)
-        .map(|c| if c.is_ascii_alphanumeric() || "_-:".contains(c) { c } else { '_' })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
         .collect();
     if name.is_empty() {
         "video".into()
@@ -216,8 +218,11 @@ impl Run<'_> {
         let mut writer: Option<VideoWriter> = None;
         let camera = camera_name(path);
         let video_fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
-        self.video =
-            Some(Video { camera: camera.clone(), fps: video_fps, tracker: nvt_events::Tracker::new(self.track) });
+        self.video = Some(Video {
+            camera: camera.clone(),
+            fps: video_fps,
+            tracker: nvt_events::Tracker::new(&self.track, &camera),
+        });
         let mut index = 0u64;
         let mut result = Ok(());
         for ReadFrame { mut image, input, started, read_ms } in prepared.iter() {
@@ -248,7 +253,8 @@ impl Run<'_> {
         let _ = reader.join();
         self.video = None;
         if let Some(hub) = self.hub {
-            hub.camera_left(&camera);
+            // The video ends with its last frame: its objects end then.
+            hub.camera_left(&camera, index.saturating_sub(1) as f64 / video_fps);
         }
         result?;
         anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
@@ -270,7 +276,8 @@ impl Run<'_> {
         let mut records: Vec<_> = detections.iter().map(to_record).collect();
         let track_started = Instant::now();
         if let Some(video) = self.video.as_mut() {
-            video.tracker.update(&mut records);
+            let size = (u32::try_from(image.cols()).unwrap_or(0), u32::try_from(image.rows()).unwrap_or(0));
+            video.tracker.update(&mut records, size);
         }
         let track_ms = ms(track_started.elapsed());
         let mut record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);

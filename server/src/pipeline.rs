@@ -97,7 +97,8 @@ pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<
         Some(r) => (Some(r.model), r.detections, r.timings, r.remote),
         None => (None, Vec::new(), nvt_detect::Timings::default(), None),
     };
-    let track_ms = if model.is_some() { client.track(output.track, frame.seq, &mut detections) } else { 0.0 };
+    let size = (u32::try_from(frame.image.cols()).unwrap_or(0), u32::try_from(frame.image.rows()).unwrap_or(0));
+    let track_ms = if model.is_some() { client.track(&output.track, frame.seq, &mut detections, size) } else { 0.0 };
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
     let mut record = FrameRecord::new(&frame.image, client.peer.clone(), frame.seq, model, measured, detections);
     record.camera = Some(client.camera.clone());

@@ -61,7 +61,8 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
             None
         }
     });
-    let mut accept = Listener { listener, admission, shared, stop, sessions: JoinSet::new() };
+    let mut accept =
+        Listener { listener, admission, shared, stop, sessions: JoinSet::new(), timing: Default::default() };
     accept.run(shutdown).await;
     accept.shut_down(web).await
 }
@@ -106,7 +107,7 @@ fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Gr
         sinks.push(Box::new(LogSink(Arc::clone(log))));
     }
     sinks.push(Box::new(WindowSink));
-    let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics), track: config.track });
+    let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics), track: config.track.clone() });
     let detector = detector_stage(std::mem::take(&mut config.detectors), &output, config.max_pixels);
     let reloader = match (config.model_source.take(), &detector) {
         (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage), Arc::clone(&metrics)) {
@@ -180,6 +181,9 @@ struct Listener {
     shared: Arc<Shared>,
     stop: CancellationToken,
     sessions: JoinSet<()>,
+    /// The latency histogram's sum and count, and the detector's busy and idle seconds, at the
+    /// last stats line.
+    timing: (f64, u64, f64, f64),
 }
 
 impl Listener {
@@ -239,10 +243,21 @@ impl Listener {
     }
 
     /// Logs the stats line; returns the counters it was computed from.
-    fn stats(&self, last: CounterValues) -> CounterValues {
+    fn stats(&mut self, last: CounterValues) -> CounterValues {
         let now = self.shared.totals.snapshot();
         let secs = self.shared.config.stats_every.as_secs_f64();
         let (rss_kib, threads) = crate::stats::process_usage();
+        let metrics = &self.shared.metrics;
+        let timing = (
+            metrics.latency_seconds.get_sample_sum(),
+            metrics.latency_seconds.get_sample_count(),
+            metrics.detector_busy_seconds.get(),
+            metrics.detector_idle_seconds.get(),
+        );
+        let (frames, busy, idle) = (timing.1 - self.timing.1, timing.2 - self.timing.2, timing.3 - self.timing.3);
+        let latency_ms = if frames > 0 { (timing.0 - self.timing.0) * 1000.0 / frames as f64 } else { 0.0 };
+        let detector_busy = if busy + idle > 0.0 { busy * 100.0 / (busy + idle) } else { 0.0 };
+        self.timing = timing;
         let line = crate::stats::StatsLine {
             time: crate::record::unix_now(),
             clients: self.admission.in_use(),
@@ -253,6 +268,8 @@ impl Listener {
             fps_processed: crate::record::round2((now.processed - last.processed) as f64 / secs),
             stale: now.stale - last.stale,
             repeated: now.repeated - last.repeated,
+            latency_ms: crate::record::round2(latency_ms),
+            detector_busy: crate::record::round2(detector_busy),
         };
         tracing::info!(
             clients = line.clients,

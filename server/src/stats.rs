@@ -103,6 +103,11 @@ pub struct StatsLine {
     pub stale: u64,
     /// Repeated frames in the interval.
     pub repeated: u64,
+    /// Mean milliseconds from a frame's arrival to its results, over the interval (0 without
+    /// frames).
+    pub latency_ms: f64,
+    /// Percent of the interval the inference workers spent on frames.
+    pub detector_busy: f64,
 }
 
 /// This process's resident memory in KiB and thread count, from `/proc/self/status` (Linux).

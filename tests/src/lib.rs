@@ -8,3 +8,4 @@ pub mod link;
 pub mod nats;
 pub mod original;
 pub mod over_link;
+pub mod schema;

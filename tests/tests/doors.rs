@@ -337,6 +337,11 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         ("--input-range", &["0-7"]),
         ("--channel-order", &["cmyk"]),
         ("--resize", &["squash"]),
+        ("--camera", &["front.door=10.0.0.5", "door", "Front Door=10.0.0.5", "door=nowhere"]),
+        ("--min-score", &["nan", "-0.1", "1.5"]),
+        ("--threshold", &["2", "inf"]),
+        ("--min-area", &["-1", "nan"]),
+        ("--max-ratio", &["-3"]),
     ];
     for (flag, values) in server {
         for value in *values {
@@ -346,6 +351,24 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         }
     }
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model", model, "--imgsz", "320"], "does not fit this model");
+    // Object filters, cameras and MQTT settings that cannot be used, each with what is wrong.
+    let start = ["--listen", "127.0.0.1:0", "--model", model];
+    for (extra, says) in [
+        (&["--filter", "person:min_score=0.5"][..], "CAMERA:LABEL:KEY=VALUE"),
+        (&["--filter", "*:person:speed=3"][..], "unknown key"),
+        (&["--filter", "*:person:threshold=1.5"][..], "out of range"),
+        (&["--filter", "front.door:person:threshold=0.5"][..], "not a camera name"),
+        (&["--camera-labels", "person,car"][..], "CAMERA:LABEL,LABEL"),
+        (&["--camera", "door=10.0.0.5", "--camera", "door=10.0.0.6"][..], "given twice"),
+        (&["--camera", "door=10.0.0.5", "--camera", "yard=10.0.0.5"][..], "named twice"),
+        (&["--mqtt", "mqtt://127.0.0.1:9", "--mqtt-forget", "0s"][..], "mqtt-forget"),
+        (&["--mqtt", "mqtt://127.0.0.1:9", "--mqtt-snapshot-quality", "0"][..], "mqtt-snapshot-quality"),
+        (&["--mqtt", "mqtt://127.0.0.1:9", "--mqtt-snapshot-height", "99999"][..], "mqtt-snapshot-height"),
+    ] {
+        let mut args = start.to_vec();
+        args.extend(extra);
+        refused("nvt-server", &args, says);
+    }
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model", "/dev/zero"], "not a regular file");
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model-dir", "/nonexistent"], "--model-dir");
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--http-token-file", "/nonexistent"], "--http-token-file");
@@ -367,6 +390,11 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         ("--connect", &["nonsense", "127.0.0.1:0", "127.0.0.1:99999"]),
         ("--frames", &["0", "-1"]),
     ];
+    // A client naming itself with a name Frigate would refuse (it needs protected mode too, but
+    // the name is refused first, with what a name may hold).
+    for name in ["front.door", "Front Door", "door/1", "::1"] {
+        refused("nvt-client", &["--source", "synthetic", "--token-file", "/dev/null", "--name", name], "'_' or '-'");
+    }
     for (flag, values) in client {
         for value in *values {
             // Always a deadline, so that a value wrongly taken ends the run rather than hangs it.

@@ -175,8 +175,8 @@ fn the_link_is_shown_on_both_ends() {
             let link_rtt = spec.rtt().as_secs_f64() * 1000.0;
             assert!(rtt >= link_rtt && rtt <= link_rtt + 15.0, "{} round trip {rtt} ms: {view}", spec.name);
             assert!(view["upload_ms"].as_f64().is_some() && view["wait_ms"].as_f64().is_some(), "{view}");
-            assert!(metrics.contains("nvt_camera_rtt_seconds{camera=\"127.0.0.1\"}"), "{metrics}");
-            assert!(metrics.contains("nvt_camera_upload_seconds{camera=\"127.0.0.1\"}"), "{metrics}");
+            assert!(metrics.contains("nvt_camera_rtt_seconds{camera=\"127_0_0_1\"}"), "{metrics}");
+            assert!(metrics.contains("nvt_camera_upload_seconds{camera=\"127_0_0_1\"}"), "{metrics}");
             let records = read_jsonl(&log);
             match rule {
                 nvt_transport::MaxLag::Auto => {
@@ -187,7 +187,7 @@ fn the_link_is_shown_on_both_ends() {
                 nvt_transport::MaxLag::Strict(_) => {
                     assert!(view["stale_link"].as_u64().is_some_and(|n| n > 0), "{view}");
                     assert!(
-                        metrics.contains("nvt_camera_frames_stale_total{camera=\"127.0.0.1\",reason=\"link\"}"),
+                        metrics.contains("nvt_camera_frames_stale_total{camera=\"127_0_0_1\",reason=\"link\"}"),
                         "{metrics}"
                     );
                     assert!(records.iter().any(|r| r["late"] == "link"), "the client's log says why");

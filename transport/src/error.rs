@@ -77,7 +77,7 @@ pub enum TransportError {
     #[error("wrong or missing token")]
     BadToken,
     /// The client's name field held no valid camera name (see [`crate::protect::valid_name`]).
-    #[error("the camera name the client gave is not 1-64 letters, digits, '.', '_', '-' or ':'")]
+    #[error("the camera name the client gave is not 1-64 letters, digits, '_' or '-'")]
     BadName,
     /// A whole exchange took longer than its deadline (a trickling peer).
     #[error("exchange not complete within its {0:?} deadline")]

@@ -23,12 +23,11 @@ pub const TOKEN_LEN: usize = 64;
 /// Width of the camera-name field, and the longest camera name.
 pub const NAME_LEN: usize = 64;
 
-/// Whether `name` can name a camera: 1 to 64 letters, digits and `.`, `_`, `-`, `:`, not
-/// starting with `.` (names become MQTT topic levels and snapshot file names).
+/// Whether `name` can name a camera: 1 to 64 ASCII letters, digits, `_` and `-`, the names
+/// Frigate allows (`^[a-zA-Z0-9_-]+$`): they become MQTT topic levels, NATS subject tokens,
+/// Home Assistant ids and snapshot file names as they are.
 pub fn valid_name(name: &str) -> bool {
-    (1..=NAME_LEN).contains(&name.len())
-        && !name.starts_with('.')
-        && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-:".contains(&c))
+    (1..=NAME_LEN).contains(&name.len()) && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
 /// What can be wrong with the protected-mode settings.
@@ -226,10 +225,11 @@ mod tests {
 
     #[test]
     fn camera_names_are_checked() {
-        for good in ["door", "cam-1", "192.168.1.20", "::1", "yard_2"] {
+        for good in ["door", "cam-1", "192_168_1_20", "Front_Door", "yard_2", &"x".repeat(64)] {
             assert!(valid_name(good), "{good}");
         }
-        for bad in ["", ".hidden", "a/b", "a b", "x+", "#", "ü", &"x".repeat(65)] {
+        for bad in ["", ".hidden", "192.168.1.20", "::1", "front.door", "a/b", "a b", "x+", "#", "ü", &"x".repeat(65)]
+        {
             assert!(!valid_name(bad), "{bad}");
         }
     }

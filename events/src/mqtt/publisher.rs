@@ -5,31 +5,43 @@
 //!   broker has acknowledged it, so a broker that goes away loses none of them (one may come
 //!   twice, as QoS 1 allows). While the broker is away they wait in a bounded buffer, the oldest
 //!   dropped first and counted.
-//! - Retained state (availability, counts, snapshots, discovery) is kept as the latest payload per
-//!   topic and published again after every reconnect, so a restarted broker learns it back.
+//! - Retained state (availability, counts, snapshots, discovery) is kept per camera
+//!   ([`Retained`]) and published again after every reconnect, so a restarted broker learns it
+//!   back; a camera gone for the forget time (not one named with `--camera`) has it removed.
+//! - At the first connect, a scan reads what earlier runs left retained under the prefix and
+//!   the discovery node: counts of objects no longer in view are set to 0, cameras not connected
+//!   are marked `offline`, and what they left is removed with them once forgotten.
 //! - `online` is published at each connect; `offline` is the last will and is published on a
-//!   clean stop.
+//!   clean stop, with every camera's availability `offline`.
 
+use super::discovery::Discovery;
+use super::retained::Retained;
 use super::settings::{MqttError, MqttSettings};
-use super::topics::Topics;
+use super::topics::{slug, CameraTopic, Owner, Topics};
+use crate::pictures::MqttPicture;
 use nvt_support::sync::lock;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport};
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-
-/// Most cameras whose retained topics are kept for republishing; past it, a camera's state is
-/// published once and not kept (a bound on memory that many short-lived camera names could
-/// otherwise grow).
-const MAX_CAMERAS: usize = 1024;
 
 /// Most one-off payloads waiting (the latest per topic is kept; past the bound the oldest go).
 const MAX_ONCE: usize = 1024;
 
 /// How long an event waits for the broker's acknowledgement before it is sent again.
 const ACK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The longest a start-up scan waits for its marker to come back.
+const SCAN_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Most retained messages a start-up scan takes in (a broker holding more under nvt's prefix
+/// has the rest left alone).
+const MAX_SCANNED: usize = 100_000;
+
+/// Bytes of a retained payload a scan keeps: enough for a count or `online` / `offline`.
+const MAX_SCANNED_PAYLOAD: usize = 32;
 
 /// What the publisher has done, for `/metrics`.
 #[derive(Debug, Default)]
@@ -45,24 +57,32 @@ pub struct PublisherStats {
 }
 
 /// What waits to be published.
-#[derive(Default)]
 struct Outbox {
     /// Events, oldest first, each with its number.
     events: VecDeque<(u64, Vec<u8>)>,
     next_event: u64,
-    /// The latest retained payload per topic.
-    retained: BTreeMap<String, Vec<u8>>,
-    /// Retained topics not yet published since they changed or since the last connect.
-    dirty: BTreeSet<String>,
-    /// Payloads to publish once, not kept (stats; state of cameras past the bound).
+    /// The retained state, per camera.
+    retained: Retained,
+    /// Payloads to publish once, not kept (stats).
     once: VecDeque<(String, Vec<u8>, bool)>,
-    /// Cameras with retained state kept, and the (camera, label) pairs announced to Home Assistant.
-    cameras: HashSet<String>,
-    announced: HashSet<(String, String)>,
+    /// Label slugs in use and the label each stands for, so that two labels never share topics.
+    slugs: HashMap<String, String>,
+    /// Cameras whose state could not be kept (past the bound), warned about once.
+    refused: u64,
+}
+
+/// Where the start-up scan stands.
+#[derive(Default)]
+struct Scan {
+    /// Retained messages found so far: topic and payload.
+    found: Vec<(String, Vec<u8>)>,
+    started: Option<Instant>,
+    done: bool,
 }
 
 struct Inner {
     outbox: Mutex<Outbox>,
+    scan: Mutex<Scan>,
     wake: Notify,
     /// Acknowledgements of the event in flight (matched by packet id).
     acked: AtomicU64,
@@ -71,7 +91,10 @@ struct Inner {
     generation: AtomicU64,
     stats: Arc<PublisherStats>,
     topics: Topics,
+    discovery: Discovery,
     settings: MqttSettings,
+    /// The publisher's clock: seconds since it started.
+    started: Instant,
 }
 
 /// A handle to the publisher; cheap to share.
@@ -87,17 +110,41 @@ impl Publisher {
     pub fn start(settings: MqttSettings) -> Result<Self, MqttError> {
         let options = options(&settings)?;
         let topics = Topics::new(&settings.prefix);
+        let discovery = Discovery::new(topics.clone(), settings.server.clone());
+        let outbox = Outbox {
+            events: VecDeque::new(),
+            next_event: 0,
+            retained: Retained::new(settings.cameras.clone(), settings.forget.as_secs_f64()),
+            once: VecDeque::new(),
+            slugs: HashMap::new(),
+            refused: 0,
+        };
         let inner = Arc::new(Inner {
-            outbox: Mutex::default(),
+            outbox: Mutex::new(outbox),
+            scan: Mutex::default(),
             wake: Notify::new(),
             acked: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             stats: Arc::default(),
             topics,
+            discovery,
             settings,
+            started: Instant::now(),
         });
-        inner.retain(&inner.topics.available(), b"online".to_vec());
+        {
+            let mut outbox = lock(&inner.outbox);
+            outbox.retained.set(&inner.topics.available(), b"online".to_vec());
+            if !inner.settings.events_only {
+                for (topic, payload) in inner.discovery.server() {
+                    outbox.retained.set(&topic, payload);
+                }
+            }
+        }
+        // The --camera cameras have their entities from the start, unavailable until they come.
+        for camera in inner.settings.cameras.clone() {
+            inner.camera_state(&camera, false);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -116,6 +163,11 @@ impl Publisher {
         Arc::clone(&self.inner.stats)
     }
 
+    /// How MQTT snapshots are made.
+    pub fn picture(&self) -> MqttPicture {
+        self.inner.settings.picture
+    }
+
     /// Queues an event (JSON) for `<prefix>/events`.
     pub fn event(&self, json: Vec<u8>) {
         let mut outbox = lock(&self.inner.outbox);
@@ -130,26 +182,31 @@ impl Publisher {
         self.inner.wake.notify_one();
     }
 
-    /// A camera is streaming: announces the `--mqtt-labels` to Home Assistant for it.
+    /// A camera is streaming: it is available, with its entities and the `--mqtt-labels`'.
     pub fn camera(&self, camera: &str) {
-        for label in self.inner.settings.labels.clone() {
-            self.announce(camera, &label);
-        }
+        self.inner.camera_state(camera, true);
     }
 
     /// Publishes how many of each label `camera` sees now (retained), announcing new labels to
     /// Home Assistant first. `counts` holds every label whose count changed, zeros included.
     pub fn counts(&self, camera: &str, counts: &BTreeMap<String, usize>, all: usize) {
         for (label, count) in counts {
-            self.announce(camera, label);
-            self.inner.retain_for(camera, self.inner.topics.count(camera, Some(label)), count.to_string().into_bytes());
+            if self.inner.announce(camera, label) {
+                self.inner.retain_for(
+                    camera,
+                    &self.inner.topics.count(camera, Some(label)),
+                    count.to_string().into_bytes(),
+                );
+            }
         }
-        self.inner.retain_for(camera, self.inner.topics.count(camera, None), all.to_string().into_bytes());
+        self.inner.retain_for(camera, &self.inner.topics.count(camera, None), all.to_string().into_bytes());
     }
 
-    /// Publishes the latest event's snapshot for `camera` and `label` (retained).
+    /// Publishes the latest snapshot for `camera` and `label` (retained).
     pub fn snapshot(&self, camera: &str, label: &str, jpeg: Vec<u8>) {
-        self.inner.retain_for(camera, self.inner.topics.snapshot(camera, label), jpeg);
+        if self.inner.announce(camera, label) {
+            self.inner.retain_for(camera, &self.inner.topics.snapshot(camera, label), jpeg);
+        }
     }
 
     /// Publishes the stats line (not retained; only the latest waits while disconnected).
@@ -158,33 +215,17 @@ impl Publisher {
         self.inner.wake.notify_one();
     }
 
-    /// A camera has gone: its retained state is no longer kept for republishing (its last
-    /// values stay retained at the broker).
+    /// A camera has gone: it is unavailable, and (unless named with `--camera`) its retained
+    /// topics and entities are removed once it has been gone for the forget time. Its counts
+    /// were set to 0 before.
     pub fn camera_left(&self, camera: &str) {
-        let prefix = format!("{}/{camera}/", self.inner.settings.prefix);
-        let discovery: Vec<String> =
-            lock(&self.inner.outbox).announced.iter().filter(|(c, _)| c == camera).map(|(_, l)| l.clone()).collect();
-        let discovery_topics: std::collections::HashSet<String> = discovery
-            .iter()
-            .flat_map(|label| self.inner.topics.discovery(camera, label).into_iter().map(|(topic, _)| topic))
-            .collect();
+        let now = self.inner.now();
         let mut outbox = lock(&self.inner.outbox);
-        let gone: Vec<String> = outbox
-            .retained
-            .keys()
-            .filter(|t| t.starts_with(&prefix) || discovery_topics.contains(*t))
-            .cloned()
-            .collect();
-        for topic in gone {
-            // Published first if it changed and was not yet sent.
-            if let Some(payload) = outbox.retained.remove(&topic) {
-                if outbox.dirty.remove(&topic) {
-                    outbox.once(topic, payload, true);
-                }
-            }
+        let topic = self.inner.topics.camera_available(camera);
+        if outbox.retained.connected(camera) {
+            outbox.retained.set_for(camera, &topic, b"offline".to_vec(), now);
         }
-        outbox.announced.retain(|(c, _)| c != camera);
-        outbox.cameras.remove(camera);
+        outbox.retained.left(camera, now);
         drop(outbox);
         self.inner.wake.notify_one();
     }
@@ -208,17 +249,6 @@ impl Publisher {
         self.stop.notify_one();
         let _ = thread.join();
     }
-
-    fn announce(&self, camera: &str, label: &str) {
-        let key = (camera.to_owned(), label.to_owned());
-        if lock(&self.inner.outbox).announced.contains(&key) {
-            return;
-        }
-        for (topic, payload) in self.inner.topics.discovery(camera, label) {
-            self.inner.retain_for(camera, topic, payload);
-        }
-        lock(&self.inner.outbox).announced.insert(key);
-    }
 }
 
 impl Drop for Publisher {
@@ -239,32 +269,118 @@ impl Outbox {
 }
 
 impl Inner {
-    /// Keeps `payload` as the retained value of `topic` and marks it to publish (a one-off
-    /// payload still waiting for the topic, older, is dropped).
-    fn retain(&self, topic: &str, payload: Vec<u8>) {
+    /// Seconds since the publisher started.
+    fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// A camera's availability and entities: `online` when it has connected, `offline` for a
+    /// `--camera` one not (yet) there.
+    fn camera_state(&self, camera: &str, connected: bool) {
+        let now = self.now();
         let mut outbox = lock(&self.outbox);
-        outbox.once.retain(|(t, _, _)| t != topic);
-        if outbox.retained.get(topic) != Some(&payload) {
-            outbox.retained.insert(topic.to_owned(), payload);
-            outbox.dirty.insert(topic.to_owned());
+        let kept = if connected { outbox.retained.joined(camera, now) } else { outbox.retained.keep(camera, now) };
+        if !kept {
+            outbox.refused += 1;
+            if outbox.refused.is_power_of_two() {
+                tracing::warn!(
+                    camera,
+                    refused = outbox.refused,
+                    "MQTT: too many cameras to keep state for; this one publishes none"
+                );
+            }
+            return;
+        }
+        let availability = if connected { &b"online"[..] } else { &b"offline"[..] };
+        outbox.retained.set_for(camera, &self.topics.camera_available(camera), availability.to_vec(), now);
+        if outbox.retained.announce_camera(camera) {
+            for (topic, payload) in self.discovery.camera(camera) {
+                outbox.retained.set_for(camera, &topic, payload, now);
+            }
+            if !outbox.retained.holds(&self.topics.count(camera, None)) {
+                outbox.retained.set_for(camera, &self.topics.count(camera, None), b"0".to_vec(), now);
+            }
         }
         drop(outbox);
+        for label in self.settings.labels.clone() {
+            self.announce(camera, &label);
+        }
         self.wake.notify_one();
     }
 
-    /// [`Inner::retain`] for a camera's topic, within the bound on cameras kept.
-    fn retain_for(&self, camera: &str, topic: String, payload: Vec<u8>) {
+    /// Publishes `label`'s discovery configs for `camera` the first time; false when the label
+    /// cannot have topics (its slug is another label's, or the camera is not kept).
+    fn announce(&self, camera: &str, label: &str) -> bool {
+        let level = slug(label);
+        let now = self.now();
         let mut outbox = lock(&self.outbox);
-        let kept = outbox.cameras.contains(camera) || outbox.cameras.len() < MAX_CAMERAS;
-        if kept {
-            outbox.cameras.insert(camera.to_owned());
-            drop(outbox);
-            self.retain(&topic, payload);
-        } else {
-            outbox.once(topic, payload, true);
-            drop(outbox);
-            self.wake.notify_one();
+        match outbox.slugs.get(&level) {
+            Some(owner) if owner != label => {
+                tracing::warn!(label, other = %owner, slug = %level, "MQTT: two labels would share topics; this one has none");
+                return false;
+            }
+            Some(_) => {}
+            None => {
+                outbox.slugs.insert(level, label.to_owned());
+            }
         }
+        if !outbox.retained.keep(camera, now) {
+            return false;
+        }
+        if outbox.retained.announce(camera, label) {
+            for (topic, payload) in self.discovery.label(camera, label) {
+                outbox.retained.set_for(camera, &topic, payload, now);
+            }
+            if !outbox.retained.holds(&self.topics.count(camera, Some(label))) {
+                outbox.retained.set_for(camera, &self.topics.count(camera, Some(label)), b"0".to_vec(), now);
+            }
+        }
+        drop(outbox);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Keeps `payload` as the retained value of `camera`'s `topic` and marks it to publish.
+    fn retain_for(&self, camera: &str, topic: &str, payload: Vec<u8>) {
+        let now = self.now();
+        lock(&self.outbox).retained.set_for(camera, topic, payload, now);
+        self.wake.notify_one();
+    }
+
+    /// The start-up scan is over: counts of objects no longer in view become 0, cameras not
+    /// connected `offline`, and what is found is the camera's, to go with it.
+    fn settle_scan(&self, found: Vec<(String, Vec<u8>)>) {
+        let now = self.now();
+        let mut outbox = lock(&self.outbox);
+        let (mut zeroed, mut kept) = (0usize, 0usize);
+        for (topic, payload) in found {
+            if outbox.retained.holds(&topic) {
+                continue;
+            }
+            let (camera, kind) = match self.topics.owner(&topic) {
+                Owner::Camera { camera, kind } => (camera, Some(kind)),
+                Owner::Discovery { camera } => (camera, None),
+                Owner::Other => continue,
+            };
+            if !outbox.retained.found(&camera, &topic, now) {
+                continue;
+            }
+            kept += 1;
+            let text = String::from_utf8_lossy(&payload);
+            match kind {
+                Some(CameraTopic::Count) if text.trim().parse::<u64>().is_ok_and(|n| n > 0) => {
+                    outbox.retained.set_for(&camera, &topic, b"0".to_vec(), now);
+                    zeroed += 1;
+                }
+                Some(CameraTopic::Available) if !outbox.retained.connected(&camera) && text != "offline" => {
+                    outbox.retained.set_for(&camera, &topic, b"offline".to_vec(), now);
+                }
+                _ => {}
+            }
+        }
+        drop(outbox);
+        tracing::info!(found = kept, counts_cleared = zeroed, "MQTT: retained state of earlier runs read");
+        self.wake.notify_one();
     }
 }
 
@@ -317,9 +433,10 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     failures = 0;
                     tracing::info!(host = %inner.settings.host, port = inner.settings.port, "MQTT connected");
-                    {
-                        let mut outbox = lock(&inner.outbox);
-                        outbox.dirty = outbox.retained.keys().cloned().collect();
+                    lock(&inner.outbox).retained.all_dirty();
+                    let first = inner.stats.connects.load(Relaxed) == 0;
+                    if first && !inner.settings.events_only {
+                        start_scan(&inner, &client);
                     }
                     inner.stats.connects.fetch_add(1, Relaxed);
                     inner.generation.fetch_add(1, Relaxed);
@@ -328,6 +445,9 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
                 }
                 Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) if pkid != 0 => {
                     inner.in_flight.store(u64::from(pkid), Relaxed);
+                }
+                Ok(Event::Incoming(Packet::Publish(message))) => {
+                    inner.scanned(&message.topic, message.retain, &message.payload)
                 }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
                     // Only the event in flight's own acknowledgement counts: a late one for an
@@ -358,11 +478,12 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
         () = sender => {}
         () = stop.notified() => {}
     }
-    // A clean stop: `offline` (retained), then a clean disconnect, so the will is not sent.
+    // A clean stop: the last state (the cameras' counts at 0, their availability `offline`),
+    // then `offline` (retained), then a clean disconnect, so the will is not sent.
     if inner.stats.connected.load(Relaxed) {
-        let offline = client.publish(inner.topics.available(), QoS::AtLeastOnce, true, b"offline".to_vec());
         let disconnect = async {
-            let _ = offline.await;
+            publish_state(&inner, &client, QoS::AtLeastOnce).await;
+            let _ = client.publish(inner.topics.available(), QoS::AtLeastOnce, true, b"offline".to_vec()).await;
             let _ = client.disconnect().await;
             loop {
                 match eventloop.poll().await {
@@ -375,31 +496,98 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
     }
 }
 
+/// Subscribes to every retained topic earlier runs may have left, then sends the marker that
+/// ends the scan when it comes back.
+fn start_scan(inner: &Inner, client: &AsyncClient) {
+    lock(&inner.scan).started = Some(Instant::now());
+    // Called from the connection's own loop: requests are queued without waiting, as the loop
+    // that sends them is this one.
+    for filter in inner.topics.scan_filters() {
+        let _ = client.try_subscribe(filter, QoS::AtMostOnce);
+    }
+    let marker = inner.topics.scan_marker(&inner.settings.client_id);
+    let _ = client.try_subscribe(marker.clone(), QoS::AtMostOnce);
+    let _ = client.try_publish(marker, QoS::AtMostOnce, false, Vec::new());
+}
+
+impl Inner {
+    /// A message the scan's subscriptions brought: a retained one is kept, the marker ends it.
+    fn scanned(&self, topic: &str, retain: bool, payload: &[u8]) {
+        let mut scan = lock(&self.scan);
+        if scan.done {
+            return;
+        }
+        if topic == self.topics.scan_marker(&self.settings.client_id) {
+            scan.done = true;
+            drop(scan);
+            self.wake.notify_one();
+        } else if retain && !payload.is_empty() && scan.found.len() < MAX_SCANNED {
+            // Only counts and availability are read, and they are short: a snapshot's or a
+            // config's bytes are not kept, so memory stays bounded whatever the broker holds.
+            let kept = &payload[..payload.len().min(MAX_SCANNED_PAYLOAD)];
+            scan.found.push((topic.to_owned(), kept.to_vec()));
+        }
+    }
+}
+
+/// Ends the scan once its marker came back or it waited long enough: settles what it found and
+/// unsubscribes.
+async fn finish_scan(inner: &Inner, client: &AsyncClient) {
+    let found = {
+        let mut scan = lock(&inner.scan);
+        let Some(started) = scan.started else { return };
+        if !scan.done && started.elapsed() < SCAN_PATIENCE {
+            return;
+        }
+        scan.done = true;
+        scan.started = None;
+        std::mem::take(&mut scan.found)
+    };
+    inner.settle_scan(found);
+    for filter in inner.topics.scan_filters() {
+        let _ = client.unsubscribe(filter).await;
+    }
+    let _ = client.unsubscribe(inner.topics.scan_marker(&inner.settings.client_id)).await;
+}
+
+/// Publishes the retained state that changed, and removes the topics of forgotten cameras.
+async fn publish_state(inner: &Inner, client: &AsyncClient, qos: QoS) {
+    let (state, clears) = {
+        let mut outbox = lock(&inner.outbox);
+        (outbox.retained.take_dirty(), outbox.retained.take_clears())
+    };
+    for (topic, payload) in state {
+        let _ = client.publish(topic, qos, true, payload).await;
+    }
+    for topic in clears {
+        let _ = client.publish(topic, qos, true, Vec::new()).await;
+    }
+}
+
 /// Publishes what waits, while connected: retained state first, then one-off payloads, then the
-/// events one at a time, each kept until acknowledged.
+/// events one at a time, each kept until acknowledged. Once a second it ends the start-up scan
+/// when due and forgets the cameras gone for the forget time.
 async fn send(inner: &Inner, client: &AsyncClient) {
     loop {
         if !inner.stats.connected.load(Relaxed) {
-            inner.wake.notified().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), inner.wake.notified()).await;
             continue;
         }
+        finish_scan(inner, client).await;
+        let now = inner.now();
+        lock(&inner.outbox).retained.forget_due(now);
         let generation = inner.generation.load(Relaxed);
-        let (state, once, event) = {
+        publish_state(inner, client, QoS::AtMostOnce).await;
+        let (once, event) = {
             let mut outbox = lock(&inner.outbox);
-            let dirty = std::mem::take(&mut outbox.dirty);
-            let state: Vec<(String, Vec<u8>)> =
-                dirty.into_iter().filter_map(|t| outbox.retained.get(&t).cloned().map(|p| (t, p))).collect();
             let once: Vec<_> = outbox.once.drain(..).collect();
-            (state, once, outbox.events.front().cloned())
+            (once, outbox.events.front().cloned())
         };
-        for (topic, payload) in state {
-            let _ = client.publish(topic, QoS::AtMostOnce, true, payload).await;
-        }
         for (topic, payload, retain) in once {
             let _ = client.publish(topic, QoS::AtMostOnce, retain, payload).await;
         }
         let Some((number, payload)) = event else {
-            inner.wake.notified().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), inner.wake.notified()).await;
             continue;
         };
         let acked_before = inner.acked.load(Relaxed);

@@ -1,6 +1,9 @@
 //! `--mqtt URL` and the flags around it, checked before anything connects.
 
+use super::discovery::ServerInfo;
+use crate::pictures::MqttPicture;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Why the MQTT settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,17 @@ pub struct MqttSettings {
     pub buffer: usize,
     /// The MQTT client id.
     pub client_id: String,
+    /// The cameras named with `--camera`: their topics and entities are kept for good.
+    pub cameras: Vec<String>,
+    /// How long another camera must be gone before its retained topics and discovery configs
+    /// are removed (`--mqtt-forget`).
+    pub forget: Duration,
+    /// How MQTT snapshots are made.
+    pub picture: MqttPicture,
+    /// What discovery says about the server.
+    pub server: ServerInfo,
+    /// Events and availability only: no discovery, no start-up scan (the fleet's bridge).
+    pub events_only: bool,
 }
 
 impl MqttSettings {
@@ -79,6 +93,11 @@ impl MqttSettings {
             labels: Vec::new(),
             buffer: 1000,
             client_id: format!("nvt-{}-{:06x}", std::process::id(), fastrand::u32(..0xff_ffff)),
+            cameras: Vec::new(),
+            forget: Duration::from_secs(600),
+            picture: MqttPicture::default(),
+            server: ServerInfo::default(),
+            events_only: false,
         })
     }
 

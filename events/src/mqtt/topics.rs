@@ -1,33 +1,97 @@
-//! Topic names and payloads: counts, snapshots, events, stats, and Home Assistant's discovery
-//! configs.
+//! Topic names under the prefix, one to one with what they name: camera names go in as they are
+//! (they are `[A-Za-z0-9_-]`, see `nvt_transport::protect::valid_name`), labels as slugs no two
+//! labels share ([`slug`]); and the way back, from a retained topic found at the broker to the
+//! camera it belongs to ([`Topics::owner`]).
 
-use serde_json::json;
+/// Topic levels below a camera that are not labels: a label whose plain slug would read one of
+/// these takes the hashed form instead.
+const RESERVED: [&str; 2] = ["all", "available"];
 
-/// A label as a topic level: lower case, every character but ASCII letters and digits made `_`
-/// (`red square` is `red_square`); a label that would read `all`, the total's level, is `_all`.
-pub fn slug(text: &str) -> String {
-    let slug: String =
-        text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    if slug == "all" {
-        "_all".into()
+/// A label as a topic level, one to one: a *plain* label (lower-case ASCII letters and digits,
+/// words separated by single spaces, as COCO's `traffic light`) is itself with `_` for the
+/// spaces (`traffic_light`); any other label (capitals, `-`, `_`, other characters) and a plain
+/// label that would read `all` or `available` is that slug, then `__` and eight hex digits of a
+/// hash of the label (`Red-Square` is `red_square__1f0c4a2b`). Plain slugs never hold `__`, so
+/// the two forms never meet; two hashed labels that met would be caught by the publisher, which
+/// keeps the first.
+pub fn slug(label: &str) -> String {
+    let base: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let plain = !label.is_empty()
+        && label.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b' ')
+        && !label.starts_with(' ')
+        && !label.ends_with(' ')
+        && !label.contains("  ");
+    if plain && !RESERVED.contains(&base.as_str()) {
+        base
     } else {
-        slug
+        format!("{base}__{:08x}", fnv1a(label.as_bytes()))
     }
 }
 
-/// The topics under one prefix.
+/// A 32-bit FNV-1a hash: stable across runs and machines, so a label keeps its topic.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, &b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// What a retained topic under the prefix or the discovery node is, as far as a start-up scan
+/// needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A camera's count (`<prefix>/<camera>/<level>`), availability or snapshot.
+    Camera {
+        /// The camera.
+        camera: String,
+        /// What it is.
+        kind: CameraTopic,
+    },
+    /// A camera's Home Assistant discovery config.
+    Discovery {
+        /// The camera.
+        camera: String,
+    },
+    /// Anything else (the server's own topics, foreign ones).
+    Other,
+}
+
+/// The kinds of a camera's retained topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraTopic {
+    /// `<prefix>/<camera>/<label slug or all>`.
+    Count,
+    /// `<prefix>/<camera>/available`.
+    Available,
+    /// `<prefix>/<camera>/<label slug>/snapshot`.
+    Snapshot,
+}
+
+/// The topics under one prefix, and the Home Assistant discovery node of that prefix.
 #[derive(Debug, Clone)]
 pub struct Topics {
     prefix: String,
+    node: String,
 }
 
 impl Topics {
     /// Topics under `prefix` (`nvt` by default).
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.trim_end_matches('/').to_owned() }
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        // A prefix that is not plain (`home/nvt`) still makes one node id of its own.
+        let node = slug(&prefix);
+        Self { prefix, node }
     }
 
-    /// `online` / `offline`, retained; the last will.
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The Home Assistant discovery node id: the prefix as a slug (`nvt`).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The server's `online` / `offline`, retained; the last will.
     pub fn available(&self) -> String {
         format!("{}/available", self.prefix)
     }
@@ -42,54 +106,77 @@ impl Topics {
         format!("{}/stats", self.prefix)
     }
 
+    /// A camera's own `online` / `offline`, retained.
+    pub fn camera_available(&self, camera: &str) -> String {
+        format!("{}/{camera}/available", self.prefix)
+    }
+
     /// How many of `label` `camera` sees now; `None` for all labels together (`.../all`).
     pub fn count(&self, camera: &str, label: Option<&str>) -> String {
         format!("{}/{camera}/{}", self.prefix, label.map_or_else(|| "all".to_owned(), slug))
     }
 
-    /// The latest event's snapshot for `camera` and `label`.
+    /// The latest snapshot of `label` on `camera`.
     pub fn snapshot(&self, camera: &str, label: &str) -> String {
         format!("{}/{camera}/{}/snapshot", self.prefix, slug(label))
     }
 
-    /// Home Assistant discovery for `camera` and `label`: a count sensor and an occupancy binary
-    /// sensor, both reading the count topic, both unavailable while nvt is offline. Returns
-    /// (topic, payload) pairs.
-    pub fn discovery(&self, camera: &str, label: &str) -> Vec<(String, Vec<u8>)> {
-        let object = format!("{}_{}_{}", slug(&self.prefix), slug(camera), slug(label));
-        let device = json!({
-            "identifiers": [format!("{}_{}", slug(&self.prefix), slug(camera))],
-            "name": format!("nvt {camera}"),
-            "manufacturer": "nvt",
-            "model": "nvt-server",
-        });
-        let state_topic = self.count(camera, Some(label));
-        let count = json!({
-            "name": format!("{label} count"),
-            "unique_id": format!("{object}_count"),
-            "object_id": format!("{object}_count"),
-            "state_topic": state_topic,
-            "availability_topic": self.available(),
-            "unit_of_measurement": "objects",
-            "state_class": "measurement",
-            "icon": "mdi:counter",
-            "device": device,
-        });
-        let occupancy = json!({
-            "name": format!("{label} occupancy"),
-            "unique_id": format!("{object}_occupancy"),
-            "object_id": format!("{object}_occupancy"),
-            "state_topic": state_topic,
-            "availability_topic": self.available(),
-            "device_class": "occupancy",
-            "value_template": "{{ 'ON' if value | int > 0 else 'OFF' }}",
-            "device": device,
-        });
-        vec![
-            (format!("homeassistant/sensor/{object}_count/config"), count.to_string().into_bytes()),
-            (format!("homeassistant/binary_sensor/{object}_occupancy/config"), occupancy.to_string().into_bytes()),
+    /// Where the publisher marks the end of a start-up scan: the marker comes back after every
+    /// retained message the scan's subscriptions brought (a broker keeps one connection's
+    /// messages in order). Four levels below the prefix, so it is no topic nvt publishes else.
+    pub fn scan_marker(&self, client_id: &str) -> String {
+        format!("{}/_scan/{client_id}/done", self.prefix)
+    }
+
+    /// The subscriptions a start-up scan makes: every retained topic nvt may have left.
+    pub fn scan_filters(&self) -> [String; 3] {
+        [
+            format!("{}/+/+", self.prefix),
+            format!("{}/+/+/snapshot", self.prefix),
+            format!("homeassistant/+/{}/+/config", self.node),
         ]
     }
+
+    /// A discovery config topic: `homeassistant/<component>/<node>/<object>/config`.
+    pub fn discovery(&self, component: &str, object: &str) -> String {
+        format!("homeassistant/{component}/{}/{object}/config", self.node)
+    }
+
+    /// Whom a topic found at start-up belongs to.
+    pub fn owner(&self, topic: &str) -> Owner {
+        let valid = nvt_transport::protect::valid_name;
+        if let Some(rest) = topic.strip_prefix(&self.prefix).and_then(|r| r.strip_prefix('/')) {
+            let levels: Vec<&str> = rest.split('/').collect();
+            let owner = |camera: &str, kind| Owner::Camera { camera: camera.to_owned(), kind };
+            return match levels[..] {
+                [camera, "available"] if valid(camera) => owner(camera, CameraTopic::Available),
+                [camera, _] if valid(camera) => owner(camera, CameraTopic::Count),
+                [camera, _, "snapshot"] if valid(camera) => owner(camera, CameraTopic::Snapshot),
+                _ => Owner::Other,
+            };
+        }
+        let Some(object) = topic
+            .strip_prefix("homeassistant/")
+            .and_then(|r| r.split_once('/'))
+            .and_then(|(_, r)| r.strip_prefix(&self.node))
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| r.strip_suffix("/config"))
+        else {
+            return Owner::Other;
+        };
+        camera_of_object(object).filter(|c| valid(c)).map_or(Owner::Other, |camera| Owner::Discovery { camera })
+    }
+}
+
+/// The camera of a discovery object id: `<camera>-events`, or `<camera>-<slug or all>-<kind>`
+/// (slugs hold no `-`); server entities hold no `-` at all.
+fn camera_of_object(object: &str) -> Option<String> {
+    if let Some(camera) = object.strip_suffix("-events") {
+        return Some(camera.to_owned());
+    }
+    let (rest, _kind) = object.rsplit_once('-')?;
+    let (camera, _label) = rest.rsplit_once('-')?;
+    Some(camera.to_owned())
 }
 
 #[cfg(test)]
@@ -97,29 +184,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_become_slugs_and_topics_nest_under_the_prefix() {
+    fn plain_labels_read_as_they_are_and_no_two_labels_share_a_slug() {
+        assert_eq!(slug("person"), "person");
+        assert_eq!(slug("traffic light"), "traffic_light");
         assert_eq!(slug("red square"), "red_square");
-        assert_eq!(slug("Traffic-Light/2"), "traffic_light_2");
-        assert_eq!(slug("ALL"), "_all", "a label cannot take the total's topic");
-        assert_eq!(slug("a/+/#"), "a____");
-        let topics = Topics::new("nvt");
-        assert_eq!(topics.count("door", Some("red square")), "nvt/door/red_square");
-        assert_eq!(topics.count("door", None), "nvt/door/all");
-        assert_eq!(topics.snapshot("door", "Person"), "nvt/door/person/snapshot");
-        assert_eq!(Topics::new("home/nvt/").available(), "home/nvt/available");
+        let others = ["Red-Square", "red_square", "Red square", "red  square", "all", "ALL", "available", "a/+/#", ""];
+        let mut all: Vec<String> = others.iter().map(|l| slug(l)).collect();
+        all.push(slug("red square"));
+        for (label, s) in others.iter().zip(&all) {
+            assert!(s.contains("__") && s.len() >= 10, "{label:?} -> {s}");
+            assert!(s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'), "{s}");
+        }
+        let distinct: std::collections::BTreeSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:?}");
+        assert_eq!(slug("Red-Square"), slug("Red-Square"), "stable");
     }
 
     #[test]
-    fn discovery_configs_point_at_the_count_and_availability_topics() {
+    fn topics_nest_under_the_prefix_and_lead_back_to_their_camera() {
         let topics = Topics::new("nvt");
-        let configs = topics.discovery("127.0.0.1", "red square");
-        assert_eq!(configs[0].0, "homeassistant/sensor/nvt_127_0_0_1_red_square_count/config");
-        assert_eq!(configs[1].0, "homeassistant/binary_sensor/nvt_127_0_0_1_red_square_occupancy/config");
-        for (_, payload) in &configs {
-            let config: serde_json::Value = serde_json::from_slice(payload).expect("json");
-            assert_eq!(config["state_topic"], "nvt/127.0.0.1/red_square");
-            assert_eq!(config["availability_topic"], "nvt/available");
-            assert_eq!(config["device"]["identifiers"][0], "nvt_127_0_0_1");
-        }
+        assert_eq!(topics.count("door", Some("red square")), "nvt/door/red_square");
+        assert_eq!(topics.count("door", None), "nvt/door/all");
+        assert_eq!(topics.camera_available("door"), "nvt/door/available");
+        assert_eq!(topics.snapshot("door", "person"), "nvt/door/person/snapshot");
+        assert_eq!(Topics::new("home/nvt/").available(), "home/nvt/available");
+        assert_ne!(Topics::new("home/nvt").node(), Topics::new("home_nvt").node());
+        let camera = |c: &str, kind| Owner::Camera { camera: c.into(), kind };
+        assert_eq!(topics.owner("nvt/front-door/red_square"), camera("front-door", CameraTopic::Count));
+        assert_eq!(topics.owner("nvt/door/available"), camera("door", CameraTopic::Available));
+        assert_eq!(topics.owner("nvt/door/person/snapshot"), camera("door", CameraTopic::Snapshot));
+        assert_eq!(topics.owner("nvt/available"), Owner::Other);
+        assert_eq!(topics.owner("nvt/127.0.0.1/all"), Owner::Other, "no name of a camera");
+        let config = |c: &str| Owner::Discovery { camera: c.into() };
+        assert_eq!(topics.owner("homeassistant/sensor/nvt/front-door-red_square-count/config"), config("front-door"));
+        assert_eq!(topics.owner("homeassistant/event/nvt/front-door-events/config"), config("front-door"));
+        assert_eq!(topics.owner("homeassistant/sensor/nvt/stats_fps_in/config"), Owner::Other);
+        assert_eq!(topics.owner("homeassistant/sensor/other/door-x-count/config"), Owner::Other);
     }
 }

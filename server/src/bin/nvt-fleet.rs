@@ -77,7 +77,7 @@ async fn push(nats: String, group: String, model: PathBuf) -> ExitCode {
 }
 
 async fn bridge(nats: String, consumer: String, mqtt: nvt_server::cli::MqttArgs) -> ExitCode {
-    let publisher = match mqtt.start() {
+    let publisher = match mqtt.start_events_only() {
         Ok(Some(publisher)) => publisher,
         Ok(None) => {
             eprintln!("nvt-fleet mqtt: --mqtt is required");

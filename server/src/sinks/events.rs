@@ -1,6 +1,8 @@
 //! Objects and events: each processed frame's tracked detections go to the events hub, which
 //! makes the events and hands them to the events file, the snapshots folder, MQTT and the web
-//! view. A client leaving ends its objects, and a frame of it that finishes later makes none.
+//! view. A camera counts for MQTT from its first processed frame (a connection that sends none,
+//! a port probe, makes nothing); a client leaving ends its objects, and a frame of it that
+//! finishes later makes none.
 
 use super::{Processed, Sink};
 use crate::client::Client;
@@ -16,11 +18,7 @@ impl Sink for EventSink {
         frame.client.while_open(|| hub.frame(&frame.client.camera, hub.now(), detections, frame.image));
     }
 
-    fn joined(&self, client: &Client) {
-        self.0.camera_joined(&client.camera);
-    }
-
     fn left(&self, client: &Client) {
-        self.0.camera_left(&client.camera);
+        self.0.camera_left(&client.camera, self.0.now());
     }
 }
