@@ -1,5 +1,7 @@
-//! A captured frame and what a synthetic source knows about it.
+//! A captured frame, what a synthetic source knows about it, and what every source of frames
+//! can do.
 
+use crate::error::CaptureError;
 use opencv::core::Mat;
 use std::time::SystemTime;
 
@@ -24,4 +26,17 @@ pub struct GroundTruth {
     pub label: &'static str,
     /// Bounding box in pixels: x1, y1, x2, y2.
     pub bbox: [f32; 4],
+}
+
+/// Something that yields frames.
+pub trait FrameSource: Send {
+    /// The next frame; `Ok(None)` when a finite source (a video file) has ended.
+    fn read(&mut self) -> Result<Option<Frame>, CaptureError>;
+
+    /// Whether frames arrive in real time whether or not anyone reads them (cameras, streams).
+    /// A source that is not live produces a frame only when asked.
+    fn is_live(&self) -> bool;
+
+    /// The source's own frame rate, when it has one.
+    fn nominal_fps(&self) -> Option<f64>;
 }

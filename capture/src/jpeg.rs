@@ -1,7 +1,7 @@
 //! JPEG encode and decode through OpenCV, as the original project did, with a pixel limit that is
 //! checked from the image header before OpenCV allocates anything.
 
-use crate::CaptureError;
+use crate::error::CaptureError;
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
@@ -24,7 +24,7 @@ pub fn encode(image: &Mat, quality: i32) -> Result<Vec<u8>, CaptureError> {
 }
 
 /// Encodes a BGR image with its sides scaled by `scale` (at most 1) at `quality`: the JPEG and the
-/// size it holds. A pixel stamp (see [`crate::Stamp`]) is written again at the new size, so that
+/// size it holds. A pixel stamp (see [`crate::stamp::Stamp`]) is written again at the new size, so that
 /// a frame's capture time can still be read from it.
 pub fn encode_scaled(image: &Mat, quality: i32, scale: f64) -> Result<(Vec<u8>, (u32, u32)), CaptureError> {
     let (cols, rows) = (image.cols(), image.rows());
@@ -37,7 +37,7 @@ pub fn encode_scaled(image: &Mat, quality: i32, scale: f64) -> Result<(Vec<u8>, 
     );
     let mut small = Mat::default();
     opencv::imgproc::resize(image, &mut small, size, 0.0, 0.0, opencv::imgproc::INTER_AREA)?;
-    if let Some(stamp) = crate::Stamp::read(image) {
+    if let Some(stamp) = crate::stamp::Stamp::read(image) {
         // A frame too small for its stamp simply goes without.
         let _ = stamp.write(&mut small);
     }
@@ -178,12 +178,12 @@ mod tests {
     fn a_scaled_frame_keeps_its_stamp_and_a_comment_changes_only_the_bytes() {
         let scene = crate::synthetic::Synthetic::new(640, 480).expect("scene");
         let frame = scene.render(42, std::time::SystemTime::now()).expect("render");
-        let stamp = crate::Stamp::read(&frame.image).expect("the scene is stamped");
+        let stamp = crate::stamp::Stamp::read(&frame.image).expect("the scene is stamped");
         let (jpeg, size) = encode_scaled(&frame.image, 70, 0.5).expect("encode");
         assert_eq!(size, (320, 240));
         assert_eq!(dimensions(&jpeg).expect("header"), (320, 240));
         let back = decode(&jpeg, DEFAULT_MAX_PIXELS).expect("decode");
-        assert_eq!(crate::Stamp::read(&back), Some(stamp), "the stamp, written again at the new size");
+        assert_eq!(crate::stamp::Stamp::read(&back), Some(stamp), "the stamp, written again at the new size");
         let (full, size) = encode_scaled(&frame.image, 70, 1.0).expect("encode");
         assert_eq!((full, size), (encode(&frame.image, 70).expect("encode"), (640, 480)), "scale 1 is plain encode");
 

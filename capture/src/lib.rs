@@ -1,4 +1,6 @@
-//! Frame sources and JPEG coding for nvt: the only place that talks to OpenCV's video and image I/O.
+//! Frame sources and JPEG coding for nvt: the only place that talks to OpenCV's video and image
+//! I/O. Pictures come in from cameras, files, URLs and the synthetic scene, or as JPEG bytes;
+//! they go out as OpenCV BGR frames, JPEG bytes, and image and video files.
 //!
 //! - [`source`]: cameras, video and image files, URLs and the built-in [`synthetic`] scene, all
 //!   behind [`FrameSource`].
@@ -18,8 +20,8 @@ pub mod stamp;
 pub mod synthetic;
 
 pub use error::CaptureError;
-pub use frame::{Frame, GroundTruth};
-pub use source::{open, FrameSource, SourceSpec};
+pub use frame::{Frame, FrameSource, GroundTruth};
+pub use source::{open, SourceSpec};
 pub use stamp::Stamp;
 
 /// OpenCV's image type, re-exported so that users of this crate need no direct OpenCV dependency.

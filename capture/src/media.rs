@@ -1,7 +1,8 @@
 //! Image and video files for offline work (`nvt-detect`): reading a still of any format OpenCV
 //! reads, reading a video's frames with its rate and length, and writing annotated copies.
 
-use crate::{jpeg, CaptureError};
+use crate::error::CaptureError;
+use crate::jpeg;
 use opencv::core::{Mat, Size, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, videoio};

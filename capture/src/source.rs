@@ -1,27 +1,15 @@
 //! Frame sources behind one interface: a camera index, a video or image file, a URL, or the
 //! built-in synthetic scene.
 
+use crate::error::CaptureError;
+use crate::frame::{Frame, FrameSource};
 use crate::synthetic::{Synthetic, DEFAULT_SIZE};
-use crate::{CaptureError, Frame};
 use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc, videoio};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::SystemTime;
-
-/// Something that yields frames.
-pub trait FrameSource: Send {
-    /// The next frame; `Ok(None)` when a finite source (a video file) has ended.
-    fn read(&mut self) -> Result<Option<Frame>, CaptureError>;
-
-    /// Whether frames arrive in real time whether or not anyone reads them (cameras, streams).
-    /// A source that is not live produces a frame only when asked.
-    fn is_live(&self) -> bool;
-
-    /// The source's own frame rate, when it has one.
-    fn nominal_fps(&self) -> Option<f64>;
-}
 
 /// What `--source` names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! readable. 120 bits: an 8-bit marker, the 32-bit frame number, the 64-bit capture time in
 //! microseconds since the Unix epoch, and a 16-bit check.
 
-use crate::CaptureError;
+use crate::error::CaptureError;
 use opencv::core::{Mat, CV_8UC3};
 use opencv::prelude::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -6,7 +6,9 @@
 //! box is fully visible. Positions depend only on the frame number, so a test can re-create any
 //! frame exactly.
 
-use crate::{CaptureError, Frame, FrameSource, GroundTruth, Stamp};
+use crate::error::CaptureError;
+use crate::frame::{Frame, FrameSource, GroundTruth};
+use crate::stamp::Stamp;
 use opencv::core::{Mat, Point, Rect, Scalar, Vector, CV_8UC3};
 use opencv::imgproc;
 use opencv::prelude::*;

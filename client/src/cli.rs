@@ -1,6 +1,6 @@
 //! Command-line flags of `nvt-client`, turned into a [`Config`].
 
-use crate::Config;
+use crate::config::Config;
 use anyhow::Context;
 use clap::Parser;
 use nvt_capture::source::parse_size;

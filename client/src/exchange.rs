@@ -4,12 +4,12 @@
 
 use crate::backoff::Backoff;
 use crate::capture::{self, Captured, Encoded};
+use crate::config::Config;
 use crate::fit::{Change, Fit, Late};
 use crate::link::{LinkEstimate, Sample};
 use crate::outbox::{Outbox, Pick, REPEAT_BUDGET};
 use crate::preview::{self, Annotated};
 use crate::status::{Exchange, Link, Status};
-use crate::Config;
 use nvt_capture::slot::Slot;
 use nvt_transport::field::{FIELD_LEN, REPLY_LEN};
 use nvt_transport::{ClientConnection, ReplyBody, ServerEvent, TransportError};

@@ -1,6 +1,10 @@
-//! nvt-client as a library: [`run`] captures on its own thread into a newest-wins slot
-//! ([`capture`]), and the exchange loop ([`exchange`]) sends the newest frame each time the
-//! server asks ([`outbox`]: the newest unsent frame, or the last one again when none is ready), reconnecting with capped, jittered exponential [`backoff`] after any failure.
+//! nvt-client as a library: frames come in from a camera, a file, a URL or the synthetic scene,
+//! and go out as JPEGs over the classic protocol to a server, whose replies (detections) come
+//! back. [`run`] captures on its own thread into a newest-wins slot ([`capture`]), encoding at
+//! the quality and size the link allows ([`fit`], from what [`link`] learns of it); the exchange
+//! loop ([`exchange`]) sends the newest frame each time the server asks ([`outbox`]: the newest
+//! unsent frame, or the last one again when none is ready), reconnecting with capped, jittered
+//! exponential [`backoff`] after any failure. [`status`] and [`preview`] show how it goes.
 
 pub mod backoff;
 pub mod capture;

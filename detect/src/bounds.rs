@@ -1,7 +1,7 @@
 //! The largest sizes nvt takes from a model file or a flag. A model is a file from anywhere: every
 //! count and size it declares is checked against these before anything is allocated by it.
 
-use crate::DetectError;
+use crate::error::DetectError;
 
 /// Most classes a model may have (COCO has 80, Objects365 365, LVIS 1203).
 pub const MAX_CLASSES: usize = 10_000;

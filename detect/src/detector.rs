@@ -1,11 +1,14 @@
 //! The detector: a loaded model and the buffers it reuses, turning a BGR frame into detections in
 //! frame pixels. It owns its ONNX Runtime session, so it lives on the thread that runs it.
 
+use crate::error::DetectError;
 use crate::layout::{Candidate, LayoutKind};
+use crate::letterbox::{ChannelOrder, PixelRange, TensorFormat};
 use crate::model::{self, Hints, ModelInfo};
 pub use crate::prepare::ResizeMode;
 use crate::prepare::{Prepared, Preparer};
-use crate::{nms, runtime, ChannelOrder, DetectError, PixelRange, Provider, TensorFormat};
+use crate::provider::Provider;
+use crate::{nms, runtime};
 use opencv::core::Mat;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;

@@ -1,7 +1,7 @@
 //! The output layouts nvt decodes, told apart by the output's shape (and the class count, when
 //! the names give it), and their decoding into candidate boxes in input pixels.
 
-use crate::DetectError;
+use crate::error::DetectError;
 
 /// How a detection output is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

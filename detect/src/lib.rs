@@ -8,10 +8,16 @@
 //! Model facts (input name and size, output layout, class names) come from the model itself
 //! ([`model`], [`names`]), checked when it loads, with errors that say what was expected and found.
 //! The ONNX Runtime library is loaded at run time ([`runtime`]) from where `make setup` put it.
+//! A frame comes in as an OpenCV BGR picture and goes out as [`Detection`]s in its pixels;
+//! [`flags`] is the model's flag group, which every program that runs a detector takes.
+//!
+//! The program that runs this detector over image and video files, `nvt-detect`, is in
+//! `offline/`.
 
 pub mod bounds;
 pub mod detector;
 pub mod error;
+pub mod flags;
 pub mod layout;
 pub mod letterbox;
 pub mod model;
@@ -24,6 +30,7 @@ pub mod runtime;
 
 pub use detector::{Detection, Detector, DetectorOptions, Timings};
 pub use error::DetectError;
+pub use flags::ModelArgs;
 pub use layout::OutputLayout;
 pub use letterbox::{ChannelOrder, InputLayout, Letterbox, PixelRange, TensorFormat};
 pub use model::ModelInfo;

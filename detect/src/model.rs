@@ -1,7 +1,9 @@
 //! What nvt needs to know about a model, read from the model and checked when it loads.
 
+use crate::error::DetectError;
 use crate::layout::{LayoutKind, OutputLayout};
-use crate::{bounds, names, DetectError, InputLayout};
+use crate::letterbox::InputLayout;
+use crate::{bounds, names};
 use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
 use std::path::Path;

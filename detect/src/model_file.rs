@@ -1,7 +1,7 @@
 //! Reading a model file: a regular file of at most [`MAX_MODEL_BYTES`], as `nvt_support::files`
 //! reads every untrusted file.
 
-use crate::DetectError;
+use crate::error::DetectError;
 use std::path::Path;
 
 /// The largest model file read: ONNX's own protobuf limit is 2 GiB.

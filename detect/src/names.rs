@@ -2,7 +2,7 @@
 //! labels file, or the 80 COCO names for an 80-class model.
 
 use crate::bounds::{MAX_CLASSES, MAX_NAME_CHARS};
-use crate::DetectError;
+use crate::error::DetectError;
 use std::path::Path;
 
 /// The 80 COCO class names, in the order COCO-trained YOLO models use.

@@ -3,7 +3,8 @@
 //! on another thread while the model runs on this one. Input tensors are allocated once and
 //! reused frame after frame.
 
-use crate::{DetectError, InputLayout, Letterbox, TensorFormat};
+use crate::error::DetectError;
+use crate::letterbox::{InputLayout, Letterbox, TensorFormat};
 use ndarray::Array4;
 use opencv::core::Mat;
 use opencv::prelude::*;
@@ -125,7 +126,7 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ChannelOrder, PixelRange};
+    use crate::letterbox::{ChannelOrder, PixelRange};
     use opencv::core::{Scalar, CV_8UC3};
 
     fn preparer(w: u32, h: u32, layout: InputLayout) -> Preparer {

@@ -1,7 +1,7 @@
 //! Execution providers: where ONNX Runtime runs the model. CPU is the default; CUDA, TensorRT and
 //! OpenVINO are used when the loaded ONNX Runtime library was built with them.
 
-use crate::DetectError;
+use crate::error::DetectError;
 use ort::ep::{ExecutionProvider, OpenVINO, TensorRT, CPU, CUDA};
 use ort::session::builder::SessionBuilder;
 use std::str::FromStr;

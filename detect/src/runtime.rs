@@ -6,7 +6,7 @@
 //! started from under `/tmp` must not run a library another local user left there. A candidate
 //! in a folder anyone may write to is passed over.
 
-use crate::DetectError;
+use crate::error::DetectError;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

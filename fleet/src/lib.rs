@@ -1,8 +1,10 @@
-//! nvt past one machine, on NATS: an ingest server sends each frame chosen for detection as a
-//! request to a queue group of workers ([`subjects`], [`wire`]); a model pushed to a JetStream
-//! object store reaches every worker of the group ([`models`]); events from every ingest server
-//! go to a JetStream stream ([`stream`]), which [`bridge`] can publish to MQTT. [`connect`]
-//! opens a connection that survives the broker's restarts.
+//! nvt past one machine, on NATS: what crosses the bus and how. Frames go out from an ingest
+//! server as requests to a queue group of workers and detections come back ([`subjects`],
+//! [`wire`]); a model pushed to a JetStream object store reaches every worker of the group
+//! ([`models`]); events from every ingest server go to a JetStream stream ([`stream`]), which
+//! [`bridge`] publishes to MQTT. [`connect`] opens a connection that survives the broker's
+//! restarts. The `nvt-fleet` program (push, mqtt) is this crate's binary; the worker is the
+//! `nvt-worker` crate (`worker/`).
 
 pub mod bridge;
 pub mod connect;

@@ -1,21 +1,17 @@
 //! Command-line flags of `nvt-server`, turned into a [`Config`].
 
-use crate::Config;
+use crate::config::Config;
 use anyhow::Context;
 use clap::builder::TypedValueParser;
 use clap::Parser;
-use nvt_detect::detector::ResizeMode;
-use nvt_detect::layout::LayoutKind;
-use nvt_detect::{ChannelOrder, Detector, DetectorOptions, OutputLayout, PixelRange, Provider};
-use nvt_support::units::{bytes_in, duration_in, number_in};
+use nvt_detect::ModelArgs;
+use nvt_events::flags::{EventArgs, MqttArgs, TrackArgs};
+use nvt_support::units::{bytes_in, duration_in};
 use nvt_support::JsonLines;
 use nvt_transport::{protect, Limits};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-mod events;
-pub use events::{hub as events_hub, EventArgs, MqttArgs, TrackArgs};
 
 /// Receives frames over the classic timestamped-handshake protocol, decodes them, and shows or
 /// logs them.
@@ -198,7 +194,8 @@ impl Args {
             anyhow::ensure!(dir.is_dir(), "--model-dir {} is not a folder", dir.display());
         }
         let web = crate::config::WebSettings {
-            gate: crate::web::Gate { port: 0, names: self.http_hosts.clone(), token: http_token },
+            host_names: self.http_hosts.clone(),
+            token: http_token,
             model_dir: self.model_dir.clone(),
         };
         if self.model.model.is_none()
@@ -218,7 +215,7 @@ impl Args {
         let objects = self.track.objects()?;
         let named = self.cameras.iter().map(|(name, _)| name.clone()).collect();
         let web_address = self.http.map(|addr| web_url(addr, &self.http_hosts));
-        let events = events::hub(&self.events, &objects, self.mqtt.start(named, web_address)?, false)?;
+        let events = nvt_events::flags::hub(&self.events, &objects, self.mqtt.start(named, web_address)?, false)?;
         let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
         let model = ModelArgs { threads, ..self.model.clone() };
         Ok(Config {
@@ -237,7 +234,7 @@ impl Args {
             detectors: model.load(workers)?,
             guard: protect::Guard { tls, token },
             http,
-            model_source: model.model.clone().map(|path| crate::swap::ModelSource {
+            model_source: model.model.clone().map(|path| nvt_pipeline::swap::ModelSource {
                 path,
                 options: model.options(),
                 watch: !self.no_watch,
@@ -251,149 +248,4 @@ impl Args {
             fleet,
         })
     }
-}
-
-/// The model flags, shared by `nvt-server` and `nvt-detect`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ModelArgs {
-    /// ONNX detector (YOLOv8/YOLO11, YOLOv5/v7 or end-to-end layout). nvt-server without one
-    /// only decodes, logs and shows frames, as the original did (or, with --nats, asks the
-    /// workers); nvt-worker may use its group's pushed model instead; nvt-detect needs one.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Input size (square). Wins over the model's `imgsz` metadata; a model with a fixed input
-    /// shape must already be this size (default: the fixed shape, else the metadata, else 640).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=4096))]
-    pub imgsz: Option<u32>,
-    /// Score threshold.
-    #[arg(long, default_value_t = 0.25, value_parser = number_in(0.0, 1.0).map(|v| v as f32))]
-    pub conf: f32,
-    /// NMS IoU threshold.
-    #[arg(long, default_value_t = 0.45, value_parser = number_in(0.0, 1.0).map(|v| v as f32))]
-    pub iou: f32,
-    /// Class names, one per line. Win over the names the model carries.
-    #[arg(long)]
-    pub labels: Option<PathBuf>,
-    /// Output layout, instead of the one read from the output's shape: v8, v5 or e2e.
-    #[arg(long, value_parser = OutputLayout::parse_override)]
-    pub layout: Option<LayoutKind>,
-    /// Threads ONNX Runtime uses inside one inference (0: the cores shared among the workers).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256).map(|n| n as usize))]
-    pub threads: usize,
-    /// Let ONNX Runtime's threads spin between operators instead of sleeping: a little faster
-    /// on an idle machine, slower when the cores are shared with decoding and other work.
-    #[arg(long)]
-    pub spin: bool,
-    /// Where ONNX Runtime runs the model: cpu, cuda, tensorrt or openvino.
-    #[arg(long, default_value = "cpu")]
-    pub ep: Provider,
-    /// Pixel range the model expects: 0-1 or 0-255.
-    #[arg(long, default_value = "0-1", value_parser = parse_range)]
-    pub input_range: PixelRange,
-    /// Channel order the model expects: rgb or bgr.
-    #[arg(long, default_value = "rgb", value_parser = parse_order)]
-    pub channel_order: ChannelOrder,
-    /// Name of the detection output, for models with several (default: the first whose shape
-    /// is a supported layout).
-    #[arg(long)]
-    pub output: Option<String>,
-    /// Boxes come out normalised to 0-1 instead of in input pixels.
-    #[arg(long)]
-    pub normalized_boxes: bool,
-    /// How frames are fitted to the input: letterbox (aspect kept, grey padding) or stretch.
-    #[arg(long, default_value = "letterbox")]
-    pub resize: ResizeMode,
-}
-
-fn parse_range(text: &str) -> Result<PixelRange, String> {
-    match text {
-        "0-1" | "unit" => Ok(PixelRange::Unit),
-        "0-255" | "byte" => Ok(PixelRange::Byte),
-        _ => Err(format!("unknown input range {text:?}: use 0-1 or 0-255")),
-    }
-}
-
-fn parse_order(text: &str) -> Result<ChannelOrder, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "rgb" => Ok(ChannelOrder::Rgb),
-        "bgr" => Ok(ChannelOrder::Bgr),
-        _ => Err(format!("unknown channel order {text:?}: use rgb or bgr")),
-    }
-}
-
-impl ModelArgs {
-    /// The detector settings these flags describe.
-    pub fn options(&self) -> DetectorOptions {
-        DetectorOptions {
-            conf: self.conf,
-            iou: self.iou,
-            imgsz: self.imgsz,
-            labels: self.labels.clone(),
-            layout: self.layout,
-            threads: self.threads,
-            spin: self.spin,
-            provider: self.ep,
-            range: self.input_range,
-            order: self.channel_order,
-            output: self.output.clone(),
-            normalized_boxes: self.normalized_boxes,
-            resize: self.resize,
-            ..DetectorOptions::default()
-        }
-    }
-
-    /// Loads the model once per inference worker (each needs its own session), if one is
-    /// named; every problem with it is an error here, at start-up.
-    pub fn load(&self, workers: usize) -> anyhow::Result<Vec<Detector>> {
-        let Some(path) = &self.model else { return Ok(Vec::new()) };
-        anyhow::ensure!((0.0..=1.0).contains(&self.conf), "--conf must be between 0 and 1");
-        anyhow::ensure!((0.0..=1.0).contains(&self.iou), "--iou must be between 0 and 1");
-        let detectors = (0..workers.max(1))
-            .map(|_| Detector::load(path, self.options()).with_context(|| format!("--model {}", path.display())))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let info = detectors[0].info();
-        tracing::info!(
-            model = %info.id,
-            layout = ?info.layout,
-            input = format!("{}x{}", info.input_size.0, info.input_size.1),
-            classes = info.names.len(),
-            workers = detectors.len(),
-            threads = self.threads,
-            "model loaded"
-        );
-        Ok(detectors)
-    }
-}
-
-/// The async runtime of a binary; `None` (after saying why on standard error, as `program`)
-/// when it cannot start.
-pub fn runtime(program: &str) -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().map_err(|error| eprintln!("{program}: cannot start the async runtime: {error}")).ok()
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-/// Logs to standard error, `info` and up unless `RUST_LOG` says otherwise, in colour only on a
-/// terminal.
-pub fn init_logging() {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        // The NATS client's own reconnect chatter stays below; nvt says once what matters.
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,async_nats=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

@@ -31,7 +31,7 @@ pub struct Config {
     /// Where the web view and metrics listen (`--http`).
     pub http: Option<std::net::TcpListener>,
     /// Where the model comes from, so that it can be swapped live (watch, SIGHUP, HTTP).
-    pub model_source: Option<crate::swap::ModelSource>,
+    pub model_source: Option<nvt_pipeline::swap::ModelSource>,
     /// Notified to reload the model (the binary connects SIGHUP to it).
     pub reload: Arc<tokio::sync::Notify>,
     /// Who may use the web view, and where it may switch models to.
@@ -58,8 +58,11 @@ pub struct FleetSettings {
 /// The web view's security settings.
 #[derive(Debug, Clone, Default)]
 pub struct WebSettings {
-    /// Host names and token (the port is filled in from the listener).
-    pub gate: crate::web::Gate,
+    /// Host names the web view answers to besides its IP addresses and `localhost`
+    /// (`--http-host`).
+    pub host_names: Vec<String>,
+    /// The bearer token every request must carry (`--http-token-file`).
+    pub token: Option<Vec<u8>>,
     /// `--model-dir`: the only folder `POST /api/model` may switch to a file in.
     pub model_dir: Option<std::path::PathBuf>,
 }

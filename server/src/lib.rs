@@ -1,37 +1,23 @@
 //! nvt-server as a library: [`run`] serves the classic protocol on a listener until a shutdown
 //! future completes, so tests start the real server on `127.0.0.1:0`.
 //!
-//! Per client: a tokio task runs the exchange ([`session`]) and hands each fresh frame to a
-//! newest-wins slot read by the client's own worker thread ([`pipeline`]), which decodes and
-//! hands the frame on, newest wins again, to the one thread that runs the model ([`detection`]);
-//! finished frames are tracked and handed to every output ([`sinks`]): the reply, the log
-//! ([`record`]), the events (`nvt-events`: objects, snapshots, MQTT), the web view and the window
-//! thread ([`display`]). Cameras are named in [`cameras`].
+//! Frames come in over TCP: [`server`] accepts connections within the limits of [`admission`]
+//! and names each camera ([`cameras`]); a [`session`] per connection runs the exchange (judging
+//! freshness, telling repeats apart with [`repeats`]) and puts each fresh frame in its camera's
+//! feed. From there the frame path (`nvt-pipeline`) decodes and detects it and hands it to every
+//! output. What goes out besides: the replies on the same connection, the web view, its API and
+//! `/metrics` ([`web`]), and the stats line ([`stats`]). [`cli`] turns the flags into a
+//! [`Config`].
 
 pub mod admission;
 pub mod cameras;
 pub mod cli;
-pub mod client;
 pub mod config;
-pub mod detection;
-pub mod display;
-pub mod metrics;
-pub mod offline;
-pub mod panics;
-pub mod pipeline;
-pub mod progress;
-pub mod record;
-pub mod remote;
 pub mod repeats;
 pub mod server;
 pub mod session;
-pub mod sinks;
-pub mod stage;
 pub mod stats;
-pub mod swap;
-pub mod throttle;
 pub mod web;
-pub mod worker;
 
 pub use config::Config;
 pub use server::{run, Summary};

@@ -6,9 +6,9 @@ use nvt_server::cli::Args;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nvt_server::cli::init_logging();
+    nvt_support::program::init_logging();
     let args = Args::parse();
-    let Some(runtime) = nvt_server::cli::runtime("nvt-server") else { return ExitCode::FAILURE };
+    let Some(runtime) = nvt_support::program::runtime("nvt-server") else { return ExitCode::FAILURE };
     let code = runtime.block_on(serve(args));
     // Whatever a thread is still doing (a model load, a frame) is not waited for: the server has
     // flushed its log and said goodbye, and SIGTERM must end the process promptly.
@@ -39,7 +39,7 @@ async fn run(listen: String, config: nvt_server::Config) -> anyhow::Result<()> {
     tokio::spawn(reload_on_sighup(std::sync::Arc::clone(&config.reload)));
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let summary = nvt_server::run(listener, config, nvt_server::cli::stop_signal()).await;
+    let summary = nvt_server::run(listener, config, nvt_support::program::stop_signal()).await;
     tracing::info!(?summary, "stopped");
     Ok(())
 }

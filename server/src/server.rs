@@ -1,19 +1,19 @@
 //! The accept loop: many clients at once, each independent, capped by `--max-clients`.
 
 use crate::admission::{Admission, Refusal};
-use crate::detection::DetectorStage;
-use crate::display::Display;
-use crate::metrics::Metrics;
-use crate::pipeline::Output;
+use crate::config::Config;
 use crate::session::{self, Shared};
-use crate::sinks::{EventSink, LogSink, ReplySink, Sink, StageMetricsSink, ViewerSink, WindowSink};
-use crate::stage::{DecodeOnly, FrameStage};
 use crate::stats::Connections;
-use crate::stats::{CounterValues, Counters};
-use crate::swap::Reloader;
-use crate::throttle::Throttle;
 use crate::web;
-use crate::Config;
+use nvt_pipeline::display::Display;
+use nvt_pipeline::local::DetectorStage;
+use nvt_pipeline::sinks::{EventSink, LogSink, ReplySink, Sink, StageMetricsSink, ViewerSink, WindowSink};
+use nvt_pipeline::stage::{DecodeOnly, FrameStage};
+use nvt_pipeline::swap::Reloader;
+use nvt_pipeline::Metrics;
+use nvt_pipeline::Output;
+use nvt_pipeline::{CounterValues, Counters};
+use nvt_support::Throttle;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
@@ -95,7 +95,8 @@ fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Gr
     let display = config.show.then(Display::start);
     let totals: Arc<Counters> = Arc::default();
     let connections: Arc<Connections> = Arc::default();
-    let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::clone(&connections)));
+    let metrics = Arc::new(Metrics::new(Arc::clone(&totals)));
+    metrics.register(Box::new(crate::stats::connection_metrics(Arc::clone(&connections))));
     metrics.watch_events(Arc::clone(&config.events));
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(ReplySink), Box::new(StageMetricsSink(Arc::clone(&metrics)))];
     // Without a detector there are no objects, so no events.
@@ -131,9 +132,13 @@ fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Gr
     }
     let frames: Arc<dyn FrameStage> = match (detector, fleet) {
         (Some(detector), _) => detector,
-        (None, Some((nats, group))) => {
-            Arc::new(crate::remote::RemoteStage::new(nats, &group, Arc::clone(&output), config.max_pixels, &metrics))
-        }
+        (None, Some((nats, group))) => Arc::new(nvt_pipeline::remote::RemoteStage::new(
+            nats,
+            &group,
+            Arc::clone(&output),
+            config.max_pixels,
+            &metrics,
+        )),
         (None, None) => Arc::new(DecodeOnly::new(Arc::clone(&output), config.max_pixels)),
     };
     Arc::new(Shared {
@@ -259,17 +264,17 @@ impl Listener {
         let detector_busy = if busy + idle > 0.0 { busy * 100.0 / (busy + idle) } else { 0.0 };
         self.timing = timing;
         let line = crate::stats::StatsLine {
-            time: crate::record::unix_now(),
+            time: nvt_pipeline::record::unix_now(),
             clients: self.admission.in_use(),
             tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
             threads,
             rss_kib,
-            fps_in: crate::record::round2((now.fresh - last.fresh) as f64 / secs),
-            fps_processed: crate::record::round2((now.processed - last.processed) as f64 / secs),
+            fps_in: nvt_pipeline::record::round2((now.fresh - last.fresh) as f64 / secs),
+            fps_processed: nvt_pipeline::record::round2((now.processed - last.processed) as f64 / secs),
             stale: now.stale - last.stale,
             repeated: now.repeated - last.repeated,
-            latency_ms: crate::record::round2(latency_ms),
-            detector_busy: crate::record::round2(detector_busy),
+            latency_ms: nvt_pipeline::record::round2(latency_ms),
+            detector_busy: nvt_pipeline::record::round2(detector_busy),
         };
         tracing::info!(
             clients = line.clients,
@@ -310,7 +315,7 @@ impl Listener {
         if let Err(error) = ended {
             if error.is_panic() {
                 self.shared.metrics.panics.with_label_values(&["session"]).inc();
-                tracing::error!(panic = %crate::panics::message(error.into_panic().as_ref()), "a session panicked; the server carries on");
+                tracing::error!(panic = %nvt_pipeline::panics::message(error.into_panic().as_ref()), "a session panicked; the server carries on");
             }
         }
     }

@@ -1,16 +1,17 @@
 //! One client connection: the classic exchange loop on the network side.
 
-use crate::client::{Client, Incoming};
-use crate::display::Display;
-use crate::metrics::Metrics;
-use crate::record::ms;
+use crate::config::Config;
 use crate::repeats::{LastFrame, Sent};
-use crate::stage::FrameStage;
-use crate::stats::{Connections, Counters};
-use crate::throttle::Throttle;
-use crate::Config;
+use crate::stats::Connections;
 use nvt_capture::jpeg;
+use nvt_pipeline::display::Display;
+use nvt_pipeline::record::ms;
+use nvt_pipeline::Counters;
+use nvt_pipeline::FrameStage;
+use nvt_pipeline::Metrics;
+use nvt_pipeline::{Feed, Incoming};
 use nvt_support::sync::lock;
+use nvt_support::Throttle;
 use nvt_transport::{
     Judged, Judgement, LinkReport, MaxLag, Pacer, ServerConnection, StaleReason, TransportError, Verdict,
 };
@@ -26,7 +27,7 @@ pub struct Shared {
     /// What happens to the clients' frames: decode only, or detect.
     pub frames: Arc<dyn FrameStage>,
     /// Where processed frames go; told of clients coming and going.
-    pub output: Arc<crate::pipeline::Output>,
+    pub output: Arc<nvt_pipeline::Output>,
     /// The window thread, with `--show`.
     pub display: Option<Display>,
     /// Counters over all clients.
@@ -34,13 +35,13 @@ pub struct Shared {
     /// Connection counters.
     pub connections: Arc<Connections>,
     /// The clients connected now, for the web view.
-    pub clients: Mutex<Vec<Arc<Client>>>,
+    pub clients: Mutex<Vec<Arc<Feed>>>,
     /// The next client id.
     pub next_id: AtomicU64,
     /// What `/metrics` serves.
     pub metrics: Arc<Metrics>,
     /// Swaps the model live, when the server runs one.
-    pub reloader: Option<Arc<crate::swap::Reloader>>,
+    pub reloader: Option<Arc<nvt_pipeline::swap::Reloader>>,
     /// Connection comings and goings are logged at most 20 lines a second, so that a flood of
     /// short connections cannot flood the log.
     pub lifecycle: Mutex<Throttle>,
@@ -54,7 +55,7 @@ impl Shared {
     }
 
     /// The clients connected now.
-    pub fn clients(&self) -> Vec<Arc<Client>> {
+    pub fn clients(&self) -> Vec<Arc<Feed>> {
         lock(&self.clients).clone()
     }
 }
@@ -83,7 +84,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     let window = shared.display.as_ref().map(|d| d.window(&format!("{} ({peer})", camera.as_str())));
     let id = shared.next_id.fetch_add(1, Relaxed);
     let client =
-        Arc::new(Client::new(id, peer.clone(), camera.as_str().to_owned(), window.clone(), Arc::clone(&shared.totals)));
+        Arc::new(Feed::new(id, peer.clone(), camera.as_str().to_owned(), window.clone(), Arc::clone(&shared.totals)));
     if let Err(error) = shared.frames.register(&client) {
         tracing::error!(%peer, %error, "cannot start serving the client; dropping it");
         return;
@@ -142,7 +143,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
 
 async fn exchange_loop(
     stream: Box<dyn nvt_transport::Stream>,
-    client: &Client,
+    client: &Feed,
     shared: &Shared,
 ) -> Result<(), TransportError> {
     let config = &shared.config;

@@ -1,75 +1,9 @@
-//! Counters kept while serving, read by the periodic stats line and returned by [`crate::run`].
+//! The server's own counts, read by the periodic stats line and returned by [`crate::run`]: its
+//! connections, and the stats line itself. Each camera's frame counts are
+//! [`nvt_pipeline::Counters`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-/// Counters for one client, or summed over all of them.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Distinct frames whose echo came back in time.
-    pub fresh: AtomicU64,
-    /// Frames the client sent again, byte for byte, to keep the handshake fresh; answered from
-    /// the first copy's results, never decoded again.
-    pub repeated: AtomicU64,
-    /// Frames answered '0' because they were late (see `nvt_transport::freshness`).
-    pub stale: AtomicU64,
-    /// Of those, frames the link alone made late (the strict `--max-lag` rule only).
-    pub stale_link: AtomicU64,
-    /// Fresh frames refused because their header was not an acceptable image.
-    pub refused: AtomicU64,
-    /// Frames decoded and logged.
-    pub processed: AtomicU64,
-    /// Frames that failed to decode.
-    pub decode_errors: AtomicU64,
-    /// Frames the detector failed on.
-    pub detect_errors: AtomicU64,
-    /// Frames replaced in a newest-wins slot before the worker or detector took them.
-    pub superseded: AtomicU64,
-}
-
-impl Counters {
-    /// Adds one to a counter.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
-    }
-
-    /// A plain copy of the counters.
-    pub fn snapshot(&self) -> CounterValues {
-        CounterValues {
-            fresh: self.fresh.load(Relaxed),
-            repeated: self.repeated.load(Relaxed),
-            stale: self.stale.load(Relaxed),
-            stale_link: self.stale_link.load(Relaxed),
-            refused: self.refused.load(Relaxed),
-            processed: self.processed.load(Relaxed),
-            decode_errors: self.decode_errors.load(Relaxed),
-            detect_errors: self.detect_errors.load(Relaxed),
-            superseded: self.superseded.load(Relaxed),
-        }
-    }
-}
-
-/// A copy of [`Counters`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CounterValues {
-    /// See [`Counters::fresh`].
-    pub fresh: u64,
-    /// See [`Counters::repeated`].
-    pub repeated: u64,
-    /// See [`Counters::stale`].
-    pub stale: u64,
-    /// See [`Counters::stale_link`].
-    pub stale_link: u64,
-    /// See [`Counters::refused`].
-    pub refused: u64,
-    /// See [`Counters::processed`].
-    pub processed: u64,
-    /// See [`Counters::decode_errors`].
-    pub decode_errors: u64,
-    /// See [`Counters::detect_errors`].
-    pub detect_errors: u64,
-    /// See [`Counters::superseded`].
-    pub superseded: u64,
-}
+use std::sync::Arc;
 
 /// Server-wide connection counters.
 #[derive(Debug, Default)]
@@ -127,4 +61,18 @@ pub fn process_usage_of(pid: &str) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("Threads:"))
+}
+
+/// The connection counters in `/metrics`.
+const CONNECTION_COUNTERS: [(&str, &str); 3] = [
+    ("nvt_connections_total", "Connections accepted"),
+    ("nvt_connections_refused_total", "Connections refused at --max-clients or --max-clients-per-ip"),
+    ("nvt_connections_failed_total", "Connections dropped for a protocol violation, timeout or socket error"),
+];
+
+/// `connections` as Prometheus counters, read at each scrape.
+pub fn connection_metrics(connections: Arc<Connections>) -> nvt_pipeline::metrics::ScrapedCounters {
+    nvt_pipeline::metrics::ScrapedCounters::new(&CONNECTION_COUNTERS, move || {
+        vec![connections.accepted.load(Relaxed), connections.refused.load(Relaxed), connections.failed.load(Relaxed)]
+    })
 }

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-mod guard;
+pub mod guard;
 mod listener;
 
 pub use guard::{Gate, CONTENT_SECURITY_POLICY};
@@ -47,7 +47,8 @@ pub fn start(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "web view and metrics");
-    let gate = Arc::new(Gate { port: addr.port(), ..shared.config.web.gate.clone() });
+    let web = &shared.config.web;
+    let gate = Arc::new(Gate { port: addr.port(), names: web.host_names.clone(), token: web.token.clone() });
     let app = Router::new()
         .route("/", get(page))
         .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
@@ -261,7 +262,8 @@ async fn reload_model(State(state): State<WebState>, headers: axum::http::Header
         None => None,
         Some(asked) => {
             let dir = state.shared.config.web.model_dir.clone();
-            let resolved = tokio::task::spawn_blocking(move || crate::swap::resolve_in(dir.as_deref(), &asked)).await;
+            let resolved =
+                tokio::task::spawn_blocking(move || nvt_pipeline::swap::resolve_in(dir.as_deref(), &asked)).await;
             match resolved {
                 Ok(Ok(path)) => Some(path),
                 Ok(Err(why)) => return (StatusCode::FORBIDDEN, why).into_response(),

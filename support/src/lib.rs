@@ -1,13 +1,19 @@
-//! What nvt's crates share that belongs to none of them:
+//! What nvt's crates and programs share that belongs to none of them. Nothing flows through it:
+//! each piece is a tool the others pick up.
 //!
 //! - [`files`]: reading a file as untrusted input: regular files only, with a size cap;
 //! - [`jsonl`]: the JSON Lines writer behind every `--log`;
 //! - [`units`]: the durations, sizes and numbers users write on the command line, range-checked;
-//! - [`sync`]: locks taken back after a panic elsewhere.
+//! - [`sync`]: locks taken back after a panic elsewhere;
+//! - [`throttle`]: at most one log line per interval about the same thing;
+//! - [`program`]: a program's runtime, its log, and the signals that stop it.
 
 pub mod files;
 pub mod jsonl;
+pub mod program;
 pub mod sync;
+pub mod throttle;
 pub mod units;
 
 pub use jsonl::JsonLines;
+pub use throttle::Throttle;

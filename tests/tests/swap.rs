@@ -4,7 +4,7 @@
 
 use nvt_capture::SourceSpec;
 use nvt_detect::{Detector, DetectorOptions};
-use nvt_server::swap::ModelSource;
+use nvt_pipeline::swap::ModelSource;
 use nvt_support::JsonLines;
 use nvt_tests::harness::{free_port, http_post, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, TestServer};
 use serde_json::Value;

@@ -3,8 +3,8 @@
 //! `Ok(None)` while more bytes are needed) and the bytes to send come out of plain functions.
 //! Time is passed in, so every rule can be tested byte by byte.
 
+use crate::error::CodecError;
 use crate::field::{self, Field, FIELD_LEN, FLAG_LEN, REPLY_LEN};
-use crate::CodecError;
 use bytes::{Bytes, BytesMut};
 
 /// The server's judgement of one frame.

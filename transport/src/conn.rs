@@ -4,10 +4,10 @@
 
 use crate::arrival::Arrival;
 use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
+use crate::error::TransportError;
 use crate::field::{Field, FIELD_LEN, REPLY_LEN};
 use crate::freshness::{Freshness, Judgement, MaxLag};
 use crate::stream::Stream;
-use crate::TransportError;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

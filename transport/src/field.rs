@@ -5,7 +5,7 @@
 //! We accept exactly what original peers emit (Python 3 `repr` floats, Python 2 `%.12g` floats,
 //! space padding) and refuse everything else with a [`CodecError`].
 
-use crate::CodecError;
+use crate::error::CodecError;
 
 /// Width of the timestamp, length and echo fields.
 pub const FIELD_LEN: usize = 32;

@@ -1,5 +1,6 @@
 //! The classic protocol of the original Network-Video-Transmission project, byte for byte
-//! (`docs/protocol.md`), for both roles.
+//! (`docs/protocol.md`), for both roles: bytes come in from and go out to a TCP (or TLS)
+//! stream; frames, verdicts and replies come out to the server's session and the client's loop.
 //!
 //! One exchange, with the field widths on the wire:
 //!

@@ -7,8 +7,8 @@
 //! holding the camera's name, space padded (all spaces when it names none), then the classic
 //! exchange exactly as in classic mode.
 
+use crate::error::TransportError;
 use crate::stream::Stream;
-use crate::TransportError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 
 use nvt_capture::SourceSpec;
 use nvt_detect::{Detector, DetectorOptions};
-use nvt_server::swap::ModelSource;
+use nvt_pipeline::swap::ModelSource;
 use nvt_support::JsonLines;
 use nvt_tests::harness::{read_jsonl, temp_dir, TestServer};
 use std::path::Path;

@@ -1,14 +1,14 @@
 //! `nvt-worker`: serves a group's detection requests on NATS until SIGINT or SIGTERM.
 
 use clap::Parser;
-use nvt_server::worker::{self, Args, Failure};
+use nvt_worker::{self as worker, Args, Failure};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nvt_server::cli::init_logging();
+    nvt_support::program::init_logging();
     let args = Args::parse();
-    let Some(runtime) = nvt_server::cli::runtime("nvt-worker") else { return ExitCode::FAILURE };
-    let code = match runtime.block_on(worker::run(args, nvt_server::cli::stop_signal())) {
+    let Some(runtime) = nvt_support::program::runtime("nvt-worker") else { return ExitCode::FAILURE };
+    let code = match runtime.block_on(worker::run(args, nvt_support::program::stop_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Setup(error)) => {
             eprintln!("nvt-worker: {error:#}");

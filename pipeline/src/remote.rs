@@ -1,14 +1,14 @@
-//! The remote stage (`--nats`): each client's newest frame goes as a NATS request to the group's
-//! queue of workers instead of to a local model, one request per client at a time. While it is
-//! out, newer frames replace each other in the client's slot (newest wins, no queue). A request
-//! not answered within the deadline is abandoned, and the client's newest frame goes instead: a
+//! The remote stage (`--nats`): each feed's newest frame goes as a NATS request to the group's
+//! queue of workers instead of to a local model, one request per feed at a time. While it is
+//! out, newer frames replace each other in the feed's slot (newest wins, no queue). A request
+//! not answered within the deadline is abandoned, and the feed's newest frame goes instead: a
 //! worker that dies costs its cameras at most that deadline. The deadline follows the times the
 //! workers report. The ingest decodes the frame itself meanwhile, for the log, the web view,
 //! snapshots and the window.
 
-use crate::client::{Client, Incoming};
+use crate::feed::{Feed, Incoming};
+use crate::frame::{self, Output, Results};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Output, Results};
 use crate::record::{ms, RemoteRecord};
 use crate::stage::{per_client_thread, FrameStage};
 use async_nats::{HeaderMap, Request, RequestErrorKind};
@@ -28,8 +28,8 @@ const FIRST_DEADLINE: Duration = Duration::from_secs(2);
 /// Room the request's headers take besides the frame, for the payload check.
 const HEADER_ROOM: usize = 256;
 
-/// How long a client's thread waits after "no workers" or a broken connection before it sends
-/// the client's newest frame again.
+/// How long a feed's thread waits after "no workers" or a broken connection before it sends
+/// the feed's newest frame again.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// The deadline of a request: four times the 95th percentile of the workers' recent times, plus
@@ -87,7 +87,7 @@ pub struct RemoteStage {
     threads: Mutex<HashMap<u64, JoinHandle<()>>>,
 }
 
-/// What every client's thread shares: the connection, the subject, where frames go, the
+/// What every feed's thread shares: the connection, the subject, where frames go, the
 /// deadline and the counters.
 #[derive(Clone)]
 struct Fleet {
@@ -133,19 +133,19 @@ impl RemoteStage {
 }
 
 impl FrameStage for RemoteStage {
-    fn register(&self, client: &Arc<Client>) -> std::io::Result<()> {
+    fn register(&self, feed: &Arc<Feed>) -> std::io::Result<()> {
         let fleet = self.fleet.clone();
-        let thread = per_client_thread(client, format!("remote {}", client.peer), move |client, frame| {
-            fleet.process(client, frame);
+        let thread = per_client_thread(feed, format!("remote {}", feed.peer), move |feed, frame| {
+            fleet.process(feed, frame);
         })?;
-        lock(&self.threads).insert(client.id, thread);
+        lock(&self.threads).insert(feed.id, thread);
         Ok(())
     }
 
-    fn frame_arrived(&self, _client: &Client) {}
+    fn frame_arrived(&self, _client: &Feed) {}
 
-    fn unregister(&self, client: &Arc<Client>) {
-        let thread = lock(&self.threads).remove(&client.id);
+    fn unregister(&self, feed: &Arc<Feed>) {
+        let thread = lock(&self.threads).remove(&feed.id);
         if let Some(thread) = thread {
             let _ = thread.join();
         }
@@ -159,11 +159,11 @@ impl Fleet {
         self.metrics.requests.with_label_values(&[outcome]).inc();
     }
 
-    /// Sends one of `client`'s frames and finishes it with the reply; decodes it meanwhile.
-    fn process(&self, client: &Client, frame: Incoming) {
+    /// Sends one of `feed`'s frames and finishes it with the reply; decodes it meanwhile.
+    fn process(&self, feed: &Feed, frame: Incoming) {
         if self.nats.connection_state() != async_nats::connection::State::Connected {
             // The broker is away: the frame is not sent (nothing piles up to flood the workers
-            // when it is back); the client's newest frame goes once it is.
+            // when it is back); the feed's newest frame goes once it is.
             self.outcome("disconnected");
             std::thread::sleep(RETRY_AFTER);
             return;
@@ -171,8 +171,8 @@ impl Fleet {
         let max_payload = self.nats.server_info().max_payload;
         if max_payload > 0 && frame.payload.len() + HEADER_ROOM > max_payload {
             self.outcome("too_large");
-            if let Some(held_back) = client.may_warn() {
-                tracing::warn!(peer = %client.peer, bytes = frame.payload.len(), max_payload, held_back_since_last = held_back,
+            if let Some(held_back) = feed.may_warn() {
+                tracing::warn!(peer = %feed.peer, bytes = frame.payload.len(), max_payload, held_back_since_last = held_back,
                     "frame too large for the NATS server's max_payload; not sent to the workers (raise max_payload in its config)");
             }
             return;
@@ -180,7 +180,7 @@ impl Fleet {
         let deadline = lock(&self.deadline).now();
         self.metrics.deadline.set(deadline.as_secs_f64());
         let mut headers = HeaderMap::new();
-        headers.insert(CAMERA_HEADER, client.camera.as_str());
+        headers.insert(CAMERA_HEADER, feed.camera.as_str());
         headers.insert(SEQ_HEADER, frame.seq.to_string().as_str());
         headers.insert(BUDGET_HEADER, deadline.as_millis().to_string().as_str());
         // An inbox of its own, unsubscribed when the request ends either way, so that requests
@@ -196,7 +196,7 @@ impl Fleet {
             // The whole request, sending included, within the deadline and a second.
             tokio::time::timeout(deadline + Duration::from_secs(1), nats.send_request(subject, request)).await
         });
-        let decoded = pipeline::decode(client, frame, self.max_pixels);
+        let decoded = frame::decode(feed, frame, self.max_pixels);
         let answer = self.runtime.block_on(answer);
         let round_trip_ms = ms(started.elapsed());
         let message = match answer {
@@ -217,8 +217,8 @@ impl Fleet {
                     _ => ("failed", true),
                 };
                 self.outcome(outcome);
-                if let Some(held_back) = client.may_warn() {
-                    tracing::warn!(peer = %client.peer, %error, deadline_ms = ms(deadline), held_back_since_last = held_back, "detection request {outcome}");
+                if let Some(held_back) = feed.may_warn() {
+                    tracing::warn!(peer = %feed.peer, %error, deadline_ms = ms(deadline), held_back_since_last = held_back, "detection request {outcome}");
                 }
                 if pause {
                     std::thread::sleep(RETRY_AFTER);
@@ -231,16 +231,16 @@ impl Fleet {
             Ok(reply) if reply.error.is_none() => reply,
             Ok(reply) => {
                 self.outcome("worker_error");
-                client.bump(|c| &c.detect_errors);
-                if let Some(held_back) = client.may_warn() {
-                    tracing::warn!(peer = %client.peer, worker = %reply.worker, error = reply.error.as_deref().unwrap_or(""), held_back_since_last = held_back, "the worker could not process the frame");
+                feed.bump(|c| &c.detect_errors);
+                if let Some(held_back) = feed.may_warn() {
+                    tracing::warn!(peer = %feed.peer, worker = %reply.worker, error = reply.error.as_deref().unwrap_or(""), held_back_since_last = held_back, "the worker could not process the frame");
                 }
                 return;
             }
             Err(error) => {
                 self.outcome("bad_reply");
-                if let Some(held_back) = client.may_warn() {
-                    tracing::warn!(peer = %client.peer, %error, held_back_since_last = held_back, "a worker's reply was refused");
+                if let Some(held_back) = feed.may_warn() {
+                    tracing::warn!(peer = %feed.peer, %error, held_back_since_last = held_back, "a worker's reply was refused");
                 }
                 return;
             }
@@ -257,7 +257,7 @@ impl Fleet {
             timings: nvt_detect::Timings { preprocess: t.preprocess, infer: t.infer, postprocess: t.postprocess },
             remote: Some(RemoteRecord { worker: reply.worker, round_trip_ms, worker_ms, deadline_ms: ms(deadline) }),
         };
-        pipeline::finish(client, &self.output, decoded, Some(results));
+        frame::finish(feed, &self.output, decoded, Some(results));
     }
 }
 

@@ -1,22 +1,21 @@
-//! The detector stage: one or more inference workers serve the clients in turn, always taking
-//! each client's newest frame, so a busy client cannot starve the others and no client's frames
+//! The detector stage: one or more inference workers serve the feeds in turn, always taking
+//! each feed's newest frame, so a busy feed cannot starve the others and no feed's frames
 //! queue up behind the model.
 //!
 //! Each worker is a pair of threads. The inference thread owns an ONNX Runtime session and does
-//! nothing but run it, post-process and finish frames. Its preparer thread picks the next client,
-//! decodes that client's newest JPEG and fits it into a spare input tensor *just before* the
+//! nothing but run it, post-process and finish frames. Its preparer thread picks the next feed,
+//! decodes that feed's newest JPEG and fits it into a spare input tensor *just before* the
 //! session is due to be free: late enough that the frame is as fresh as it can be, early enough
 //! that the session never waits for it. Frames that are superseded before their turn are never
 //! decoded at all.
 
-use crate::client::{Client, Incoming};
+use crate::feed::{Feed, Incoming};
+use crate::frame::{self, Decoded, Output, Results};
 use crate::panics;
-use crate::pipeline::{self, Decoded, Output, Results};
 use crate::record::ms;
 use crate::stage::FrameStage;
 use nvt_detect::{DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_support::sync::lock;
-use nvt_transport::ReplyDetection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -25,16 +24,16 @@ use std::time::{Duration, Instant};
 /// How long a thread waits before looking again at a stop request it was not woken for.
 const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
-/// The inference workers and the clients they serve.
+/// The inference workers and the feeds they serve.
 pub struct DetectorStage {
     shared: Arc<Shared>,
     workers: Vec<Arc<Worker>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// What every worker shares: the clients, and the signal that one of them has a new frame.
+/// What every worker shares: the feeds, and the signal that one of them has a new frame.
 struct Shared {
-    clients: Mutex<Roster>,
+    feeds: Mutex<Roster>,
     /// Bumped on every new frame; preparers with nothing to do sleep on it.
     arrivals: Mutex<u64>,
     arrived: Condvar,
@@ -43,10 +42,10 @@ struct Shared {
     max_pixels: u64,
 }
 
-/// The clients, and where the round robin goes next.
+/// The feeds, and where the round robin goes next.
 #[derive(Default)]
 struct Roster {
-    clients: Vec<Arc<Client>>,
+    feeds: Vec<Arc<Feed>>,
     next: usize,
 }
 
@@ -74,9 +73,9 @@ struct WorkerState {
     prepare_estimate: Duration,
 }
 
-/// A frame decoded and prepared, with the client it belongs to.
+/// A frame decoded and prepared, with the feed it belongs to.
 struct Job {
-    client: Arc<Client>,
+    feed: Arc<Feed>,
     frame: Decoded,
     input: Prepared,
 }
@@ -91,7 +90,7 @@ impl DetectorStage {
     /// to `output`. Frames larger than `max_pixels` are refused before decoding.
     pub fn start(detectors: Vec<Detector>, output: Arc<Output>, max_pixels: u64) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            clients: Mutex::default(),
+            feeds: Mutex::default(),
             arrivals: Mutex::new(0),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -165,19 +164,19 @@ impl DetectorStage {
 }
 
 impl FrameStage for DetectorStage {
-    fn register(&self, client: &Arc<Client>) -> std::io::Result<()> {
-        lock(&self.shared.clients).clients.push(Arc::clone(client));
+    fn register(&self, feed: &Arc<Feed>) -> std::io::Result<()> {
+        lock(&self.shared.feeds).feeds.push(Arc::clone(feed));
         Ok(())
     }
 
-    fn frame_arrived(&self, _client: &Client) {
+    fn frame_arrived(&self, _client: &Feed) {
         *lock(&self.shared.arrivals) += 1;
         self.shared.arrived.notify_all();
     }
 
-    /// A frame of the client still waiting is dropped.
-    fn unregister(&self, client: &Arc<Client>) {
-        lock(&self.shared.clients).clients.retain(|c| !Arc::ptr_eq(c, client));
+    /// A frame of the feed still waiting is dropped.
+    fn unregister(&self, feed: &Arc<Feed>) {
+        lock(&self.shared.feeds).feeds.retain(|c| !Arc::ptr_eq(c, feed));
     }
 
     fn stop(&self) {
@@ -190,37 +189,37 @@ impl Shared {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Round robin: the newest frame of the first client after the last one served that has one.
-    fn take_next(&self) -> Option<(Arc<Client>, Incoming)> {
-        let mut roster = lock(&self.clients);
-        let n = roster.clients.len();
+    /// Round robin: the newest frame of the first feed after the last one served that has one.
+    fn take_next(&self) -> Option<(Arc<Feed>, Incoming)> {
+        let mut roster = lock(&self.feeds);
+        let n = roster.feeds.len();
         (0..n).find_map(|i| {
             let at = (roster.next + i) % n;
-            let frame = roster.clients[at].frames.try_take()?;
+            let frame = roster.feeds[at].frames.try_take()?;
             roster.next = at + 1;
-            Some((Arc::clone(&roster.clients[at]), frame))
+            Some((Arc::clone(&roster.feeds[at]), frame))
         })
     }
 }
 
 /// The preparer thread: waits until the session is nearly free, then decodes and prepares the
-/// next client's newest frame into a spare tensor.
+/// next feed's newest frame into a spare tensor.
 fn prepare_loop(worker: &Worker, shared: &Shared) {
     while let Some((preparer, mut input)) = wait_for_turn(worker, shared) {
         let seen = *lock(&shared.arrivals);
-        let Some((client, incoming)) = shared.take_next() else {
+        let Some((feed, incoming)) = shared.take_next() else {
             lock(&worker.state).spare.push(input);
             let arrivals = lock(&shared.arrivals);
             let _ = shared.arrived.wait_timeout_while(arrivals, LOOK_AGAIN, |a| *a == seen && !shared.stopped());
             continue;
         };
         let started = Instant::now();
-        let frame = prepare(&client, incoming, &preparer, &mut input, shared.max_pixels);
+        let frame = prepare(&feed, incoming, &preparer, &mut input, shared.max_pixels);
         let mut state = lock(&worker.state);
         match frame {
             Some(frame) => {
                 smooth(&mut state.prepare_estimate, started.elapsed());
-                state.ready = Some(Job { client, frame, input });
+                state.ready = Some(Job { feed, frame, input });
                 worker.changed.notify_all();
             }
             None => state.spare.push(input),
@@ -228,22 +227,22 @@ fn prepare_loop(worker: &Worker, shared: &Shared) {
     }
 }
 
-/// Decodes a client's frame and fits it into `input`; a failure is counted and logged, and costs
+/// Decodes a feed's frame and fits it into `input`; a failure is counted and logged, and costs
 /// only this frame.
 fn prepare(
-    client: &Client,
+    feed: &Feed,
     incoming: Incoming,
     preparer: &Preparer,
     input: &mut Prepared,
     max_pixels: u64,
 ) -> Option<Decoded> {
-    let frame = pipeline::decode(client, incoming, max_pixels)?;
+    let frame = frame::decode(feed, incoming, max_pixels)?;
     match preparer.prepare(&frame.image, input) {
         Ok(()) => Some(frame),
         Err(error) => {
-            client.bump(|c| &c.detect_errors);
-            if let Some(held_back) = client.may_warn() {
-                tracing::warn!(peer = %client.peer, seq = frame.seq, %error, held_back_since_last = held_back, "cannot prepare the frame");
+            feed.bump(|c| &c.detect_errors);
+            if let Some(held_back) = feed.may_warn() {
+                tracing::warn!(peer = %feed.peer, seq = frame.seq, %error, held_back_since_last = held_back, "cannot prepare the frame");
             }
             None
         }
@@ -306,7 +305,7 @@ fn infer_loop(detector: &mut Detector, worker: &Worker, shared: &Shared) {
         if let Some(new) = offered {
             swap(detector, new, worker, &shared.output);
         }
-        let Job { client, frame, mut input } = match next {
+        let Job { feed, frame, mut input } = match next {
             Next::Run(job) => *job,
             Next::LookAgain => continue,
             Next::Stop => return,
@@ -316,7 +315,7 @@ fn infer_loop(detector: &mut Detector, worker: &Worker, shared: &Shared) {
         let result = if input.is_for(&preparer) { Ok(()) } else { preparer.prepare(&frame.image, &mut input) }
             .and_then(|()| detector.run(&input));
         lock(&worker.state).spare.push(input);
-        process(detector, &client, frame, result, &shared.output);
+        process(detector, &feed, frame, result, &shared.output);
         let busy = taken.elapsed();
         metrics.detector_busy_seconds.inc_by(busy.as_secs_f64());
         let mut state = lock(&worker.state);
@@ -372,7 +371,7 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
 
 fn process(
     detector: &Detector,
-    client: &Client,
+    feed: &Feed,
     frame: Decoded,
     result: Result<(Vec<Detection>, nvt_detect::Timings), DetectError>,
     output: &Output,
@@ -380,38 +379,27 @@ fn process(
     let (detections, timings) = match result {
         Ok(found) => found,
         Err(error) => {
-            client.bump(|c| &c.detect_errors);
-            if let Some(held_back) = client.may_warn() {
-                tracing::warn!(peer = %client.peer, seq = frame.seq, %error, held_back_since_last = held_back, "detection failed");
+            feed.bump(|c| &c.detect_errors);
+            if let Some(held_back) = feed.may_warn() {
+                tracing::warn!(peer = %feed.peer, seq = frame.seq, %error, held_back_since_last = held_back, "detection failed");
             }
             return;
         }
     };
     let results = Results {
         model: detector.info().id.clone(),
-        detections: detections.iter().map(to_record).collect(),
+        detections: detections.iter().map(crate::record::to_record).collect(),
         timings,
         remote: None,
     };
-    pipeline::finish(client, output, frame, Some(results));
-}
-
-/// A detection as records and replies carry it (box to 0.01 px, score to 1e-4).
-pub fn to_record(d: &Detection) -> ReplyDetection {
-    ReplyDetection {
-        class_id: d.class_id as u32,
-        label: d.label.clone(),
-        score: (d.score * 10_000.0).round() / 10_000.0,
-        bbox: d.bbox.map(|v| (v * 100.0).round() / 100.0),
-        track_id: None,
-    }
+    frame::finish(feed, output, frame, Some(results));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::Counters;
     use crate::metrics::Metrics;
-    use crate::stats::{Connections, Counters};
     use bytes::Bytes;
 
     fn ms(n: u64) -> Duration {
@@ -429,46 +417,44 @@ mod tests {
         assert_eq!(prepare_from(t0, Duration::ZERO, Duration::ZERO), t0);
     }
 
-    fn shared_with(n: usize) -> (Shared, Vec<Arc<Client>>) {
+    fn shared_with(n: usize) -> (Shared, Vec<Arc<Feed>>) {
         let totals = Arc::new(Counters::default());
-        let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::new(Connections::default())));
+        let metrics = Arc::new(Metrics::new(Arc::clone(&totals)));
         let shared = Shared {
-            clients: Mutex::default(),
+            feeds: Mutex::default(),
             arrivals: Mutex::new(0),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
             output: Arc::new(Output { sinks: Vec::new(), metrics, track: nvt_events::TrackSettings::default() }),
             max_pixels: 1 << 24,
         };
-        let clients: Vec<Arc<Client>> = (0..n)
-            .map(|i| {
-                Arc::new(Client::new(i as u64, format!("peer{i}"), format!("camera{i}"), None, Arc::clone(&totals)))
-            })
+        let feeds: Vec<Arc<Feed>> = (0..n)
+            .map(|i| Arc::new(Feed::new(i as u64, format!("peer{i}"), format!("camera{i}"), None, Arc::clone(&totals))))
             .collect();
-        lock(&shared.clients).clients.extend(clients.iter().cloned());
-        (shared, clients)
+        lock(&shared.feeds).feeds.extend(feeds.iter().cloned());
+        (shared, feeds)
     }
 
-    fn give(client: &Client, seq: u64) {
+    fn give(feed: &Feed, seq: u64) {
         let incoming = Incoming { seq, payload: Bytes::new(), arrived: Instant::now(), lag: Duration::ZERO };
-        client.frames.put(incoming);
+        feed.frames.put(incoming);
     }
 
     #[test]
     fn clients_are_served_in_turn_and_those_without_a_frame_are_passed_over() {
-        let (shared, clients) = shared_with(3);
+        let (shared, feeds) = shared_with(3);
         let served = |shared: &Shared| shared.take_next().map(|(c, f)| (c.id, f.seq));
-        for c in &clients {
+        for c in &feeds {
             give(c, 1);
         }
         assert_eq!(served(&shared), Some((0, 1)));
-        give(&clients[0], 2);
-        assert_eq!(served(&shared), Some((1, 1)), "the next client, not the one just served again");
+        give(&feeds[0], 2);
+        assert_eq!(served(&shared), Some((1, 1)), "the next feed, not the one just served again");
         assert_eq!(served(&shared), Some((2, 1)));
         assert_eq!(served(&shared), Some((0, 2)));
         assert_eq!(served(&shared), None, "nobody has a frame");
-        give(&clients[2], 3);
-        give(&clients[2], 4);
+        give(&feeds[2], 3);
+        give(&feeds[2], 4);
         assert_eq!(served(&shared), Some((2, 4)), "newest wins: frame 3 was superseded");
     }
 }

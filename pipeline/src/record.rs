@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct FrameRecord {
     /// Unix seconds when the record was made.
     pub time: f64,
-    /// The client's address (nvt-detect: the input file).
+    /// The feed's address (nvt-detect: the input file).
     pub source: String,
     /// The camera's name (server only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,6 +110,17 @@ impl FrameRecord {
     }
 }
 
+/// A detection as records and replies carry it (box to 0.01 px, score to 1e-4).
+pub fn to_record(d: &nvt_detect::Detection) -> ReplyDetection {
+    ReplyDetection {
+        class_id: d.class_id as u32,
+        label: d.label.clone(),
+        score: (d.score * 10_000.0).round() / 10_000.0,
+        bbox: d.bbox.map(|v| (v * 100.0).round() / 100.0),
+        track_id: None,
+    }
+}
+
 /// Per-stage timings in milliseconds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
@@ -128,7 +139,7 @@ pub struct Timings {
 /// The frame number and capture time read back from the pixels.
 #[derive(Debug, Clone, Serialize)]
 pub struct StampRecord {
-    /// The client's frame number.
+    /// The feed's frame number.
     pub frame: u32,
     /// Capture to results ready, by the two hosts' wall clocks (exact on one host).
     pub age_ms: f64,

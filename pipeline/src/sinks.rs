@@ -2,7 +2,7 @@
 //! processed frame to each sink in turn. Adding an output (events, MQTT) is one new file here and
 //! one line where the server assembles its sinks.
 
-use crate::client::Client;
+use crate::feed::Feed;
 use crate::record::FrameRecord;
 use nvt_capture::Mat;
 
@@ -22,8 +22,8 @@ pub use window::WindowSink;
 
 /// One processed frame, as every output sees it.
 pub struct Processed<'a> {
-    /// The client it came from.
-    pub client: &'a Client,
+    /// The feed it came from.
+    pub feed: &'a Feed,
     /// Its record: detections, timings, stamp.
     pub record: &'a FrameRecord,
     /// The picture as it came (shared, so that an output can keep it without a copy).
@@ -37,11 +37,11 @@ pub trait Sink: Send + Sync {
     /// Takes one processed frame. A sink that fails logs why; it never stops the others.
     fn frame(&self, frame: &Processed<'_>);
 
-    /// A client has connected (before its first frame).
-    fn joined(&self, _client: &Client) {}
+    /// A feed has connected (before its first frame).
+    fn joined(&self, _client: &Feed) {}
 
-    /// A client has gone. A frame of it may still finish later (it was being detected): a sink
-    /// that keeps something per client makes it inside [`Client::while_open`], so that such a
+    /// A feed has gone. A frame of it may still finish later (it was being detected): a sink
+    /// that keeps something per feed makes it inside [`Feed::while_open`], so that such a
     /// frame does not make it again.
-    fn left(&self, _client: &Client) {}
+    fn left(&self, _client: &Feed) {}
 }

@@ -1,14 +1,15 @@
-//! `/metrics`: Prometheus series named `nvt_*`. Frame and connection counts are read from the
-//! server's own counters at scrape time; stage latencies are histograms observed per frame.
+//! The Prometheus series named `nvt_*` that the frame path keeps, and the registry a program
+//! adds its own to (the server's connections, the fleet's requests) and renders (`/metrics`).
+//! Frame counts are read from the cameras' counters at scrape time; stage latencies are
+//! histograms observed per frame.
 
-use crate::stats::{Connections, Counters};
+use crate::counters::Counters;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
 };
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 mod events;
@@ -16,7 +17,7 @@ mod events;
 /// Buckets from 0.5 ms to 2.5 s.
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5];
 
-/// The server's metrics.
+/// The metrics of a program that runs the frame path.
 pub struct Metrics {
     registry: Registry,
     /// Seconds per stage: decode, preprocess, infer, postprocess.
@@ -46,8 +47,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers everything; `totals` and `connections` are read at each scrape.
-    pub fn new(totals: Arc<Counters>, connections: Arc<Connections>) -> Self {
+    /// Registers the frame path's series; `totals` is read at each scrape.
+    pub fn new(totals: Arc<Counters>) -> Self {
         let registry = Registry::new();
         let stage_seconds = HistogramVec::new(
             HistogramOpts::new("nvt_stage_seconds", "Time per frame in each stage").buckets(BUCKETS.to_vec()),
@@ -97,7 +98,7 @@ impl Metrics {
         let camera_stale = IntCounterVec::new(
             Opts::new(
                 "nvt_camera_frames_stale_total",
-                "Frames answered stale, per connected camera and reason: waited (at the client), link",
+                "Frames answered stale, per connected camera and reason: waited (at the feed), link",
             ),
             &["camera", "reason"],
         )
@@ -115,7 +116,7 @@ impl Metrics {
             Box::new(detector_busy_seconds.clone()),
             Box::new(detector_idle_seconds.clone()),
             Box::new(panics.clone()),
-            Box::new(CounterCollector::new(totals, connections)),
+            Box::new(frame_counters(totals)),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -154,7 +155,7 @@ impl Metrics {
         }
     }
 
-    /// Adds a series (the fleet's) to `/metrics`.
+    /// Adds a program's own series (the server's connections, the fleet's requests).
     pub fn register(&self, collector: Box<dyn Collector>) {
         if let Err(error) = self.registry.register(collector) {
             tracing::warn!(%error, "cannot add a metric");
@@ -178,14 +179,48 @@ impl Metrics {
     }
 }
 
-/// Counters kept as atomics by the server, exposed as Prometheus counters at scrape time.
-struct CounterCollector {
-    totals: Arc<Counters>,
-    connections: Arc<Connections>,
+/// Counters kept as atomics elsewhere, exposed as Prometheus counters at scrape time: each name
+/// and help text with the function that reads the current values, in the same order.
+pub struct ScrapedCounters {
+    names: &'static [(&'static str, &'static str)],
+    read: Box<dyn Fn() -> Vec<u64> + Send + Sync>,
     descs: Vec<Desc>,
 }
 
-const COUNTERS: [(&str, &str); 12] = [
+impl ScrapedCounters {
+    /// Counters named by `names`, whose values `read` gives.
+    pub fn new(
+        names: &'static [(&'static str, &'static str)],
+        read: impl Fn() -> Vec<u64> + Send + Sync + 'static,
+    ) -> Self {
+        let descs = names
+            .iter()
+            .filter_map(|(name, help)| Desc::new((*name).into(), (*help).into(), vec![], Default::default()).ok())
+            .collect();
+        Self { names, read: Box::new(read), descs }
+    }
+}
+
+impl Collector for ScrapedCounters {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.names
+            .iter()
+            .zip((self.read)())
+            .filter_map(|((name, help), value)| {
+                let counter = IntCounter::new(*name, *help).ok()?;
+                counter.inc_by(value);
+                counter.collect().pop()
+            })
+            .collect()
+    }
+}
+
+/// The frame counters, summed over every camera.
+const FRAME_COUNTERS: [(&str, &str); 9] = [
     ("nvt_frames_received_total", "Frames received (fresh, repeated, stale or refused)"),
     ("nvt_frames_accepted_total", "Distinct frames that passed the freshness check and were accepted"),
     ("nvt_frames_repeated_total", "Frames a client sent again to keep the handshake fresh, answered without decoding"),
@@ -195,30 +230,12 @@ const COUNTERS: [(&str, &str); 12] = [
     ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
     ("nvt_frames_superseded_total", "Frames replaced by a newer one before they were processed"),
     ("nvt_frames_failed_total", "Frames that failed to decode or to run through the model"),
-    ("nvt_connections_total", "Connections accepted"),
-    ("nvt_connections_refused_total", "Connections refused at --max-clients"),
-    ("nvt_connections_failed_total", "Connections dropped for a protocol violation, timeout or socket error"),
 ];
 
-impl CounterCollector {
-    fn new(totals: Arc<Counters>, connections: Arc<Connections>) -> Self {
-        let descs = COUNTERS
-            .iter()
-            .filter_map(|(name, help)| Desc::new((*name).into(), (*help).into(), vec![], Default::default()).ok())
-            .collect();
-        Self { totals, connections, descs }
-    }
-}
-
-impl Collector for CounterCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let f = self.totals.snapshot();
-        let c = &self.connections;
-        let values = [
+fn frame_counters(totals: Arc<Counters>) -> ScrapedCounters {
+    ScrapedCounters::new(&FRAME_COUNTERS, move || {
+        let f = totals.snapshot();
+        vec![
             f.fresh + f.repeated + f.stale + f.refused,
             f.fresh,
             f.repeated,
@@ -228,18 +245,6 @@ impl Collector for CounterCollector {
             f.processed,
             f.superseded,
             f.decode_errors + f.detect_errors,
-            c.accepted.load(Relaxed),
-            c.refused.load(Relaxed),
-            c.failed.load(Relaxed),
-        ];
-        COUNTERS
-            .iter()
-            .zip(values)
-            .filter_map(|((name, help), value)| {
-                let counter = IntCounter::new(*name, *help).ok()?;
-                counter.inc_by(value);
-                counter.collect().pop()
-            })
-            .collect()
-    }
+        ]
+    })
 }

@@ -4,7 +4,7 @@
 //! of the `--model` file (a rename onto it, as deploy tools do, or a write in place), SIGHUP, and
 //! `POST /api/model`.
 
-use crate::detection::DetectorStage;
+use crate::local::DetectorStage;
 use crate::metrics::Metrics;
 use crate::panics;
 use nvt_detect::{Detector, DetectorOptions};

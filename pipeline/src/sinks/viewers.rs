@@ -5,7 +5,7 @@ use super::{Processed, Sink};
 use bytes::Bytes;
 use nvt_capture::jpeg;
 
-/// Hands each processed frame to the client's web viewers.
+/// Hands each processed frame to the feed's web viewers.
 pub struct ViewerSink;
 
 /// JPEG quality of the frames the web view streams.
@@ -13,12 +13,12 @@ const VIEW_QUALITY: i32 = 80;
 
 impl Sink for ViewerSink {
     fn frame(&self, frame: &Processed<'_>) {
-        if frame.client.view.receiver_count() == 0 {
+        if frame.feed.view.receiver_count() == 0 {
             return;
         }
         match jpeg::encode(frame.annotated, VIEW_QUALITY) {
             Ok(bytes) => {
-                frame.client.view.send_replace(Some(Bytes::from(bytes)));
+                frame.feed.view.send_replace(Some(Bytes::from(bytes)));
             }
             Err(error) => tracing::warn!(%error, "cannot encode a frame for the web view"),
         }

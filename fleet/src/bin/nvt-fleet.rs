@@ -35,14 +35,14 @@ enum Command {
         consumer: String,
         /// The MQTT broker and its settings (--mqtt is required here).
         #[command(flatten)]
-        mqtt: nvt_server::cli::MqttArgs,
+        mqtt: nvt_events::flags::MqttArgs,
     },
 }
 
 fn main() -> ExitCode {
-    nvt_server::cli::init_logging();
+    nvt_support::program::init_logging();
     let command = Command::parse();
-    let Some(runtime) = nvt_server::cli::runtime("nvt-fleet") else { return ExitCode::FAILURE };
+    let Some(runtime) = nvt_support::program::runtime("nvt-fleet") else { return ExitCode::FAILURE };
     let code = match command {
         Command::Push { nats, group, model } => runtime.block_on(push(nats, group, model)),
         Command::Mqtt { nats, consumer, mqtt } => runtime.block_on(bridge(nats, consumer, mqtt)),
@@ -76,7 +76,7 @@ async fn push(nats: String, group: String, model: PathBuf) -> ExitCode {
     }
 }
 
-async fn bridge(nats: String, consumer: String, mqtt: nvt_server::cli::MqttArgs) -> ExitCode {
+async fn bridge(nats: String, consumer: String, mqtt: nvt_events::flags::MqttArgs) -> ExitCode {
     let publisher = match mqtt.start_events_only() {
         Ok(Some(publisher)) => publisher,
         Ok(None) => {
@@ -96,7 +96,8 @@ async fn bridge(nats: String, consumer: String, mqtt: nvt_server::cli::MqttArgs)
         }
     };
     let bridged =
-        nvt_fleet::bridge::run(client, &consumer, &publisher, mqtt.mqtt_buffer, nvt_server::cli::stop_signal()).await;
+        nvt_fleet::bridge::run(client, &consumer, &publisher, mqtt.mqtt_buffer, nvt_support::program::stop_signal())
+            .await;
     tokio::task::block_in_place(|| publisher.stop(std::time::Duration::from_secs(2)));
     match bridged {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,11 +21,11 @@ impl Sink for StageMetricsSink {
             self.0.stage_seconds.with_label_values(&[stage]).observe(value / 1000.0);
         }
         self.0.latency_seconds.observe(frame.record.latency_ms / 1000.0);
-        frame.client.while_open(|| self.0.camera_frames.with_label_values(&[&frame.client.camera]).inc());
+        frame.feed.while_open(|| self.0.camera_frames.with_label_values(&[&frame.feed.camera]).inc());
     }
 
-    fn left(&self, client: &crate::client::Client) {
+    fn left(&self, feed: &crate::feed::Feed) {
         // A camera's series goes with it, so that many short-lived names cannot grow /metrics.
-        let _ = self.0.camera_frames.remove_label_values(&[&client.camera]);
+        let _ = self.0.camera_frames.remove_label_values(&[&feed.camera]);
     }
 }

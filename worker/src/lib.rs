@@ -5,17 +5,16 @@
 //! it, and swaps to each new push between frames; a file that does not load is refused and the
 //! old model keeps serving.
 
-use crate::cli::ModelArgs;
-use crate::detection::to_record;
-use crate::record::ms;
 use anyhow::Context;
 use clap::builder::TypedValueParser;
 use futures_util::StreamExt;
 use nvt_capture::jpeg;
 use nvt_detect::Detector;
+use nvt_detect::ModelArgs;
 use nvt_fleet::models::ModelStore;
 use nvt_fleet::wire::{DetectReply, WorkerTimings, BUDGET_HEADER};
 use nvt_fleet::Group;
+use nvt_pipeline::record::{ms, to_record};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

@@ -1,12 +1,13 @@
-//! The flags of tracking, events, snapshots and MQTT.
+//! The flag groups of tracking, events, snapshots and MQTT, which the programs that make or
+//! publish events (`nvt-server`, `nvt-detect`, `nvt-fleet mqtt`) put in their command lines.
 
+use crate::hub::Outputs;
+use crate::mqtt::{read_credentials, MqttSettings, Publisher, ServerInfo};
+use crate::pictures::MqttPicture;
+use crate::snapshots::SnapshotStore;
+use crate::{EventSettings, Filter, Hub, ObjectFilters, TrackSettings};
 use anyhow::Context;
 use clap::builder::TypedValueParser;
-use nvt_events::hub::Outputs;
-use nvt_events::mqtt::{read_credentials, MqttSettings, Publisher, ServerInfo};
-use nvt_events::pictures::MqttPicture;
-use nvt_events::snapshots::SnapshotStore;
-use nvt_events::{EventSettings, Filter, Hub, ObjectFilters, TrackSettings};
 use nvt_support::units::{duration_in, number_in};
 use nvt_support::JsonLines;
 use std::path::PathBuf;

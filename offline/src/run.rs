@@ -4,17 +4,16 @@
 //! and `--events` / `--snapshots` make the same events as the server, timed in seconds into the
 //! video, with the video's file name as the camera.
 
-use crate::cli::{EventArgs, ModelArgs, TrackArgs};
-use crate::detection::to_record;
 use crate::progress::Progress;
-use crate::record::ms;
-use crate::record::{FrameRecord, Measured};
 use anyhow::Context;
 use nvt_capture::draw;
 use nvt_capture::media::{self, VideoReader, VideoWriter};
 use nvt_capture::source::is_image_file;
 use nvt_capture::{jpeg, Mat};
+use nvt_detect::ModelArgs;
 use nvt_detect::{Detection, Detector, Prepared, Timings as DetectTimings};
+use nvt_events::flags::{EventArgs, TrackArgs};
+use nvt_pipeline::record::{ms, to_record, FrameRecord, Measured};
 use nvt_support::JsonLines;
 use opencv::prelude::*;
 use std::path::{Path, PathBuf};
@@ -80,7 +79,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         // Events only when asked for: otherwise no frame is copied for them.
         let wanted = args.events.events.is_some() || args.events.snapshots.is_some();
         let objects = args.track.objects()?;
-        let hub = wanted.then(|| crate::cli::events_hub(&args.events, &objects, None, true)).transpose()?;
+        let hub = wanted.then(|| nvt_events::flags::hub(&args.events, &objects, None, true)).transpose()?;
         Ok((detector, log, hub, objects))
     };
     let (mut detector, log, hub, objects) = setup().map_err(Failure::Setup)?;
@@ -281,7 +280,7 @@ impl Run<'_> {
         }
         let track_ms = ms(track_started.elapsed());
         let mut record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);
-        record.timings_ms.track = crate::record::round2(track_ms);
+        record.timings_ms.track = nvt_pipeline::record::round2(track_ms);
         self.log.write(&record)?;
         if let (Some(video), Some(hub)) = (&self.video, self.hub) {
             let clean = std::sync::Arc::new(image.try_clone()?);

@@ -1,13 +1,13 @@
-//! One connected client, as its network task, the frame stage, the sinks and the web view share
+//! One connected feed, as its network task, the frame stage, the sinks and the web view share
 //! it: its newest-wins frame slot, its latest reply, its window and web viewers, its recent
 //! rates and its counters.
 
-use crate::stats::Counters;
-use crate::throttle::Throttle;
+use crate::counters::Counters;
 use bytes::Bytes;
 use nvt_capture::slot::Slot;
 use nvt_capture::Mat;
 use nvt_support::sync::lock;
+use nvt_support::Throttle;
 use nvt_transport::{Judgement, LinkReport, ReplyDoc};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
@@ -26,17 +26,17 @@ pub struct Incoming {
     pub lag: Duration,
 }
 
-/// What a client's network task, worker, the detector stage and the web view share.
-pub struct Client {
+/// What a feed's network task, worker, the detector stage and the web view share.
+pub struct Feed {
     /// A number for this connection, unique while the server runs (the web view's `/stream/{id}`).
     pub id: u64,
-    /// The client's address, as logs and window titles show it.
+    /// The feed's address, as logs and window titles show it.
     pub peer: String,
     /// The camera's name (see [`crate::cameras`]).
     pub camera: String,
     /// The camera's tracker, made at its first processed frame, and the last frame it took.
     tracker: Mutex<Option<(nvt_events::Tracker, u64)>>,
-    /// True until the client has gone (see [`Client::while_open`]).
+    /// True until the feed has gone (see [`Feed::while_open`]).
     open: Mutex<bool>,
     /// When it connected.
     pub connected: SystemTime,
@@ -44,21 +44,21 @@ pub struct Client {
     pub frames: Slot<Incoming>,
     /// The reply for the next exchanges: the latest processed frame's results.
     pub latest: Mutex<ReplyDoc>,
-    /// The client's window, with `--show`.
+    /// The feed's window, with `--show`.
     pub window: Option<Arc<Slot<Mat>>>,
     /// The latest annotated frame as JPEG, for web viewers; each viewer sees the newest.
     pub view: tokio::sync::watch::Sender<Option<Bytes>>,
     /// Recent rates and latencies, for the web view.
     pub recent: Mutex<Recent>,
-    /// This client's counters.
+    /// This feed's counters.
     pub counters: Counters,
-    /// Every client's counters summed.
+    /// Every feed's counters summed.
     pub totals: Arc<Counters>,
-    /// One warning a second at most about this client's bad frames.
+    /// One warning a second at most about this feed's bad frames.
     warnings: Mutex<Throttle>,
 }
 
-/// What happened to a client's frames over the last few seconds.
+/// What happened to a feed's frames over the last few seconds.
 #[derive(Debug, Default)]
 pub struct Recent {
     accepted: VecDeque<Instant>,
@@ -70,14 +70,14 @@ pub struct Recent {
     link: VecDeque<Judgement>,
 }
 
-/// The client's link, as recent exchanges measured it.
+/// The feed's link, as recent exchanges measured it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LinkView {
     /// The round trip, in ms.
     pub rtt_ms: f64,
     /// Median time a frame took to arrive, first byte to last, in ms.
     pub upload_ms: f64,
-    /// Median time a timestamp waited at the client, in ms.
+    /// Median time a timestamp waited at the feed, in ms.
     pub wait_ms: f64,
 }
 
@@ -153,8 +153,8 @@ impl Recent {
     }
 }
 
-impl Client {
-    /// A client with nothing processed yet.
+impl Feed {
+    /// A feed with nothing processed yet.
     pub fn new(id: u64, peer: String, camera: String, window: Option<Arc<Slot<Mat>>>, totals: Arc<Counters>) -> Self {
         Self {
             id,
@@ -174,28 +174,28 @@ impl Client {
         }
     }
 
-    /// Adds one to a counter of this client and of the totals.
+    /// Adds one to a counter of this feed and of the totals.
     pub fn bump(&self, pick: impl Fn(&Counters) -> &AtomicU64) {
         Counters::bump(pick(&self.counters));
         Counters::bump(pick(&self.totals));
     }
 
-    /// Whether a warning about this client may be logged now (one a second at most); `Some(n)`
+    /// Whether a warning about this feed may be logged now (one a second at most); `Some(n)`
     /// counts the ones held back since the last.
     pub fn may_warn(&self) -> Option<u64> {
         lock(&self.warnings).allow(Instant::now())
     }
 
-    /// The reply to send now, telling the client how its exchange was judged.
+    /// The reply to send now, telling the feed how its exchange was judged.
     pub fn reply(&self, link: LinkReport) -> [u8; nvt_transport::field::REPLY_LEN] {
         let mut doc = lock(&self.latest).clone();
         doc.link = Some(link);
         doc.encode()
     }
 
-    /// Runs `f` unless the client has gone, holding off [`Client::close`] meanwhile: what a
-    /// sink keeps per client (a camera's objects, its metric series) is not made again by a
-    /// frame that finishes after the client left.
+    /// Runs `f` unless the feed has gone, holding off [`Feed::close`] meanwhile: what a
+    /// sink keeps per feed (a camera's objects, its metric series) is not made again by a
+    /// frame that finishes after the feed left.
     pub fn while_open(&self, f: impl FnOnce()) {
         let open = lock(&self.open);
         if *open {
@@ -203,7 +203,7 @@ impl Client {
         }
     }
 
-    /// Marks the client gone, then runs `f` (the sinks forgetting the client).
+    /// Marks the feed gone, then runs `f` (the sinks forgetting the feed).
     pub fn close(&self, f: impl FnOnce()) {
         let mut open = lock(&self.open);
         *open = false;
@@ -213,7 +213,7 @@ impl Client {
     /// Gives frame `seq`'s detections (of a `size` frame) their track ids, through the camera's
     /// object filters; returns the milliseconds it took. The
     /// tracker takes frames in order only: a frame older than one it has taken (two inference
-    /// workers can finish a client's frames out of order) keeps its detections untracked.
+    /// workers can finish a feed's frames out of order) keeps its detections untracked.
     pub fn track(
         &self,
         settings: &nvt_events::TrackSettings,
@@ -236,7 +236,7 @@ impl Client {
         lock(&self.recent)
     }
 
-    /// Whether anyone is watching this client's frames (a window or a web viewer), so that
+    /// Whether anyone is watching this feed's frames (a window or a web viewer), so that
     /// boxes are worth drawing.
     pub fn watched(&self) -> bool {
         self.window.is_some() || self.view.receiver_count() > 0

@@ -1,11 +1,11 @@
 //! `nvt-detect`: the detector over images, folders and videos, offline and headless.
 
 use clap::Parser;
-use nvt_server::offline::{self, Args};
+use nvt_offline::{self as offline, Args};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nvt_server::cli::init_logging();
+    nvt_support::program::init_logging();
     match offline::run(Args::parse()) {
         Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
         Ok(summary) => {

@@ -1,9 +1,9 @@
-//! A client's frames after the network: as they arrive ([`Incoming`]), decoded ([`Decoded`]), and
+//! A feed's frames after the network: as they arrive ([`Incoming`]), decoded ([`Decoded`]), and
 //! finished: the record made and handed to every sink ([`finish`]). With a model, the detector
-//! stage takes each client's newest frame when its turn comes (see [`crate::detection`]); without
-//! one, the client's worker decodes it and finishes it at once (see [`crate::stage`]).
+//! stage takes each feed's newest frame when its turn comes (see [`crate::local`]); without
+//! one, the feed's worker decodes it and finishes it at once (see [`crate::stage`]).
 
-use crate::client::{Client, Incoming};
+use crate::feed::{Feed, Incoming};
 use crate::metrics::Metrics;
 use crate::record::{ms, round2, FrameRecord, Measured};
 use crate::sinks::{Processed, Sink};
@@ -38,18 +38,18 @@ pub struct Output {
 }
 
 impl Output {
-    /// Tells every sink a client has connected.
-    pub fn joined(&self, client: &Client) {
+    /// Tells every sink a feed has connected.
+    pub fn joined(&self, feed: &Feed) {
         for sink in &self.sinks {
-            sink.joined(client);
+            sink.joined(feed);
         }
     }
 
-    /// Tells every sink a client has gone, once no sink is inside [`Client::while_open`] for it.
-    pub fn left(&self, client: &Client) {
-        client.close(|| {
+    /// Tells every sink a feed has gone, once no sink is inside [`Feed::while_open`] for it.
+    pub fn left(&self, feed: &Feed) {
+        feed.close(|| {
             for sink in &self.sinks {
-                sink.left(client);
+                sink.left(feed);
             }
         });
     }
@@ -69,7 +69,7 @@ pub struct Results {
 
 /// Decodes a frame's JPEG (its header was checked on arrival); a failure is counted and logged,
 /// and costs only this frame.
-pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decoded> {
+pub fn decode(feed: &Feed, frame: Incoming, max_pixels: u64) -> Option<Decoded> {
     let started = Instant::now();
     match jpeg::decode(&frame.payload, max_pixels) {
         Ok(image) => Some(Decoded {
@@ -80,9 +80,9 @@ pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decod
             decode_ms: ms(started.elapsed()),
         }),
         Err(error) => {
-            client.bump(|c| &c.decode_errors);
-            if let Some(held_back) = client.may_warn() {
-                tracing::warn!(peer = %client.peer, seq = frame.seq, %error, held_back_since_last = held_back, "frame refused: cannot decode");
+            feed.bump(|c| &c.decode_errors);
+            if let Some(held_back) = feed.may_warn() {
+                tracing::warn!(peer = %feed.peer, seq = frame.seq, %error, held_back_since_last = held_back, "frame refused: cannot decode");
             }
             None
         }
@@ -92,16 +92,16 @@ pub fn decode(client: &Client, frame: Incoming, max_pixels: u64) -> Option<Decod
 /// Tracks a processed frame's detections, makes its record, draws its boxes when anyone watches,
 /// and hands it to every sink: the reply, the metrics, the events, the web view, the log, the
 /// window.
-pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<Results>) {
+pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Results>) {
     let (model, mut detections, detect, remote) = match results {
         Some(r) => (Some(r.model), r.detections, r.timings, r.remote),
         None => (None, Vec::new(), nvt_detect::Timings::default(), None),
     };
     let size = (u32::try_from(frame.image.cols()).unwrap_or(0), u32::try_from(frame.image.rows()).unwrap_or(0));
-    let track_ms = if model.is_some() { client.track(&output.track, frame.seq, &mut detections, size) } else { 0.0 };
+    let track_ms = if model.is_some() { feed.track(&output.track, frame.seq, &mut detections, size) } else { 0.0 };
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
-    let mut record = FrameRecord::new(&frame.image, client.peer.clone(), frame.seq, model, measured, detections);
-    record.camera = Some(client.camera.clone());
+    let mut record = FrameRecord::new(&frame.image, feed.peer.clone(), frame.seq, model, measured, detections);
+    record.camera = Some(feed.camera.clone());
     record.timings_ms.track = round2(track_ms);
     record.remote = remote.map(|r| crate::record::RemoteRecord {
         round_trip_ms: round2(r.round_trip_ms),
@@ -109,14 +109,13 @@ pub fn finish(client: &Client, output: &Output, frame: Decoded, results: Option<
         deadline_ms: round2(r.deadline_ms),
         ..r
     });
-    let annotated = if client.watched() { annotate(&frame.image, &record.detections) } else { None };
+    let annotated = if feed.watched() { annotate(&frame.image, &record.detections) } else { None };
     let image = Arc::new(frame.image);
-    let processed =
-        Processed { client, record: &record, image: &image, annotated: annotated.as_ref().unwrap_or(&image) };
+    let processed = Processed { feed, record: &record, image: &image, annotated: annotated.as_ref().unwrap_or(&image) };
     for sink in &output.sinks {
         sink.frame(&processed);
     }
-    client.bump(|c| &c.processed);
+    feed.bump(|c| &c.processed);
 }
 
 /// A copy of `image` with every detection's box and label (`#id` after the label when tracked).
@@ -137,7 +136,7 @@ fn annotate(image: &Mat, detections: &[ReplyDetection]) -> Option<Mat> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Connections, Counters};
+    use crate::counters::Counters;
     use nvt_support::sync::lock;
     use std::sync::Mutex;
 
@@ -154,14 +153,14 @@ mod tests {
     fn every_sink_gets_every_processed_frame_in_the_order_they_were_assembled() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let totals = Arc::new(Counters::default());
-        let metrics = Arc::new(Metrics::new(Arc::clone(&totals), Arc::new(Connections::default())));
+        let metrics = Arc::new(Metrics::new(Arc::clone(&totals)));
         let sinks: Vec<Box<dyn Sink>> = vec![
             Box::new(crate::sinks::ReplySink),
             Box::new(Recording(Arc::clone(&seen), "first")),
             Box::new(Recording(Arc::clone(&seen), "second")),
         ];
         let output = Output { sinks, metrics, track: nvt_events::TrackSettings::default() };
-        let client = Client::new(1, "127.0.0.1:5000".into(), "127.0.0.1".into(), None, Arc::clone(&totals));
+        let feed = Feed::new(1, "127.0.0.1:5000".into(), "127.0.0.1".into(), None, Arc::clone(&totals));
         let image = Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, 0.into()).expect("mat");
         let detection = ReplyDetection {
             class_id: 2,
@@ -179,13 +178,13 @@ mod tests {
                 timings: Default::default(),
                 remote: None,
             };
-            finish(&client, &output, frame, Some(results));
+            finish(&feed, &output, frame, Some(results));
         }
         let order: Vec<_> = lock(&seen).clone();
         let expected = [("first", 7), ("second", 7), ("first", 8), ("second", 8)];
         assert_eq!(order.iter().map(|(n, s, _)| (n.as_str(), *s)).collect::<Vec<_>>(), expected);
         assert!(order.iter().all(|(_, _, n)| *n == 1));
-        assert_eq!(lock(&client.latest).seq, 8, "the reply sink made the newest frame the reply");
-        assert_eq!(client.counters.snapshot().processed, 2);
+        assert_eq!(lock(&feed.latest).seq, 8, "the reply sink made the newest frame the reply");
+        assert_eq!(feed.counters.snapshot().processed, 2);
     }
 }

@@ -34,12 +34,12 @@ pub fn message(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Connections, Counters};
+    use crate::counters::Counters;
     use std::sync::Arc;
 
     #[test]
     fn a_panic_is_counted_and_the_work_goes_on() {
-        let metrics = Metrics::new(Arc::new(Counters::default()), Arc::new(Connections::default()));
+        let metrics = Metrics::new(Arc::new(Counters::default()));
         assert_eq!(caught(&metrics, "test", || 7), Some(7));
         let none: Option<u8> = caught(&metrics, "test", || panic!("index out of bounds"));
         assert_eq!(none, None);

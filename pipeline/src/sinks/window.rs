@@ -1,14 +1,14 @@
-//! `--show`: the annotated frame in the client's window.
+//! `--show`: the annotated frame in the feed's window.
 
 use super::{Processed, Sink};
 use opencv::prelude::*;
 
-/// Puts each processed frame in its client's window, when it has one.
+/// Puts each processed frame in its feed's window, when it has one.
 pub struct WindowSink;
 
 impl Sink for WindowSink {
     fn frame(&self, frame: &Processed<'_>) {
-        if let Some(window) = &frame.client.window {
+        if let Some(window) = &frame.feed.window {
             match frame.annotated.try_clone() {
                 Ok(image) => {
                     window.put(image);

@@ -1,4 +1,4 @@
-//! `--show`: one OpenCV window per client, all driven from one thread, since GUI toolkits want
+//! `--show`: one OpenCV window per feed, all driven from one thread, since GUI toolkits want
 //! their windows handled by a single thread.
 
 use nvt_capture::slot::Slot;
