@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod events;
+mod nats;
 pub use events::{hub as events_hub, EventArgs, MqttArgs, TrackArgs};
+pub use nats::{parse_group, parse_nats_url, NatsAccessArgs};
 
 /// Receives frames over the classic timestamped-handshake protocol, decodes them, and shows or
 /// logs them.
@@ -41,12 +43,15 @@ pub struct Args {
     #[command(flatten)]
     pub mqtt: MqttArgs,
     /// Send each frame chosen for detection to a queue group of nvt-worker processes on this
-    /// NATS server (nats://HOST:PORT) instead of running a model here.
-    #[arg(long, conflicts_with = "model")]
+    /// NATS server (nats://HOST:PORT, or tls://HOST:PORT) instead of running a model here.
+    #[arg(long, conflicts_with = "model", value_parser = parse_nats_url)]
     pub nats: Option<String>,
+    /// TLS and credentials for --nats.
+    #[command(flatten)]
+    pub nats_access: NatsAccessArgs,
     /// The worker group (--nats): requests go to nvt.detect.GROUP.
-    #[arg(long, default_value = "default", requires = "nats")]
-    pub group: String,
+    #[arg(long, default_value = "default", requires = "nats", value_parser = parse_group)]
+    pub group: nvt_fleet::Group,
     /// The classic freshness check: a frame whose timestamp echo returns later than this is
     /// answered '0' and dropped undecoded.
     #[arg(long, default_value = "80ms", value_parser = duration_in(Duration::from_millis(1), Duration::from_secs(60)))]
@@ -178,8 +183,7 @@ impl Args {
         }
         let fleet = match &self.nats {
             Some(url) => {
-                nvt_fleet::check_url(url)?;
-                Some(crate::config::FleetSettings { url: url.clone(), group: nvt_fleet::Group::new(&self.group)? })
+                Some(crate::config::FleetSettings { access: self.nats_access.access(url)?, group: self.group.clone() })
             }
             None => None,
         };

@@ -75,7 +75,7 @@ async fn connect_fleet(
     let name = format!("nvt-server {}", std::process::id());
     // The URL was checked with the flags; connecting retries for as long as it takes.
     let client = loop {
-        match nvt_fleet::connect(&settings.url, &name, 1024).await {
+        match nvt_fleet::connect(&settings.access, nvt_fleet::Role::Ingest, &name, 1024).await {
             Ok(client) => break client,
             Err(error) => {
                 tracing::warn!(%error, "cannot connect to NATS; retrying");
@@ -84,7 +84,7 @@ async fn connect_fleet(
         }
     };
     events.add_output(Box::new(nvt_fleet::stream::EventStream::start(client.clone())));
-    tracing::info!(url = %settings.url, group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers once NATS answers");
+    tracing::info!(url = %settings.access.url(), group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers once NATS answers");
     (client, settings.group)
 }
 

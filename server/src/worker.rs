@@ -5,7 +5,7 @@
 //! it, and swaps to each new push between frames; a file that does not load is refused and the
 //! old model keeps serving.
 
-use crate::cli::ModelArgs;
+use crate::cli::{parse_group, parse_nats_url, ModelArgs, NatsAccessArgs};
 use crate::detection::to_record;
 use crate::record::ms;
 use anyhow::Context;
@@ -13,24 +13,27 @@ use clap::builder::TypedValueParser;
 use futures_util::StreamExt;
 use nvt_capture::jpeg;
 use nvt_detect::Detector;
-use nvt_fleet::models::ModelStore;
+use nvt_fleet::models::{ModelStore, StoredModel, READ_BUFFER};
 use nvt_fleet::wire::{DetectReply, WorkerTimings, BUDGET_HEADER};
-use nvt_fleet::Group;
-use std::path::PathBuf;
+use nvt_fleet::{Group, Role};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Serves detection requests from a NATS queue group.
 #[derive(Debug, clap::Parser)]
 #[command(name = "nvt-worker", version)]
 pub struct Args {
-    /// The NATS server: nats://HOST:PORT.
-    #[arg(long)]
+    /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+    #[arg(long, value_parser = parse_nats_url)]
     pub nats: String,
+    /// TLS and credentials for NATS.
+    #[command(flatten)]
+    pub access: NatsAccessArgs,
     /// The worker group to join (its subject is nvt.detect.GROUP).
-    #[arg(long, default_value = "default")]
-    pub group: String,
+    #[arg(long, default_value = "default", value_parser = parse_group)]
+    pub group: Group,
     /// The detector and its settings; `--model` is used until a model is pushed to the group
     /// (`nvt-fleet push`), and may be left out when one was.
     #[command(flatten)]
@@ -55,52 +58,51 @@ pub enum Failure {
 /// One request, handed from the subscription to a detector thread, with when it arrived.
 type Job = (async_nats::Message, Instant);
 
-/// What a swap needs: the store, our folder, the model flags, each session's hand-over, and the
-/// upload now loaded (a push seen twice, as after a reconnect, is not loaded twice).
-struct Swapper {
-    store: ModelStore,
-    folder: PrivateFolder,
-    options: ModelArgs,
-    swaps: Vec<mpsc::Sender<Detector>>,
-    loaded: Option<String>,
-}
+/// How long, once told to stop, the worker waits for its sessions to finish their frames.
+const FINISH_WITHIN: Duration = Duration::from_secs(2);
 
-/// Runs the worker until `stop` completes.
+/// How often a worker whose group has no model store yet looks for one.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+
+/// Runs the worker until `stop` completes. Every wait (the broker, the model store, a model
+/// read, a model load) gives way to `stop`.
 pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Result<(), Failure> {
     tokio::pin!(stop);
-    let group = Group::new(&args.group).map_err(|e| Failure::Setup(e.into()))?;
-    // A --model that cannot be read is an error now, not once the broker answers.
+    let group = args.group.clone();
+    // A --model or a TLS or credentials file that cannot be read is an error now, not once the
+    // broker answers.
     if let Some(path) = &args.model.model {
         let readable = std::fs::metadata(path).is_ok_and(|m| m.is_file());
         if !readable {
             return Err(Failure::Setup(anyhow::anyhow!("--model {}: not a readable file", path.display())));
         }
     }
+    let access = args.access.access(&args.nats).map_err(|e| Failure::Setup(e.into()))?;
     let id = format!("{}:{}", host_name(), std::process::id());
     // Few requests wait in this process: past them the broker counts it a slow consumer and
     // drops, and the ingest's deadline sends the frame's successor to another worker.
     let buffered = 2 * args.workers;
-    let nats = nvt_fleet::connect(&args.nats, &format!("nvt-worker {id}"), buffered)
+    let nats = nvt_fleet::connect(&access, Role::Worker, &format!("nvt-worker {id}"), buffered)
         .await
         .map_err(|e| Failure::Setup(e.into()))?;
-    let folder = PrivateFolder::new().map_err(Failure::Setup)?;
-    // The broker may not be up yet: wait for it (and for JetStream) as long as it takes.
-    let store = loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            opened = ModelStore::open(&nats, &group) => match opened {
-                Ok(store) => break store,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot open the model store yet (is the NATS server up, with JetStream?); retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-            },
-        }
-    };
-    // Watching starts before the current model is read, so that no push is missed between.
-    let mut changes = store.changes().await.map_err(|e| Failure::Setup(e.into()))?;
+    // Models are read on a connection of their own, with room for their chunks: the requests'
+    // small buffer would drop them.
+    let store_nats = nvt_fleet::connect(&access, Role::Worker, &format!("nvt-worker {id} models"), READ_BUFFER)
+        .await
+        .map_err(|e| Failure::Setup(e.into()))?;
     let options = ModelArgs { threads: args.model.threads.max(1), ..args.model.clone() };
-    let (detectors, loaded) = first_model(&store, &folder, &options, args.workers, &group).await?;
+    let mut models = Models {
+        nats: store_nats,
+        group: group.clone(),
+        folder: PrivateFolder::new().map_err(Failure::Setup)?,
+        options,
+        sessions: args.workers,
+        loaded: None,
+    };
+    let (detectors, store) = tokio::select! {
+        () = &mut stop => return Ok(()),
+        first = models.first() => first?,
+    };
 
     let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(args.workers);
     let queue = Arc::new(Mutex::new(queue));
@@ -130,7 +132,8 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
         .await
         .map_err(|e| Failure::Setup(anyhow::anyhow!("cannot join the queue: {e}")))?;
     tracing::info!(worker = %id, group = group.name(), subject = %group.detect_subject(), sessions = swaps.len(), "worker ready");
-    let swapper = Arc::new(tokio::sync::Mutex::new(Swapper { store, folder, options, swaps, loaded }));
+    // Pushes are read and loaded on the side: requests keep flowing to the old model meanwhile.
+    let watcher = tokio::spawn(models.watch(store, swaps));
     loop {
         tokio::select! {
             () = &mut stop => break,
@@ -138,62 +141,145 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
                 Some(request) => if jobs.send((request, Instant::now())).await.is_err() { break },
                 None => break,
             },
-            // A push is read and loaded on the side: requests keep flowing to the old model
-            // meanwhile, and pushes are taken one at a time, in order.
-            Some(()) = changes.next() => {
-                let swapper = Arc::clone(&swapper);
-                tokio::spawn(async move { swapper.lock().await.swap().await });
-            }
         }
     }
-    let _ = requests.unsubscribe().await;
+    watcher.abort();
+    // A broker that is frozen must not hold the exit up.
+    let _ = tokio::time::timeout(Duration::from_millis(500), requests.unsubscribe()).await;
     drop(jobs);
-    tokio::task::block_in_place(|| {
+    // Each session finishes the frame in hand; one that takes longer is left to the exit.
+    let joined = tokio::task::spawn_blocking(move || {
         for thread in threads {
             let _ = thread.join();
         }
     });
+    if tokio::time::timeout(FINISH_WITHIN, joined).await.is_err() {
+        tracing::warn!("a detector session did not finish its frame in time; leaving it");
+    }
     Ok(())
 }
 
-/// The model to start with: the group's pushed model when there is one (it wins over
-/// `--model`), else `--model`; a pushed model that does not load leaves `--model` serving.
-async fn first_model(
-    store: &ModelStore,
-    folder: &PrivateFolder,
-    options: &ModelArgs,
+/// Where the worker's models come from: the group's pushed model in the store (read on a
+/// connection of its own), or `--model`.
+struct Models {
+    nats: async_nats::Client,
+    group: Group,
+    folder: PrivateFolder,
+    options: ModelArgs,
     sessions: usize,
-    group: &Group,
-) -> Result<(Vec<Detector>, Option<String>), Failure> {
-    if let Some(stored) = store.current().await.map_err(|e| Failure::Setup(e.into()))? {
-        tracing::info!(file = %stored.file_name, group = group.name(), "the group's model from the store");
-        let loaded = tokio::task::block_in_place(|| {
-            let path = folder.write(&stored.file_name, &stored.bytes)?;
-            ModelArgs { model: Some(path), ..options.clone() }.load(sessions)
-        });
-        match loaded {
-            Ok(detectors) => return Ok((detectors, Some(stored.nuid))),
-            Err(error) if options.model.is_some() => {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "the group's stored model does not load; serving --model"
-                );
-            }
-            Err(error) => return Err(Failure::Setup(error)),
-        }
-    }
-    if options.model.is_none() {
-        return Err(Failure::Setup(anyhow::anyhow!("no model: give --model, or push one with `nvt-fleet push`")));
-    }
-    let detectors = tokio::task::block_in_place(|| options.load(sessions)).map_err(Failure::Setup)?;
-    Ok((detectors, None))
+    /// The upload now serving (a push seen twice, as after a reconnect, is not loaded twice).
+    loaded: Option<String>,
 }
 
-impl Swapper {
+impl Models {
+    /// The model to start with: the group's pushed model when there is one (it wins over
+    /// `--model`), else `--model`; a pushed model that does not load leaves `--model` serving.
+    /// Also the store, when it is there yet (a worker never makes it: `nvt-fleet push` does).
+    async fn first(&mut self) -> Result<(Vec<Detector>, Option<ModelStore>), Failure> {
+        let mut failures = 0u32;
+        let store = loop {
+            match ModelStore::open(&self.nats, &self.group).await {
+                Ok(store) => break store,
+                Err(error) => {
+                    if failures.is_multiple_of(30) {
+                        tracing::warn!(%error, "cannot open the model store yet (is the NATS server up, with JetStream, and may this user read the store?); retrying");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let stored = match &store {
+            Some(store) => match store.current().await {
+                Ok(stored) => stored,
+                // Read again once the worker serves (its watch starts with a read).
+                Err(error) if self.options.model.is_some() => {
+                    tracing::error!(%error, "cannot read the group's model; serving --model meanwhile");
+                    None
+                }
+                Err(error) => return Err(Failure::Setup(error.into())),
+            },
+            None => None,
+        };
+        if let Some(stored) = stored {
+            tracing::info!(file = %stored.file_name, bytes = stored.bytes.len(), group = self.group.name(), "the group's model from the store");
+            let nuid = stored.nuid.clone();
+            match self.load(stored).await {
+                Ok(detectors) => {
+                    self.loaded = Some(nuid);
+                    return Ok((detectors, store));
+                }
+                Err(error) if self.options.model.is_some() => {
+                    self.loaded = Some(nuid);
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "the group's stored model does not load; serving --model"
+                    );
+                }
+                Err(error) => return Err(Failure::Setup(error)),
+            }
+        }
+        if self.options.model.is_none() {
+            return Err(Failure::Setup(anyhow::anyhow!("no model: give --model, or push one with `nvt-fleet push`")));
+        }
+        let (options, sessions) = (self.options.clone(), self.sessions);
+        let detectors = tokio::task::spawn_blocking(move || options.load(sessions))
+            .await
+            .map_err(|e| Failure::Setup(e.into()))?
+            .map_err(Failure::Setup)?;
+        Ok((detectors, store))
+    }
+
+    /// Writes a stored model into the private folder, loads it once per session and removes the
+    /// file again, loaded or not: nothing piles up in the folder.
+    async fn load(&self, stored: StoredModel) -> anyhow::Result<Vec<Detector>> {
+        let (folder, options, sessions) = (self.folder.path.clone(), self.options.clone(), self.sessions);
+        tokio::task::spawn_blocking(move || {
+            let path = write_model(&folder, &stored.file_name, &stored.bytes)?;
+            drop(stored);
+            let loaded = ModelArgs { model: Some(path.clone()), ..options }.load(sessions);
+            let _ = std::fs::remove_file(&path);
+            loaded
+        })
+        .await?
+    }
+
+    /// Watches the group's model for good: opens the store once it is there, and swaps to each
+    /// push (and to one that came before the watch began).
+    async fn watch(mut self, mut store: Option<ModelStore>, swaps: Vec<mpsc::Sender<Detector>>) {
+        loop {
+            let opened = match store.take() {
+                Some(opened) => opened,
+                None => match ModelStore::open(&self.nats, &self.group).await {
+                    Ok(Some(opened)) => opened,
+                    Ok(None) | Err(_) => {
+                        tokio::time::sleep(STORE_RETRY).await;
+                        continue;
+                    }
+                },
+            };
+            let mut changes = match opened.changes().await {
+                Ok(changes) => changes,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch the group's model; retrying");
+                    tokio::time::sleep(STORE_RETRY).await;
+                    store = Some(opened);
+                    continue;
+                }
+            };
+            // A push between the first read and the watch is not missed.
+            self.swap(&opened, &swaps).await;
+            while let Some(()) = changes.next().await {
+                self.swap(&opened, &swaps).await;
+            }
+            store = Some(opened);
+        }
+    }
+
     /// A push: read it, load and warm it up once per session, and hand one to each; a model that
     /// does not load changes nothing.
-    async fn swap(&mut self) {
-        let stored = match self.store.current().await {
+    async fn swap(&mut self, store: &ModelStore, swaps: &[mpsc::Sender<Detector>]) {
+        let stored = match store.current().await {
             Ok(Some(stored)) => stored,
             Ok(None) => return,
             Err(error) => {
@@ -204,29 +290,24 @@ impl Swapper {
         if self.loaded.as_deref() == Some(stored.nuid.as_str()) {
             return;
         }
-        let (folder, options, sessions) = (self.folder.path.clone(), self.options.clone(), self.swaps.len());
-        let loaded = tokio::task::spawn_blocking(move || {
-            let path = write_model(&folder, &stored.file_name, &stored.bytes)?;
-            ModelArgs { model: Some(path), ..options }.load(sessions)
-        })
-        .await;
-        match loaded {
-            Ok(Ok(detectors)) => {
+        let nuid = stored.nuid.clone();
+        tracing::info!(file = %stored.file_name, bytes = stored.bytes.len(), "a model was pushed; loading it");
+        // Refused or not, this upload is not read again.
+        self.loaded = Some(nuid);
+        match self.load(stored).await {
+            Ok(detectors) => {
                 let id = detectors.first().map(|d| d.info().id.clone()).unwrap_or_default();
-                for (swap, detector) in self.swaps.iter().zip(detectors) {
+                for (swap, detector) in swaps.iter().zip(detectors) {
                     let _ = swap.send(detector);
                 }
-                self.loaded = Some(stored.nuid);
                 tracing::info!(model = %id, "swapped to the pushed model");
             }
-            Ok(Err(error)) => {
-                self.loaded = Some(stored.nuid);
+            Err(error) => {
                 tracing::error!(
                     error = format!("{error:#}"),
                     "the pushed model was refused; the old one keeps serving"
                 );
             }
-            Err(error) => tracing::error!(%error, "the model loader failed; the old one keeps serving"),
         }
     }
 }
@@ -319,10 +400,6 @@ impl PrivateFolder {
             .with_context(|| format!("cannot make {}", path.display()))?;
         Ok(Self { path })
     }
-
-    fn write(&self, file_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-        write_model(&self.path, file_name, bytes)
-    }
 }
 
 impl Drop for PrivateFolder {
@@ -338,7 +415,7 @@ fn fastrand_u32() -> u32 {
 
 /// Writes a model into our folder under its own (cleaned) file name, so that its id reads as
 /// the file that was pushed.
-fn write_model(folder: &std::path::Path, file_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+fn write_model(folder: &Path, file_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
     let path = folder.join(file_name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

@@ -1,0 +1,51 @@
+//! The flags that lock the fleet's bus: TLS and credentials for NATS, the same on `nvt-server
+//! --nats`, `nvt-worker` and `nvt-fleet`.
+
+use nvt_fleet::{Access, AccessFiles};
+use std::path::PathBuf;
+
+/// How to reach NATS securely (each needs `--nats`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsAccessArgs {
+    /// NATS over TLS: the CA certificates (PEM) the server's certificate must chain to. TLS is
+    /// then required (as with a tls:// URL, which uses the system's CAs unless this is given).
+    #[arg(long, value_name = "PEM", requires = "nats")]
+    pub nats_ca: Option<PathBuf>,
+    /// Mutual TLS: this process's certificate chain (PEM), presented to the NATS server.
+    #[arg(long, value_name = "PEM", requires_all = ["nats", "nats_key"])]
+    pub nats_cert: Option<PathBuf>,
+    /// Mutual TLS: the private key (PEM) of --nats-cert.
+    #[arg(long, value_name = "PEM", requires_all = ["nats", "nats_cert"])]
+    pub nats_key: Option<PathBuf>,
+    /// A NATS credentials file (.creds: a user JWT and its nkey seed).
+    #[arg(long, value_name = "FILE", requires = "nats", conflicts_with = "nats_user_file")]
+    pub nats_creds: Option<PathBuf>,
+    /// A file with the NATS user name on its first line and the password on its second.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_user_file: Option<PathBuf>,
+}
+
+impl NatsAccessArgs {
+    /// The checked URL with these files read: every problem is an error now, before anything
+    /// connects.
+    pub fn access(&self, url: &str) -> Result<Access, nvt_fleet::FleetError> {
+        let files = AccessFiles {
+            ca: self.nats_ca.clone(),
+            cert: self.nats_cert.clone(),
+            key: self.nats_key.clone(),
+            creds: self.nats_creds.clone(),
+            user_file: self.nats_user_file.clone(),
+        };
+        Access::new(url, &files)
+    }
+}
+
+/// `--nats`: a URL nvt can use, checked as the flags are read.
+pub fn parse_nats_url(text: &str) -> Result<String, String> {
+    nvt_fleet::check_url(text).map(|()| text.to_owned()).map_err(|e| e.to_string())
+}
+
+/// `--group`: a usable group name.
+pub fn parse_group(text: &str) -> Result<nvt_fleet::Group, String> {
+    nvt_fleet::Group::new(text).map_err(|e| e.to_string())
+}
