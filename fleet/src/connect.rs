@@ -38,9 +38,9 @@ impl Role {
 
 /// Connects to the server `access` names as `role`, named `name` on the server, buffering at
 /// most `buffered` messages per subscription (past it the server counts the client a slow
-/// consumer and drops). Returns at once, even while the broker is unreachable: requests fail
-/// until it is back. A server that refuses the credentials is retried too (and logged), as an
-/// operator may be fixing its configuration.
+/// consumer and drops). The long-lived roles return at once, even while the broker is
+/// unreachable or refuses their credentials: requests fail until it is back (an operator may be
+/// fixing its configuration). `nvt-fleet push`, a one-off command, connects once and fails.
 pub async fn connect(
     access: &Access,
     role: Role,
@@ -54,10 +54,13 @@ pub async fn connect(
     if access.secret_in_clear() {
         tracing::warn!("--nats-user-file without TLS: the password crosses the network in clear text");
     }
-    let options = async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new();
+    if role != Role::Push {
+        options = options.retry_on_initial_connect();
+    }
+    let options = options
         .name(name)
         .custom_inbox_prefix(role.inbox_prefix())
-        .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(std::time::Duration::from_secs(2))
         .subscription_capacity(buffered.max(1))

@@ -6,3 +6,4 @@ pub mod broker;
 pub mod harness;
 pub mod nats;
 pub mod original;
+pub mod pki;

@@ -78,8 +78,15 @@ async fn push(nats: &str, access: &NatsAccessArgs, group: Group, path: PathBuf) 
     };
     let push = async {
         let client = nvt_fleet::connect(&access, Role::Push, "nvt-fleet push", 64).await?;
-        let store = ModelStore::open_or_create(&client, &group).await?;
-        let bytes = store.push(&model).await?;
+        // A user not allowed to write the store sees its requests go unanswered (the server
+        // logs a permission violation): say so.
+        let refused = |error: nvt_fleet::FleetError| {
+            nvt_fleet::FleetError::Nats(format!(
+                "{error} (may this user write the model store? see the NATS server's log)"
+            ))
+        };
+        let store = ModelStore::open_or_create(&client, &group).await.map_err(refused)?;
+        let bytes = store.push(&model).await.map_err(refused)?;
         client.flush().await.map_err(nvt_fleet::FleetError::nats)?;
         Ok::<_, nvt_fleet::FleetError>(bytes)
     };
