@@ -52,21 +52,24 @@ pub async fn run(
 ) -> Result<Skipped, FleetError> {
     crate::subjects::check_consumer(consumer)?;
     tokio::pin!(stop);
-    let Some(consumer) = open(nats, consumer, &mut stop).await? else { return Ok(Skipped::default()) };
+    let Some(consumer) = open(nats.clone(), consumer, &mut stop).await? else { return Ok(Skipped::default()) };
     tracing::info!(stream = EVENTS_STREAM, "bridging events to MQTT");
     let batch = BATCH.min(buffer.max(1));
     let mut settled = publisher.settled();
     let mut skipped = Skipped::default();
     let mut last_published: Option<u64> = None;
     loop {
-        let taken = tokio::select! {
-            () = &mut stop => return Ok(skipped),
-            taken = take(&consumer, batch) => taken,
-        };
+        if futures_util::FutureExt::now_or_never(&mut stop).is_some() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), nats.flush()).await;
+            return Ok(skipped);
+        }
+        // Not cut short by `stop` (a message delivered then would wait for JetStream's ack wait
+        // before another bridge could have it): a take lasts a second at most.
+        let taken = take(&consumer, batch).await;
         let messages = match taken {
             Ok(messages) => messages,
             Err(error) => {
-                tracing::warn!(%error, "reading the events stream; retrying");
+                tracing::debug!(%error, "reading the events stream; retrying");
                 tokio::select! {
                     () = &mut stop => return Ok(skipped),
                     () = tokio::time::sleep(Duration::from_millis(500)) => continue,
@@ -75,6 +78,7 @@ pub async fn run(
         };
         // Hand every good event over (the publisher sends them in order, one at a time), then
         // acknowledge each to JetStream as MQTT acknowledges it.
+        tracing::debug!(taken = messages.len(), "events taken from the stream");
         let mut held = std::collections::VecDeque::with_capacity(messages.len());
         for message in messages {
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
@@ -104,10 +108,13 @@ pub async fn run(
             }
             tokio::select! {
                 () = &mut stop => {
-                    // Given back, so that the next bridge has them at once.
+                    tracing::debug!(held = held.len(), "given back to the stream");
+                    // Given back, so that the next bridge has them at once; flushed, as the
+                    // process ends next.
                     for (_, _, message) in &held {
                         acknowledge(message, AckKind::Nak(None)).await;
                     }
+                    let _ = tokio::time::timeout(Duration::from_secs(1), nats.flush()).await;
                     return Ok(skipped);
                 }
                 changed = settled.changed() => if changed.is_err() {
@@ -158,18 +165,23 @@ async fn open(
     }
 }
 
-/// Up to `batch` messages from the stream, waiting at most a few seconds for the first.
+/// Up to `batch` messages from the stream: those there now, or else the next one to come within
+/// a second (none when none comes).
 async fn take(
     consumer: &Consumer<pull::Config>,
     batch: usize,
 ) -> Result<Vec<async_nats::jetstream::Message>, FleetError> {
-    let mut messages = consumer
-        .batch()
-        .max_messages(batch)
-        .expires(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(FleetError::nats)?;
+    let there = collect(consumer.fetch().max_messages(batch).messages().await.map_err(FleetError::nats)?).await?;
+    if !there.is_empty() {
+        return Ok(there);
+    }
+    let next = consumer.batch().max_messages(1).expires(Duration::from_secs(1)).messages().await;
+    collect(next.map_err(FleetError::nats)?).await
+}
+
+async fn collect(
+    mut messages: impl futures_util::Stream<Item = Result<async_nats::jetstream::Message, impl std::fmt::Display>> + Unpin,
+) -> Result<Vec<async_nats::jetstream::Message>, FleetError> {
     let mut taken = Vec::new();
     while let Some(message) = messages.next().await {
         match message {
