@@ -3,6 +3,7 @@
 //! client and server ([`original`]).
 
 pub mod broker;
+pub mod creds;
 pub mod harness;
 pub mod nats;
 pub mod original;

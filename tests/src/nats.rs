@@ -34,6 +34,8 @@ pub struct Settings {
     pub locked: bool,
     /// TLS (the URL is then `tls://`).
     pub tls: Option<ServerTls>,
+    /// More configuration, as is (an operator and its accounts, say).
+    pub extra: String,
 }
 
 /// A nats-server process of the test's own; killed when dropped.
@@ -74,6 +76,7 @@ impl NatsServer {
                 tls.verify
             );
         }
+        text += &settings.extra;
         if settings.locked {
             let documented = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/nats-fleet.conf");
             std::fs::copy(&documented, dir.join("nats-fleet.conf")).expect("docs/nats-fleet.conf");

@@ -122,7 +122,10 @@ fn wait_stream(rt: &tokio::runtime::Runtime, nats: &NatsServer, dir: &Path, leas
 fn a_locked_bus_refuses_strangers_and_lets_each_role_do_its_part_and_no_more() {
     let rt = runtime();
     let dir = temp_dir("fleet-locked");
-    let nats = NatsServer::start_with(&dir.join("nats"), &Settings { max_payload: 8 << 20, locked: true, tls: None });
+    let nats = NatsServer::start_with(
+        &dir.join("nats"),
+        &Settings { max_payload: 8 << 20, locked: true, ..Settings::default() },
+    );
     let url = nats.url();
     let (ingest_user, worker_user) = (nats.user_file("ingest"), nats.user_file("worker"));
     let (push_user, bridge_user) = (nats.user_file("push"), nats.user_file("bridge"));
@@ -202,7 +205,7 @@ fn tls_and_mutual_tls_lock_the_bus_and_a_certificate_from_elsewhere_is_refused()
     // for is refused.
     let plain = NatsServer::start_with(
         &dir.join("nats-tls"),
-        &Settings { max_payload: 8 << 20, locked: true, tls: Some(tls(false)) },
+        &Settings { max_payload: 8 << 20, locked: true, tls: Some(tls(false)), ..Settings::default() },
     );
     let (ca, other_ca) = (path(&pki.ca), path(&pki.other_ca));
     let push_user = plain.user_file("push");
@@ -220,7 +223,7 @@ fn tls_and_mutual_tls_lock_the_bus_and_a_certificate_from_elsewhere_is_refused()
     // Mutual TLS: no client certificate, no connection; with one, every role works.
     let nats = NatsServer::start_with(
         &dir.join("nats-mtls"),
-        &Settings { max_payload: 8 << 20, locked: true, tls: Some(tls(true)) },
+        &Settings { max_payload: 8 << 20, locked: true, tls: Some(tls(true)), ..Settings::default() },
     );
     let url = nats.url();
     let files = [ca.clone(), path(&pki.client_cert), path(&pki.client_key)];
@@ -241,5 +244,36 @@ fn tls_and_mutual_tls_lock_the_bus_and_a_certificate_from_elsewhere_is_refused()
     let _worker = worker(&worker_flags);
     stream(&listen, 4);
     assert!(wait_detections(&dir, "shapes-v5.onnx@", Duration::from_secs(20)), "detections over mutual TLS");
+    sigterm(&mut server);
+}
+
+#[test]
+fn a_nats_creds_file_opens_an_operator_mode_server_to_every_role_and_a_strangers_does_not() {
+    use nvt_tests::creds::{creds, Operator};
+    let dir = temp_dir("fleet-creds");
+    let operator = Operator::new();
+    let nats = NatsServer::start_with(
+        &dir.join("nats"),
+        &Settings { max_payload: 8 << 20, extra: operator.server_config(), ..Settings::default() },
+    );
+    let url = nats.url();
+    let write = |name: &str, text: String| {
+        let file = dir.join(name);
+        std::fs::write(&file, text).expect("creds");
+        path(&file)
+    };
+    let (mine, stranger) =
+        (write("user.creds", operator.user_creds()), write("stranger.creds", creds(&nkeys::KeyPair::new_account())));
+    for refused in [vec!["--nats", &url], vec!["--nats", &url, "--nats-creds", &stranger]] {
+        let (out, took) = push(&refused, "shapes-v5.onnx");
+        assert_eq!(out.status.code(), Some(2), "{refused:?}: {}", stderr(&out));
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+    let (out, _) = push(&["--nats", &url, "--nats-creds", &mine], "shapes-v5.onnx");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (mut server, listen) = ingest(&dir, &["--nats", &url, "--nats-creds", &mine]);
+    let _worker = worker(&["--nats", &url, "--nats-creds", &mine]);
+    stream(&listen, 4);
+    assert!(wait_detections(&dir, "shapes-v5.onnx@", Duration::from_secs(20)), "detections with a .creds file");
     sigterm(&mut server);
 }
