@@ -215,11 +215,14 @@ impl Fleet {
             .headers(headers)
             .timeout(Some(deadline))
             .inbox(self.nats.new_inbox());
-        let started = Instant::now();
         let (nats, subject) = (self.nats.clone(), self.subject.clone());
         let answer = self.runtime.spawn(async move {
-            // The whole request, sending included, within the deadline and a second.
-            tokio::time::timeout(deadline + Duration::from_secs(1), nats.send_request(subject, request)).await
+            // The whole request, sending included, within the deadline and a second; timed here,
+            // as the reply comes, whatever the decode beside it takes.
+            let started = Instant::now();
+            let answer =
+                tokio::time::timeout(deadline + Duration::from_secs(1), nats.send_request(subject, request)).await;
+            (answer, started.elapsed())
         });
         let decoded = pipeline::decode(client, frame, self.max_pixels);
         let abort = answer.abort_handle();
@@ -229,19 +232,22 @@ impl Fleet {
                 () = gone.cancelled() => None,
             }
         });
-        let round_trip_ms = ms(started.elapsed());
-        let Some(answer) = answer else {
-            abort.abort();
-            return;
+        let (answer, round_trip_ms) = match answer {
+            Some(Ok((answer, took))) => (answer, ms(took)),
+            Some(Err(_)) => return,
+            None => {
+                abort.abort();
+                return;
+            }
         };
         let message = match answer {
-            Ok(Ok(Ok(message))) => message,
-            Ok(Err(_)) => {
+            Ok(Ok(message)) => message,
+            Err(_) => {
                 lock(&self.deadline).missed();
                 self.outcome("abandoned");
                 return;
             }
-            Ok(Ok(Err(error))) => {
+            Ok(Err(error)) => {
                 if error.kind() == RequestErrorKind::TimedOut {
                     lock(&self.deadline).missed();
                 }
@@ -260,7 +266,6 @@ impl Fleet {
                 }
                 return;
             }
-            Err(_) => return,
         };
         let reply = match DetectReply::parse(&message.payload) {
             Ok(reply) if reply.error.is_none() => reply,
