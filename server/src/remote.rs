@@ -14,7 +14,7 @@ use crate::pipeline::{self, Output, Results};
 use crate::record::{ms, RemoteRecord};
 use crate::stage::{per_client_thread, FrameStage};
 use async_nats::{HeaderMap, Request, RequestErrorKind};
-use nvt_fleet::labels::CameraLabels;
+use nvt_fleet::labels::LabelBook;
 use nvt_fleet::wire::{DetectReply, BUDGET_HEADER, CAMERA_HEADER, SEQ_HEADER};
 use nvt_fleet::Group;
 use nvt_support::sync::lock;
@@ -105,6 +105,8 @@ struct Fleet {
     output: Arc<Output>,
     max_pixels: u64,
     deadline: Arc<Mutex<Deadline>>,
+    /// The labels each camera has taken from workers.
+    labels: Arc<Mutex<LabelBook>>,
     metrics: Arc<FleetMetrics>,
 }
 
@@ -140,6 +142,7 @@ impl RemoteStage {
             output,
             max_pixels,
             deadline: Arc::default(),
+            labels: Arc::default(),
             metrics: Arc::new(FleetMetrics { requests, deadline, labels_refused }),
         };
         Self { fleet, threads: Mutex::default() }
@@ -150,10 +153,9 @@ impl FrameStage for RemoteStage {
     fn register(&self, client: &Arc<Client>) -> std::io::Result<()> {
         let fleet = self.fleet.clone();
         let gone = CancellationToken::new();
-        let mut labels = CameraLabels::default();
         let token = gone.clone();
         let thread = per_client_thread(client, format!("remote {}", client.peer), move |client, frame| {
-            fleet.process(client, frame, &mut labels, &token);
+            fleet.process(client, frame, &token);
         })?;
         lock(&self.threads).insert(client.id, (thread, gone));
         Ok(())
@@ -184,8 +186,8 @@ impl Fleet {
     }
 
     /// Sends one of `client`'s frames and finishes it with the reply; decodes it meanwhile.
-    /// `labels` are the ones the camera has taken so far; `gone` gives the request up.
-    fn process(&self, client: &Client, frame: Incoming, labels: &mut CameraLabels, gone: &CancellationToken) {
+    /// `gone` gives the request up.
+    fn process(&self, client: &Client, frame: Incoming, gone: &CancellationToken) {
         if self.nats.connection_state() != async_nats::connection::State::Connected {
             // The broker is away: the frame is not sent (nothing piles up to flood the workers
             // when it is back); the client's newest frame goes once it is.
@@ -293,12 +295,15 @@ impl Fleet {
         let (width, height) = (decoded.image.cols().max(0) as u32, decoded.image.rows().max(0) as u32);
         let mut detections = DetectReply::sanitised(reply.detections, width, height);
         let before = detections.len();
-        detections.retain(|d| labels.admit(&d.label));
+        let mut book = lock(&self.labels);
+        detections.retain(|d| book.admit(&client.camera, &d.label));
+        let labels = book.labels(&client.camera);
+        drop(book);
         let refused = before - detections.len();
         if refused > 0 {
             self.metrics.labels_refused.inc_by(refused as u64);
             if let Some(held_back) = client.may_warn() {
-                tracing::warn!(peer = %client.peer, worker = %reply.worker, refused, labels = labels.len(), held_back_since_last = held_back,
+                tracing::warn!(peer = %client.peer, worker = %reply.worker, refused, labels, held_back_since_last = held_back,
                     "detections dropped: the camera already has the most labels it takes from workers");
             }
         }
