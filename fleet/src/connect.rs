@@ -51,9 +51,6 @@ pub async fn connect(
     let refusals = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     let url = access.url().to_owned();
     tracing::info!(%url, client = %name, tls = access.tls(), "connecting to NATS (retrying until it answers)");
-    if access.secret_in_clear() {
-        tracing::warn!("--nats-user-file without TLS: the password crosses the network in clear text");
-    }
     let mut options = async_nats::ConnectOptions::new();
     if role != Role::Push {
         options = options.retry_on_initial_connect();

@@ -5,18 +5,19 @@
 //! it, and swaps to each new push between frames; a file that does not load is refused and the
 //! old model keeps serving.
 
+mod models;
+
 use crate::cli::{parse_group, parse_nats_url, ModelArgs, NatsAccessArgs};
 use crate::detection::to_record;
 use crate::record::ms;
-use anyhow::Context;
 use clap::builder::TypedValueParser;
 use futures_util::StreamExt;
+use models::{Models, PrivateFolder};
 use nvt_capture::jpeg;
 use nvt_detect::Detector;
-use nvt_fleet::models::{ModelStore, StoredModel, READ_BUFFER};
+use nvt_fleet::models::READ_BUFFER;
 use nvt_fleet::wire::{DetectReply, WorkerTimings, BUDGET_HEADER};
 use nvt_fleet::{Group, Role};
-use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,9 +62,6 @@ type Job = (async_nats::Message, Instant);
 /// How long, once told to stop, the worker waits for its sessions to finish their frames.
 const FINISH_WITHIN: Duration = Duration::from_secs(2);
 
-/// How often a worker whose group has no model store yet looks for one.
-const STORE_RETRY: Duration = Duration::from_secs(2);
-
 /// Runs the worker until `stop` completes. Every wait (the broker, the model store, a model
 /// read, a model load) gives way to `stop`.
 pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Result<(), Failure> {
@@ -91,17 +89,11 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
         .await
         .map_err(|e| Failure::Setup(e.into()))?;
     let options = ModelArgs { threads: args.model.threads.max(1), ..args.model.clone() };
-    let mut models = Models {
-        nats: store_nats,
-        group: group.clone(),
-        folder: PrivateFolder::new().map_err(Failure::Setup)?,
-        options,
-        sessions: args.workers,
-        loaded: None,
-    };
+    let folder = PrivateFolder::new().map_err(Failure::Setup)?;
+    let mut models = Models::new(store_nats, group.clone(), folder, options, args.workers);
     let (detectors, store) = tokio::select! {
         () = &mut stop => return Ok(()),
-        first = models.first() => first?,
+        first = models.first() => first.map_err(Failure::Setup)?,
     };
 
     let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(args.workers);
@@ -157,159 +149,6 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
         tracing::warn!("a detector session did not finish its frame in time; leaving it");
     }
     Ok(())
-}
-
-/// Where the worker's models come from: the group's pushed model in the store (read on a
-/// connection of its own), or `--model`.
-struct Models {
-    nats: async_nats::Client,
-    group: Group,
-    folder: PrivateFolder,
-    options: ModelArgs,
-    sessions: usize,
-    /// The upload now serving (a push seen twice, as after a reconnect, is not loaded twice).
-    loaded: Option<String>,
-}
-
-impl Models {
-    /// The model to start with: the group's pushed model when there is one (it wins over
-    /// `--model`), else `--model`; a pushed model that does not load leaves `--model` serving.
-    /// Also the store, when it is there yet (a worker never makes it: `nvt-fleet push` does).
-    async fn first(&mut self) -> Result<(Vec<Detector>, Option<ModelStore>), Failure> {
-        let mut failures = 0u32;
-        let store = loop {
-            match ModelStore::open(&self.nats, &self.group).await {
-                Ok(store) => break store,
-                Err(error) => {
-                    if failures.is_multiple_of(30) {
-                        tracing::warn!(%error, "cannot open the model store yet (is the NATS server up, with JetStream, and may this user read the store?); retrying");
-                    }
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        };
-        let stored = match &store {
-            Some(store) => match store.current().await {
-                Ok(stored) => stored,
-                // Read again once the worker serves (its watch starts with a read).
-                Err(error) if self.options.model.is_some() => {
-                    tracing::error!(%error, "cannot read the group's model; serving --model meanwhile");
-                    None
-                }
-                Err(error) => return Err(Failure::Setup(error.into())),
-            },
-            None => None,
-        };
-        if let Some(stored) = stored {
-            tracing::info!(file = %stored.file_name, bytes = stored.bytes.len(), group = self.group.name(), "the group's model from the store");
-            let nuid = stored.nuid.clone();
-            match self.load(stored).await {
-                Ok(detectors) => {
-                    self.loaded = Some(nuid);
-                    return Ok((detectors, store));
-                }
-                Err(error) if self.options.model.is_some() => {
-                    self.loaded = Some(nuid);
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "the group's stored model does not load; serving --model"
-                    );
-                }
-                Err(error) => return Err(Failure::Setup(error)),
-            }
-        }
-        if self.options.model.is_none() {
-            return Err(Failure::Setup(anyhow::anyhow!("no model: give --model, or push one with `nvt-fleet push`")));
-        }
-        let (options, sessions) = (self.options.clone(), self.sessions);
-        let detectors = tokio::task::spawn_blocking(move || options.load(sessions))
-            .await
-            .map_err(|e| Failure::Setup(e.into()))?
-            .map_err(Failure::Setup)?;
-        Ok((detectors, store))
-    }
-
-    /// Writes a stored model into the private folder, loads it once per session and removes the
-    /// file again, loaded or not: nothing piles up in the folder.
-    async fn load(&self, stored: StoredModel) -> anyhow::Result<Vec<Detector>> {
-        let (folder, options, sessions) = (self.folder.path.clone(), self.options.clone(), self.sessions);
-        tokio::task::spawn_blocking(move || {
-            let path = write_model(&folder, &stored.file_name, &stored.bytes)?;
-            drop(stored);
-            let loaded = ModelArgs { model: Some(path.clone()), ..options }.load(sessions);
-            let _ = std::fs::remove_file(&path);
-            loaded
-        })
-        .await?
-    }
-
-    /// Watches the group's model for good: opens the store once it is there, and swaps to each
-    /// push (and to one that came before the watch began).
-    async fn watch(mut self, mut store: Option<ModelStore>, swaps: Vec<mpsc::Sender<Detector>>) {
-        loop {
-            let opened = match store.take() {
-                Some(opened) => opened,
-                None => match ModelStore::open(&self.nats, &self.group).await {
-                    Ok(Some(opened)) => opened,
-                    Ok(None) | Err(_) => {
-                        tokio::time::sleep(STORE_RETRY).await;
-                        continue;
-                    }
-                },
-            };
-            let mut changes = match opened.changes().await {
-                Ok(changes) => changes,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot watch the group's model; retrying");
-                    tokio::time::sleep(STORE_RETRY).await;
-                    store = Some(opened);
-                    continue;
-                }
-            };
-            // A push between the first read and the watch is not missed.
-            self.swap(&opened, &swaps).await;
-            while let Some(()) = changes.next().await {
-                self.swap(&opened, &swaps).await;
-            }
-            store = Some(opened);
-        }
-    }
-
-    /// A push: read it, load and warm it up once per session, and hand one to each; a model that
-    /// does not load changes nothing.
-    async fn swap(&mut self, store: &ModelStore, swaps: &[mpsc::Sender<Detector>]) {
-        let stored = match store.current().await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the pushed model; the old one keeps serving");
-                return;
-            }
-        };
-        if self.loaded.as_deref() == Some(stored.nuid.as_str()) {
-            return;
-        }
-        let nuid = stored.nuid.clone();
-        tracing::info!(file = %stored.file_name, bytes = stored.bytes.len(), "a model was pushed; loading it");
-        // Refused or not, this upload is not read again.
-        self.loaded = Some(nuid);
-        match self.load(stored).await {
-            Ok(detectors) => {
-                let id = detectors.first().map(|d| d.info().id.clone()).unwrap_or_default();
-                for (swap, detector) in swaps.iter().zip(detectors) {
-                    let _ = swap.send(detector);
-                }
-                tracing::info!(model = %id, "swapped to the pushed model");
-            }
-            Err(error) => {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "the pushed model was refused; the old one keeps serving"
-                );
-            }
-        }
-    }
 }
 
 /// One detector session's thread.
@@ -382,43 +221,6 @@ fn expired(request: &async_nats::Message, arrived: Instant) -> bool {
     let budget =
         request.headers.as_ref().and_then(|h| h.get(BUDGET_HEADER)).and_then(|v| v.as_str().parse::<u64>().ok());
     budget.is_some_and(|ms| arrived.elapsed() > std::time::Duration::from_millis(ms))
-}
-
-/// A folder only this process uses (mode 700), for the models it reads from the store; removed
-/// when the worker ends, however it ends.
-struct PrivateFolder {
-    path: PathBuf,
-}
-
-impl PrivateFolder {
-    fn new() -> anyhow::Result<Self> {
-        use std::os::unix::fs::DirBuilderExt;
-        let path = std::env::temp_dir().join(format!("nvt-worker-{}-{:08x}", std::process::id(), fastrand_u32()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .with_context(|| format!("cannot make {}", path.display()))?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for PrivateFolder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-fn fastrand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    nanos ^ std::process::id()
-}
-
-/// Writes a model into our folder under its own (cleaned) file name, so that its id reads as
-/// the file that was pushed.
-fn write_model(folder: &Path, file_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-    let path = folder.join(file_name);
-    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }
 
 /// This machine's name, for worker ids.

@@ -36,7 +36,11 @@ impl NatsAccessArgs {
             creds: self.nats_creds.clone(),
             user_file: self.nats_user_file.clone(),
         };
-        Access::new(url, &files)
+        let access = Access::new(url, &files)?;
+        if access.secret_in_clear() {
+            tracing::warn!("--nats-user-file without TLS: the password crosses the network in clear text");
+        }
+        Ok(access)
     }
 }
 
