@@ -2,8 +2,8 @@
 //! the group's name, and every worker of the group watches that object. A worker that starts
 //! later reads the group's current model from the store.
 
+use crate::error::FleetError;
 use crate::subjects::{Group, MODEL_BUCKET};
-use crate::FleetError;
 use async_nats::jetstream::object_store::{self, ObjectMetadata, ObjectStore};
 use futures_util::StreamExt;
 use std::path::Path;
@@ -12,10 +12,38 @@ use tokio::io::AsyncReadExt;
 /// The largest model file the store takes or a worker reads (as `--model` files).
 pub const MAX_MODEL_BYTES: u64 = 2 << 30;
 
+/// A model read that gets no bytes for this long fails (the broker went away mid-read).
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Messages a connection that reads models buffers per subscription: the store's chunks are
+/// 128 KiB, so at most 32 MiB wait. A connection of its own, apart from the requests' small
+/// buffer, so that a read is never dropped as a slow consumer.
+pub const READ_BUFFER: usize = 256;
+
 /// A group's model in the store.
 pub struct ModelStore {
     store: ObjectStore,
     group: Group,
+}
+
+/// A model file to push, read before anything connects.
+pub struct ModelFile {
+    /// Its cleaned file name, as workers will write it.
+    pub file_name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl ModelFile {
+    /// Reads `path`: a regular file of at most [`MAX_MODEL_BYTES`], not empty.
+    pub fn read(path: &Path) -> Result<Self, FleetError> {
+        let file_error = |reason: String| FleetError::File { path: path.to_owned(), reason };
+        let bytes = nvt_support::files::read_regular(path, MAX_MODEL_BYTES).map_err(|e| file_error(e.to_string()))?;
+        if bytes.is_empty() {
+            return Err(file_error("empty".into()));
+        }
+        Ok(Self { file_name: file_name(path), bytes })
+    }
 }
 
 /// A model read from the store: its file name (as pushed) and its bytes.
@@ -29,53 +57,96 @@ pub struct StoredModel {
 }
 
 impl ModelStore {
-    /// Opens the store (making it on first use) for `group`.
-    pub async fn open(client: &async_nats::Client, group: &Group) -> Result<Self, FleetError> {
+    /// Opens the store for `group`, if it is there: `None` when nothing was ever pushed (only
+    /// [`ModelStore::open_or_create`] makes it, so a worker needs no right to write the store).
+    pub async fn open(client: &async_nats::Client, group: &Group) -> Result<Option<Self>, FleetError> {
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        use async_nats::jetstream::ErrorCode;
         let jetstream = async_nats::jetstream::new(client.clone());
-        let store = match jetstream.get_object_store(MODEL_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => jetstream
-                .create_object_store(object_store::Config {
-                    bucket: MODEL_BUCKET.into(),
-                    description: Some("nvt: each worker group's current model".into()),
-                    ..Default::default()
-                })
-                .await
-                .map_err(FleetError::nats)?,
-        };
+        match jetstream.get_stream(format!("OBJ_{MODEL_BUCKET}")).await {
+            Ok(_) => {}
+            Err(error) => {
+                if let GetStreamErrorKind::JetStream(inner) = error.kind() {
+                    if inner.error_code() == ErrorCode::STREAM_NOT_FOUND {
+                        return Ok(None);
+                    }
+                }
+                return Err(FleetError::nats(error));
+            }
+        }
+        let store = jetstream.get_object_store(MODEL_BUCKET).await.map_err(FleetError::nats)?;
+        Ok(Some(Self { store, group: group.clone() }))
+    }
+
+    /// Opens the store for `group`, making it if need be (`nvt-fleet push`).
+    pub async fn open_or_create(client: &async_nats::Client, group: &Group) -> Result<Self, FleetError> {
+        if let Some(store) = Self::open(client, group).await? {
+            return Ok(store);
+        }
+        let jetstream = async_nats::jetstream::new(client.clone());
+        let store = jetstream
+            .create_object_store(object_store::Config {
+                bucket: MODEL_BUCKET.into(),
+                description: Some("nvt: each worker group's current model".into()),
+                ..Default::default()
+            })
+            .await
+            .map_err(FleetError::nats)?;
         Ok(Self { store, group: group.clone() })
     }
 
-    /// Stores the model file at `path` as the group's current model.
-    pub async fn push(&self, path: &Path) -> Result<usize, FleetError> {
-        let file_error = |reason: String| FleetError::File { path: path.to_owned(), reason };
-        let bytes = nvt_support::files::read_regular(path, MAX_MODEL_BYTES).map_err(|e| file_error(e.to_string()))?;
+    /// Stores `model` as the group's current model; returns its size.
+    pub async fn push(&self, model: &ModelFile) -> Result<usize, FleetError> {
         let meta = ObjectMetadata {
             name: self.group.name().to_owned(),
-            description: Some(file_name(path)),
+            description: Some(model.file_name.clone()),
             ..Default::default()
         };
-        let info = self.store.put(meta, &mut bytes.as_slice()).await.map_err(FleetError::nats)?;
+        let info = self.store.put(meta, &mut model.bytes.as_slice()).await.map_err(FleetError::nats)?;
         Ok(info.size)
     }
 
-    /// The group's current model, if one was pushed.
+    /// The group's current model, if one was pushed. The read gives up when no bytes come for
+    /// [`STALL`]; a link to another object is refused (nvt never pushes one).
     pub async fn current(&self) -> Result<Option<StoredModel>, FleetError> {
-        let mut object = match self.store.get(self.group.name()).await {
-            Ok(object) => object,
-            Err(error) if error.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+        let info = match self.store.info(self.group.name()).await {
+            Ok(info) if info.deleted => return Ok(None),
+            Ok(info) => info,
+            Err(error) if error.kind() == object_store::InfoErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(FleetError::nats(error)),
         };
-        let info = object.info().clone();
+        if info.options.as_ref().is_some_and(|o| o.link.is_some()) {
+            return Err(FleetError::Nats("the stored model is a link, which nvt does not follow".into()));
+        }
         if info.size as u64 > MAX_MODEL_BYTES {
             return Err(FleetError::Nats(format!(
                 "the stored model is {} bytes, more than {MAX_MODEL_BYTES}",
                 info.size
             )));
         }
+        let mut object = match self.store.get(self.group.name()).await {
+            Ok(object) => object,
+            Err(error) if error.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(FleetError::nats(error)),
+        };
+        let info = object.info().clone();
+        if info.size as u64 > MAX_MODEL_BYTES || info.options.as_ref().is_some_and(|o| o.link.is_some()) {
+            return Err(FleetError::Nats("the stored model changed while it was read".into()));
+        }
         let mut bytes = Vec::with_capacity(info.size);
         // Never more than the size the store states, whatever its chunks hold.
-        (&mut object).take(info.size as u64 + 1).read_to_end(&mut bytes).await.map_err(FleetError::nats)?;
+        let mut limited = (&mut object).take(info.size as u64 + 1);
+        let mut chunk = vec![0u8; 256 << 10];
+        loop {
+            let read = tokio::time::timeout(STALL, limited.read(&mut chunk))
+                .await
+                .map_err(|_| FleetError::Nats(format!("reading the stored model: no bytes for {} s", STALL.as_secs())))?
+                .map_err(FleetError::nats)?;
+            if read == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..read]);
+        }
         if bytes.len() != info.size {
             return Err(FleetError::Nats(format!(
                 "the stored model has {} bytes, not the {} it states",

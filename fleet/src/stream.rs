@@ -3,8 +3,8 @@
 //! hands each event over and never waits: a task publishes them in order, each kept until
 //! JetStream has acknowledged it.
 
+use crate::error::FleetError;
 use crate::subjects::{events_subject, EVENTS_STREAM};
-use crate::FleetError;
 use nvt_events::hub::EventOutput;
 use nvt_events::Event;
 use std::time::Duration;
@@ -15,6 +15,17 @@ const MAX_WAITING: usize = 10_000;
 
 /// The stream keeps at most this many bytes of events (the oldest go first), besides a week.
 const MAX_STREAM_BYTES: i64 = 1 << 30;
+
+/// The events stream as ingest servers make it.
+pub fn config() -> async_nats::jetstream::stream::Config {
+    async_nats::jetstream::stream::Config {
+        name: EVENTS_STREAM.into(),
+        subjects: vec!["nvt.events.>".into()],
+        max_age: Duration::from_secs(7 * 24 * 3600),
+        max_bytes: MAX_STREAM_BYTES,
+        ..Default::default()
+    }
+}
 
 /// Publishes events to the stream.
 pub struct EventStream {
@@ -29,13 +40,7 @@ impl EventStream {
         let jetstream = async_nats::jetstream::new(client);
         let (sender, mut waiting) = mpsc::channel::<(String, String, Vec<u8>)>(MAX_WAITING);
         tokio::spawn(async move {
-            let config = async_nats::jetstream::stream::Config {
-                name: EVENTS_STREAM.into(),
-                subjects: vec!["nvt.events.>".into()],
-                max_age: Duration::from_secs(7 * 24 * 3600),
-                max_bytes: MAX_STREAM_BYTES,
-                ..Default::default()
-            };
+            let config = config();
             let mut ready = false;
             while let Some((subject, id, payload)) = waiting.recv().await {
                 let mut backoff = Duration::from_millis(100);

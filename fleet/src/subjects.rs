@@ -1,7 +1,7 @@
 //! Names on the broker: the detection subject and queue of a group, the model store, and the
 //! events stream.
 
-use crate::FleetError;
+use crate::error::FleetError;
 
 /// A worker group (`--group`, default `default`): the ingest servers and workers that share its
 /// detection subject and its model.
@@ -38,6 +38,18 @@ impl Group {
     }
 }
 
+/// Checks a durable consumer's name (`nvt-fleet mqtt --consumer`): 1-64 letters, digits, `_`
+/// or `-`, as JetStream takes it in a subject token.
+pub fn check_consumer(name: &str) -> Result<(), FleetError> {
+    let ok =
+        (1..=64).contains(&name.len()) && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FleetError::Consumer(name.to_owned()))
+    }
+}
+
 impl Default for Group {
     fn default() -> Self {
         Self("default".into())
@@ -64,6 +76,10 @@ mod tests {
             assert!(Group::new(bad).is_err(), "{bad}");
         }
         assert_eq!(events_subject("127.0.0.1"), "nvt.events.127_0_0_1");
+        assert!(check_consumer("nvt-mqtt").is_ok());
+        for bad in ["a.b", "", "x y", "*", ">", "a\nb", &"c".repeat(65)] {
+            assert!(check_consumer(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(events_subject("door"), "nvt.events.door");
     }
 }

@@ -20,6 +20,15 @@ pub const MAX_DETECTIONS: usize = 300;
 /// Longest label an ingest takes from a reply, in characters.
 pub const MAX_LABEL: usize = 200;
 
+/// Longest worker id an ingest takes from a reply (`host:pid/thread`), in characters.
+pub const MAX_WORKER: usize = 100;
+
+/// Longest model id an ingest takes from a reply, in characters.
+pub const MAX_MODEL: usize = 200;
+
+/// Longest error an ingest takes from a reply, in characters.
+pub const MAX_ERROR: usize = 300;
+
 /// A worker's answer to one frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectReply {
@@ -54,6 +63,51 @@ impl WorkerTimings {
     pub fn total(&self) -> f64 {
         self.decode + self.preprocess + self.infer + self.postprocess
     }
+
+    /// What an ingest keeps of the times a worker states, given the request's measured round
+    /// trip: a worker cannot have spent longer on a frame than the ingest waited for it, so each
+    /// time is made finite, at least 0, and all of them together at most `round_trip_ms`.
+    pub fn bounded(self, round_trip_ms: f64) -> Self {
+        let limit = if round_trip_ms.is_finite() { round_trip_ms.max(0.0) } else { 0.0 };
+        let each = |v: f64| if v.is_finite() { v.clamp(0.0, limit) } else { 0.0 };
+        let kept = Self {
+            decode: each(self.decode),
+            preprocess: each(self.preprocess),
+            infer: each(self.infer),
+            postprocess: each(self.postprocess),
+        };
+        let total = kept.total();
+        if total <= limit {
+            return kept;
+        }
+        let scale = limit / total;
+        Self {
+            decode: kept.decode * scale,
+            preprocess: kept.preprocess * scale,
+            infer: kept.infer * scale,
+            postprocess: kept.postprocess * scale,
+        }
+    }
+}
+
+/// `text` as it may go into a log line or a record: at most `max_chars` characters, with control
+/// characters (newlines, escape sequences) and the invisible ones that reorder or hide text
+/// written as escapes (`\n`, `\u{1b}`, `\u{202e}`), so that a peer's string can neither forge a
+/// line nor colour a terminal.
+pub fn escaped(text: &str, max_chars: usize) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+    };
+    let mut out = String::with_capacity(text.len().min(max_chars));
+    for c in text.chars().take(max_chars) {
+        match c {
+            '\n' | '\r' | '\t' | '\0' => out.extend(c.escape_debug()),
+            c if hidden(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Most bytes of a reply an ingest server reads (300 detections with long labels fit easily).
@@ -61,16 +115,24 @@ pub const MAX_REPLY: usize = 1 << 20;
 
 impl DetectReply {
     /// Reads a worker's reply; anything but that JSON, or a reply over [`MAX_REPLY`], is an error.
+    /// Its strings come back cut and escaped (see [`escaped`]): the worker id to [`MAX_WORKER`]
+    /// characters, the model id to [`MAX_MODEL`], the error to [`MAX_ERROR`]. The error says
+    /// what was wrong, escaped, without repeating the reply.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() > MAX_REPLY {
             return Err(format!("a reply of {} bytes, more than {MAX_REPLY}", bytes.len()));
         }
-        serde_json::from_slice(bytes).map_err(|e| format!("not a detection reply: {e}"))
+        let mut reply: Self = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not a detection reply: {}", escaped(&e.to_string(), MAX_ERROR)))?;
+        reply.worker = escaped(&reply.worker, MAX_WORKER);
+        reply.model = escaped(&reply.model, MAX_MODEL);
+        reply.error = reply.error.map(|e| escaped(&e, MAX_ERROR));
+        Ok(reply)
     }
 
     /// What an ingest keeps of a worker's detections for a frame of `width` x `height`: at most
     /// [`MAX_DETECTIONS`], finite scores in 0-1, boxes clamped into the frame, labels cut to
-    /// [`MAX_LABEL`] characters, and no track id (the ingest's tracker gives those).
+    /// [`MAX_LABEL`] characters and escaped, and no track id (the ingest's tracker gives those).
     pub fn sanitised(detections: Vec<ReplyDetection>, width: u32, height: u32) -> Vec<ReplyDetection> {
         let (w, h) = (width as f32, height as f32);
         detections
@@ -81,7 +143,7 @@ impl DetectReply {
                 let [x1, y1, x2, y2] = d.bbox;
                 ReplyDetection {
                     class_id: d.class_id,
-                    label: d.label.chars().take(MAX_LABEL).collect(),
+                    label: escaped(&d.label, MAX_LABEL),
                     score: d.score.clamp(0.0, 1.0),
                     bbox: [x1.clamp(0.0, w), y1.clamp(0.0, h), x2.clamp(0.0, w), y2.clamp(0.0, h)],
                     track_id: None,
@@ -128,5 +190,28 @@ mod tests {
         assert!(kept.iter().all(|d| d.label.len() == MAX_LABEL && d.score == 1.0 && d.track_id.is_none()));
         assert_eq!(kept[0].bbox, [0.0, 480.0, 640.0, 5.0]);
         assert!(DetectReply::parse(&vec![b' '; MAX_REPLY + 1]).is_err());
+    }
+
+    #[test]
+    fn a_workers_strings_are_cut_and_escaped_and_its_times_bounded() {
+        let forged = format!("w\n2026-01-01T00:00:00Z  INFO forged line \u{1b}[31mred\u{202e}{}", "x".repeat(300_000));
+        let reply = serde_json::json!({
+            "worker": forged, "model": forged, "error": forged, "detections": [],
+            "timings": {"decode": 1e308, "preprocess": -5.0, "infer": 3.0, "postprocess": 1.0}
+        });
+        let reply = DetectReply::parse(reply.to_string().as_bytes()).expect("parse");
+        for (text, max) in [(&reply.worker, MAX_WORKER), (&reply.model, MAX_MODEL)] {
+            assert!(text.chars().count() < max + 30, "{}", text.len());
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(text.starts_with("w\\n2026"), "{text}");
+            assert!(text.contains("\\u{1b}[31mred\\u{202e}"), "{text}");
+        }
+        assert!(reply.error.as_deref().is_some_and(|e| !e.contains('\n')));
+        let t = reply.timings.bounded(12.0);
+        assert!([t.decode, t.preprocess, t.infer, t.postprocess].iter().all(|v| v.is_finite() && *v >= 0.0));
+        assert!((t.total() - 12.0).abs() < 1e-9, "{t:?}");
+        let honest = WorkerTimings { decode: 1.0, preprocess: 2.0, infer: 3.0, postprocess: 0.5 };
+        assert_eq!(honest.bounded(10.0), honest, "times within the round trip are kept as they are");
+        assert_eq!(honest.bounded(f64::NAN).total(), 0.0);
     }
 }

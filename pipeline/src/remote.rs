@@ -2,9 +2,11 @@
 //! queue of workers instead of to a local model, one request per feed at a time. While it is
 //! out, newer frames replace each other in the feed's slot (newest wins, no queue). A request
 //! not answered within the deadline is abandoned, and the feed's newest frame goes instead: a
-//! worker that dies costs its cameras at most that deadline. The deadline follows the times the
-//! workers report. The ingest decodes the frame itself meanwhile, for the log, the web view,
-//! snapshots and the window.
+//! worker that dies costs its cameras at most that deadline. The deadline follows the round trips
+//! the ingest measures, never what a worker says. The ingest decodes the frame itself meanwhile,
+//! for the log, the web view, snapshots and the window. A reply is input from a peer: its
+//! strings are cut and escaped, its times bounded by the round trip, its labels by a set per
+//! camera.
 
 use crate::feed::{Feed, Incoming};
 use crate::frame::{self, Output, Results};
@@ -12,15 +14,17 @@ use crate::metrics::Metrics;
 use crate::record::{ms, RemoteRecord};
 use crate::stage::{per_client_thread, FrameStage};
 use async_nats::{HeaderMap, Request, RequestErrorKind};
+use nvt_fleet::labels::LabelBook;
 use nvt_fleet::wire::{DetectReply, BUDGET_HEADER, CAMERA_HEADER, SEQ_HEADER};
 use nvt_fleet::Group;
 use nvt_support::sync::lock;
 use opencv::prelude::*;
-use prometheus::{Gauge, IntCounterVec, Opts};
+use prometheus::{Gauge, IntCounter, IntCounterVec, Opts};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// The deadline before any worker has reported a time.
 const FIRST_DEADLINE: Duration = Duration::from_secs(2);
@@ -32,10 +36,12 @@ const HEADER_ROOM: usize = 256;
 /// the feed's newest frame again.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 
-/// The deadline of a request: four times the 95th percentile of the workers' recent times, plus
-/// 200 ms for the network and queueing, between 300 ms and 10 s. Each request that times out
-/// doubles it (up to 10 s) until a reply comes: a slower model pushed to the fleet, or workers
-/// under load, cannot leave every request timing out for good.
+/// The deadline of a request: four times the median of the last 200 round trips the ingest
+/// measured (request out to reply in), plus 200 ms for the network and queueing, between 300 ms
+/// and 10 s. Each request that times out doubles it (up to 10 s) until a reply comes: a slower
+/// model pushed to the fleet, or workers under load, cannot leave every request timing out for
+/// good. What a worker says it spent is not used: a worker could say anything. A worker that is
+/// really slow moves the median only once it answers half of the requests.
 #[derive(Debug, Default)]
 pub struct Deadline {
     recent_ms: VecDeque<f64>,
@@ -49,11 +55,11 @@ impl Deadline {
         self.missed = self.missed.saturating_add(1);
     }
 
-    /// A worker answered, and said it took `worker_ms` on the frame.
-    pub fn observe(&mut self, worker_ms: f64) {
+    /// A worker answered, `round_trip_ms` after the request went out.
+    pub fn observe(&mut self, round_trip_ms: f64) {
         self.missed = 0;
-        if worker_ms.is_finite() && worker_ms >= 0.0 {
-            self.recent_ms.push_back(worker_ms);
+        if round_trip_ms.is_finite() && round_trip_ms >= 0.0 {
+            self.recent_ms.push_back(round_trip_ms);
             if self.recent_ms.len() > 200 {
                 self.recent_ms.pop_front();
             }
@@ -67,8 +73,8 @@ impl Deadline {
         } else {
             let mut sorted: Vec<f64> = self.recent_ms.iter().copied().collect();
             sorted.sort_by(f64::total_cmp);
-            let p95 = sorted[((sorted.len() - 1) as f64 * 0.95).round() as usize];
-            (4.0 * p95 + 200.0) / 1000.0
+            let median = sorted[(sorted.len() - 1) / 2];
+            (4.0 * median + 200.0) / 1000.0
         };
         let backoff = 2f64.powi(self.missed.min(16) as i32);
         Duration::from_secs_f64((base * backoff).clamp(0.3, 10.0))
@@ -79,12 +85,14 @@ impl Deadline {
 struct FleetMetrics {
     requests: IntCounterVec,
     deadline: Gauge,
+    labels_refused: IntCounter,
 }
 
 /// Frames detected by the group's workers over NATS.
 pub struct RemoteStage {
     fleet: Fleet,
-    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
+    /// Each feed's thread, and what tells it to give up the request in flight.
+    threads: Mutex<HashMap<u64, (JoinHandle<()>, CancellationToken)>>,
 }
 
 /// What every feed's thread shares: the connection, the subject, where frames go, the
@@ -97,6 +105,8 @@ struct Fleet {
     output: Arc<Output>,
     max_pixels: u64,
     deadline: Arc<Mutex<Deadline>>,
+    /// The labels each camera has taken from workers.
+    labels: Arc<Mutex<LabelBook>>,
     metrics: Arc<FleetMetrics>,
 }
 
@@ -116,8 +126,14 @@ impl RemoteStage {
         .expect("valid metric");
         let deadline =
             Gauge::new("nvt_fleet_deadline_seconds", "How long a detection request may take").expect("valid");
+        let labels_refused = IntCounter::new(
+            "nvt_fleet_labels_refused_total",
+            "Detections dropped because their camera already has the most labels it takes from workers",
+        )
+        .expect("valid metric");
         metrics.register(Box::new(requests.clone()));
         metrics.register(Box::new(deadline.clone()));
+        metrics.register(Box::new(labels_refused.clone()));
         deadline.set(FIRST_DEADLINE.as_secs_f64());
         let fleet = Fleet {
             nats,
@@ -126,7 +142,8 @@ impl RemoteStage {
             output,
             max_pixels,
             deadline: Arc::default(),
-            metrics: Arc::new(FleetMetrics { requests, deadline }),
+            labels: Arc::default(),
+            metrics: Arc::new(FleetMetrics { requests, deadline, labels_refused }),
         };
         Self { fleet, threads: Mutex::default() }
     }
@@ -135,23 +152,32 @@ impl RemoteStage {
 impl FrameStage for RemoteStage {
     fn register(&self, feed: &Arc<Feed>) -> std::io::Result<()> {
         let fleet = self.fleet.clone();
+        let gone = CancellationToken::new();
+        let token = gone.clone();
         let thread = per_client_thread(feed, format!("remote {}", feed.peer), move |feed, frame| {
-            fleet.process(feed, frame);
+            fleet.process(feed, frame, &token);
         })?;
-        lock(&self.threads).insert(feed.id, thread);
+        lock(&self.threads).insert(feed.id, (thread, gone));
         Ok(())
     }
 
     fn frame_arrived(&self, _client: &Feed) {}
 
+    /// The request in flight is given up at once: a feed leaving (or the server stopping)
+    /// never waits for a worker.
     fn unregister(&self, feed: &Arc<Feed>) {
         let thread = lock(&self.threads).remove(&feed.id);
-        if let Some(thread) = thread {
+        if let Some((thread, gone)) = thread {
+            gone.cancel();
             let _ = thread.join();
         }
     }
 
-    fn stop(&self) {}
+    fn stop(&self) {
+        for (_, gone) in lock(&self.threads).values() {
+            gone.cancel();
+        }
+    }
 }
 
 impl Fleet {
@@ -160,7 +186,8 @@ impl Fleet {
     }
 
     /// Sends one of `feed`'s frames and finishes it with the reply; decodes it meanwhile.
-    fn process(&self, feed: &Feed, frame: Incoming) {
+    /// `gone` gives the request up.
+    fn process(&self, feed: &Feed, frame: Incoming, gone: &CancellationToken) {
         if self.nats.connection_state() != async_nats::connection::State::Connected {
             // The broker is away: the frame is not sent (nothing piles up to flood the workers
             // when it is back); the feed's newest frame goes once it is.
@@ -190,23 +217,39 @@ impl Fleet {
             .headers(headers)
             .timeout(Some(deadline))
             .inbox(self.nats.new_inbox());
-        let started = Instant::now();
         let (nats, subject) = (self.nats.clone(), self.subject.clone());
         let answer = self.runtime.spawn(async move {
-            // The whole request, sending included, within the deadline and a second.
-            tokio::time::timeout(deadline + Duration::from_secs(1), nats.send_request(subject, request)).await
+            // The whole request, sending included, within the deadline and a second; timed here,
+            // as the reply comes, whatever the decode beside it takes.
+            let started = Instant::now();
+            let answer =
+                tokio::time::timeout(deadline + Duration::from_secs(1), nats.send_request(subject, request)).await;
+            (answer, started.elapsed())
         });
         let decoded = frame::decode(feed, frame, self.max_pixels);
-        let answer = self.runtime.block_on(answer);
-        let round_trip_ms = ms(started.elapsed());
+        let abort = answer.abort_handle();
+        let answer = self.runtime.block_on(async {
+            tokio::select! {
+                answer = answer => Some(answer),
+                () = gone.cancelled() => None,
+            }
+        });
+        let (answer, round_trip_ms) = match answer {
+            Some(Ok((answer, took))) => (answer, ms(took)),
+            Some(Err(_)) => return,
+            None => {
+                abort.abort();
+                return;
+            }
+        };
         let message = match answer {
-            Ok(Ok(Ok(message))) => message,
-            Ok(Err(_)) => {
+            Ok(Ok(message)) => message,
+            Err(_) => {
                 lock(&self.deadline).missed();
                 self.outcome("abandoned");
                 return;
             }
-            Ok(Ok(Err(error))) => {
+            Ok(Err(error)) => {
                 if error.kind() == RequestErrorKind::TimedOut {
                     lock(&self.deadline).missed();
                 }
@@ -225,7 +268,6 @@ impl Fleet {
                 }
                 return;
             }
-            Err(_) => return,
         };
         let reply = match DetectReply::parse(&message.payload) {
             Ok(reply) if reply.error.is_none() => reply,
@@ -246,14 +288,28 @@ impl Fleet {
             }
         };
         self.outcome("answered");
-        let worker_ms = reply.timings.total();
-        lock(&self.deadline).observe(worker_ms);
+        lock(&self.deadline).observe(round_trip_ms);
+        let t = reply.timings.bounded(round_trip_ms);
+        let worker_ms = t.total();
         let Some(decoded) = decoded else { return };
-        let t = reply.timings;
         let (width, height) = (decoded.image.cols().max(0) as u32, decoded.image.rows().max(0) as u32);
+        let mut detections = DetectReply::sanitised(reply.detections, width, height);
+        let before = detections.len();
+        let mut book = lock(&self.labels);
+        detections.retain(|d| book.admit(&feed.camera, &d.label));
+        let labels = book.labels(&feed.camera);
+        drop(book);
+        let refused = before - detections.len();
+        if refused > 0 {
+            self.metrics.labels_refused.inc_by(refused as u64);
+            if let Some(held_back) = feed.may_warn() {
+                tracing::warn!(peer = %feed.peer, worker = %reply.worker, refused, labels, held_back_since_last = held_back,
+                    "detections dropped: the camera already has the most labels it takes from workers");
+            }
+        }
         let results = Results {
-            model: reply.model.chars().take(200).collect(),
-            detections: DetectReply::sanitised(reply.detections, width, height),
+            model: reply.model,
+            detections,
             timings: nvt_detect::Timings { preprocess: t.preprocess, infer: t.infer, postprocess: t.postprocess },
             remote: Some(RemoteRecord { worker: reply.worker, round_trip_ms, worker_ms, deadline_ms: ms(deadline) }),
         };
@@ -266,20 +322,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_deadline_follows_the_workers_times() {
+    fn the_deadline_follows_the_round_trips_and_a_minority_cannot_move_it() {
         let mut deadline = Deadline::default();
-        assert_eq!(deadline.now(), FIRST_DEADLINE, "nothing reported yet");
+        assert_eq!(deadline.now(), FIRST_DEADLINE, "nothing measured yet");
         for _ in 0..100 {
             deadline.observe(20.0);
         }
         assert_eq!(deadline.now(), Duration::from_millis(300), "4 x 20 + 200 ms, at least 300 ms");
-        for _ in 0..100 {
+        for _ in 0..200 {
             deadline.observe(500.0);
         }
         assert_eq!(deadline.now(), Duration::from_millis(2200));
         deadline.observe(f64::NAN);
-        deadline.observe(1e12);
+        deadline.observe(1e300);
         assert!(deadline.now() <= Duration::from_secs(10));
+        // A worker answering two requests in five, as late as it can: the median stays.
+        let mut shared = Deadline::default();
+        for i in 0..200 {
+            shared.observe(if i % 5 < 2 { 9_000.0 } else { 25.0 });
+        }
+        assert_eq!(shared.now(), Duration::from_millis(300));
         let mut stuck = Deadline::default();
         for _ in 0..100 {
             stuck.observe(20.0);

@@ -6,6 +6,7 @@ use clap::builder::TypedValueParser;
 use clap::Parser;
 use nvt_detect::ModelArgs;
 use nvt_events::flags::{EventArgs, MqttArgs, TrackArgs};
+use nvt_fleet::flags::{parse_group, parse_nats_url, NatsAccessArgs};
 use nvt_support::units::{bytes_in, duration_in};
 use nvt_support::JsonLines;
 use nvt_transport::{protect, Limits};
@@ -37,12 +38,15 @@ pub struct Args {
     #[command(flatten)]
     pub mqtt: MqttArgs,
     /// Send each frame chosen for detection to a queue group of nvt-worker processes on this
-    /// NATS server (nats://HOST:PORT) instead of running a model here.
-    #[arg(long, conflicts_with = "model")]
+    /// NATS server (nats://HOST:PORT, or tls://HOST:PORT) instead of running a model here.
+    #[arg(long, conflicts_with = "model", value_parser = parse_nats_url)]
     pub nats: Option<String>,
+    /// TLS and credentials for --nats.
+    #[command(flatten)]
+    pub nats_access: NatsAccessArgs,
     /// The worker group (--nats): requests go to nvt.detect.GROUP.
-    #[arg(long, default_value = "default", requires = "nats")]
-    pub group: String,
+    #[arg(long, default_value = "default", requires = "nats", value_parser = parse_group)]
+    pub group: nvt_fleet::Group,
     /// The freshness check. `auto`: a frame is late ('0', dropped undecoded) when the timestamp
     /// waited more than 80 ms at the client; the link's round trip and the upload, learned per
     /// connection, do not count. A duration (e.g. 80ms, the original's rule): late when the echo
@@ -206,8 +210,7 @@ impl Args {
         }
         let fleet = match &self.nats {
             Some(url) => {
-                nvt_fleet::check_url(url)?;
-                Some(crate::config::FleetSettings { url: url.clone(), group: nvt_fleet::Group::new(&self.group)? })
+                Some(crate::config::FleetSettings { access: self.nats_access.access(url)?, group: self.group.clone() })
             }
             None => None,
         };

@@ -49,8 +49,8 @@ pub struct Config {
 /// Where the fleet's workers are.
 #[derive(Debug, Clone)]
 pub struct FleetSettings {
-    /// The NATS server.
-    pub url: String,
+    /// The NATS server, with TLS and credentials.
+    pub access: nvt_fleet::Access,
     /// The worker group.
     pub group: nvt_fleet::Group,
 }

@@ -22,9 +22,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The longest the server waits, once told to stop, for its sessions, viewers, loader and
-/// workers to finish; SIGTERM then ends the process within about this long.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// The longest the server takes, once told to stop, for everything: its sessions, viewers,
+/// loader and workers, the log, and the events with their outputs (MQTT, NATS). Whatever a peer,
+/// a broker or a pipe does, `run` returns within about this long; the binary then gives its
+/// threads half a second, so SIGTERM ends the process within about 3.5 s.
+pub const SHUTDOWN_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The part of [`SHUTDOWN_BUDGET`] kept for the log and the events once sessions are done.
+const AFTER_SESSIONS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often objects gone for longer than the event timeout are ended, on cameras that have
 /// stopped sending frames as well as on those still streaming.
@@ -76,7 +81,7 @@ async fn connect_fleet(
     let name = format!("nvt-server {}", std::process::id());
     // The URL was checked with the flags; connecting retries for as long as it takes.
     let client = loop {
-        match nvt_fleet::connect(&settings.url, &name, 1024).await {
+        match nvt_fleet::connect(&settings.access, nvt_fleet::Role::Ingest, &name, 1024).await {
             Ok(client) => break client,
             Err(error) => {
                 tracing::warn!(%error, "cannot connect to NATS; retrying");
@@ -85,7 +90,7 @@ async fn connect_fleet(
         }
     };
     events.add_output(Box::new(nvt_fleet::stream::EventStream::start(client.clone())));
-    tracing::info!(url = %settings.url, group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers once NATS answers");
+    tracing::info!(url = %settings.access.url(), group = settings.group.name(), subject = %settings.group.detect_subject(), "frames go to the fleet's workers once NATS answers");
     (client, settings.group)
 }
 
@@ -320,10 +325,12 @@ impl Listener {
         }
     }
 
-    /// Stops accepting and winds down sessions, viewers, the loader and the frame stage within
-    /// [`SHUTDOWN_GRACE`], then seals the log.
+    /// Stops accepting and winds down sessions, viewers, the loader and the frame stage, seals
+    /// the log and stops the events, all within [`SHUTDOWN_BUDGET`] counted from here.
     async fn shut_down(mut self, web: Option<tokio::task::JoinHandle<()>>) -> Summary {
         tracing::info!("shutting down");
+        let until = tokio::time::Instant::now() + SHUTDOWN_BUDGET;
+        let left = || until.saturating_duration_since(tokio::time::Instant::now());
         self.stop.cancel();
         let shared = Arc::clone(&self.shared);
         let web_abort = web.as_ref().map(tokio::task::JoinHandle::abort_handle);
@@ -340,23 +347,28 @@ impl Listener {
             let _ = tokio::task::spawn_blocking(move || frames.stop()).await;
         };
         // A viewer that stopped reading, a peer that stopped answering or a model still loading
-        // must not keep the process from ending: past the grace period, what is left is dropped.
-        if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
-            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "shutdown did not finish in time; leaving the rest");
+        // must not keep the process from ending: past their share, what is left is dropped.
+        if tokio::time::timeout_at(until - AFTER_SESSIONS, finish).await.is_err() {
+            tracing::warn!("shutdown: sessions did not finish in time; leaving the rest");
             self.sessions.abort_all();
             if let Some(web) = web_abort {
                 web.abort();
             }
         }
         if let Some(log) = &shared.config.log {
-            if let Err(error) = log.seal_within(std::time::Duration::from_millis(500)) {
+            if let Err(error) = log.seal_within(left().min(std::time::Duration::from_millis(500))) {
                 tracing::error!(%error, "cannot flush the log");
             }
         }
-        // The sessions' ends have ended their objects; the events still buffered for MQTT get a
-        // second to go out, then `offline` is published.
+        // The sessions' ends have ended their objects; the events still buffered for MQTT get
+        // what is left of the budget to go out, then `offline` is published. An events file into
+        // a pipe nobody reads, or a frozen MQTT broker, is left behind when the budget is spent.
         let events = Arc::clone(&shared.config.events);
-        let _ = tokio::task::spawn_blocking(move || events.stop(std::time::Duration::from_secs(1))).await;
+        let patience = left().saturating_sub(std::time::Duration::from_millis(300));
+        let stopped = tokio::task::spawn_blocking(move || events.stop(patience));
+        if tokio::time::timeout_at(until, stopped).await.is_err() {
+            tracing::warn!("shutdown: the events did not stop in time; leaving them");
+        }
         let summary = summary(&shared);
         drop(self);
         if let Some(display) = Arc::into_inner(shared).and_then(|s| s.display) {

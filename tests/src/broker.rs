@@ -52,6 +52,22 @@ impl Mosquitto {
         drop(self.process.take());
     }
 
+    /// Freezes it (SIGSTOP): connections stay open, nothing is answered; [`Mosquitto::thaw`]
+    /// lets it run again.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets it run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.process.as_ref().expect("running").0.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().expect("kill").success());
+    }
+
     /// The URL nvt-server's `--mqtt` takes.
     pub fn url(&self) -> String {
         format!("mqtt://{}", self.addr)

@@ -3,9 +3,11 @@
 //! client and server ([`original`]).
 
 pub mod broker;
+pub mod creds;
 pub mod harness;
 pub mod link;
 pub mod nats;
 pub mod original;
 pub mod over_link;
+pub mod pki;
 pub mod schema;

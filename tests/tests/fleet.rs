@@ -337,3 +337,159 @@ fn the_mqtt_bridge_publishes_the_streams_events_and_reads_on_after_a_restart() {
     );
     fleet.stop();
 }
+
+/// The first sighting of each event (type, id, frame time), in order: QoS 1 may bring one twice.
+fn firsts(list: Vec<Value>) -> Vec<String> {
+    let key = |e: &Value| format!("{} {} {}", e["type"], e["after"]["id"], e["after"]["frame_time"]);
+    let mut seen = BTreeSet::new();
+    list.iter().map(key).filter(|k| seen.insert(k.clone())).collect()
+}
+
+#[test]
+fn the_bridge_acknowledges_an_event_only_once_mqtt_has_it_so_a_restart_with_mqtt_away_loses_none() {
+    use nvt_tests::broker::{events, Mosquitto, Subscriber};
+    let fleet = Fleet::start("fleet-bridge-away", 1, 8 << 20);
+    let mut broker = Mosquitto::start(&fleet.dir.join("mosquitto"), "");
+    broker.kill();
+    for mut client in fleet.clients(1, 10, 3) {
+        assert!(client.wait().expect("client").success());
+    }
+    let written = || firsts(read_jsonl(&fleet.dir.join("events.jsonl")));
+    let mqtt_url = broker.url();
+    let bridge =
+        || spawn("nvt-fleet", &["mqtt", "--nats", &fleet.nats.url(), "--mqtt", &mqtt_url, "--mqtt-prefix", "away"]);
+    // A bridge takes the events while MQTT is away, and is stopped before MQTT comes back.
+    let mut first = bridge();
+    std::thread::sleep(Duration::from_secs(3));
+    Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status().expect("kill");
+    wait_exit(&mut first, Duration::from_secs(5));
+    broker.restart();
+    let subscriber = Subscriber::start(broker.addr, &["away/events"]);
+    let _second = bridge();
+    assert!(
+        subscriber.wait_until(Duration::from_secs(20), |m| firsts(events(m, "away")) == written()),
+        "every event, in order, after a restart with MQTT away: got {:?}\nwant {:?}",
+        firsts(events(&subscriber.messages(), "away")),
+        written()
+    );
+    fleet.stop();
+}
+
+#[test]
+fn a_stream_message_mqtt_would_refuse_or_that_is_no_event_cannot_stall_the_bridge() {
+    use nvt_tests::broker::{Mosquitto, Subscriber};
+    let dir = temp_dir("fleet-bridge-junk");
+    let nats = NatsServer::start(&dir.join("nats"), 8 << 20);
+    // A broker that refuses packets over 64 KiB, as EMQX, AWS IoT or this setting do.
+    let broker = Mosquitto::start(&dir.join("mosquitto"), "max_packet_size 65536\n");
+    let subscriber = Subscriber::start(broker.addr, &["junk/events"]);
+    let good = |n: u32| serde_json::json!({"type": "new", "n": n, "after": {"id": format!("e{n}")}}).to_string();
+    let messages = vec![good(1), format!("{{\"x\": \"{}\"}}", "a".repeat(100_000)), "not JSON".to_owned(), good(2)];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+        jetstream.get_or_create_stream(nvt_fleet::stream::config()).await.expect("stream");
+        for message in messages {
+            jetstream.publish("nvt.events.door", message.into()).await.expect("publish").await.expect("stored");
+        }
+    });
+    let log = dir.join("bridge.log");
+    let stderr = std::fs::File::create(&log).expect("log");
+    let bridge = Command::new(binary("nvt-fleet"))
+        .args(["mqtt", "--nats", &nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", "junk"])
+        .env("RUST_LOG", "warn")
+        .stderr(stderr)
+        .spawn()
+        .expect("bridge");
+    let _bridge = ChildGuard(bridge);
+    let numbers = |m: &[nvt_tests::broker::Message]| -> Vec<u64> {
+        m.iter().filter(|m| m.topic == "junk/events").filter_map(|m| m.json()["n"].as_u64()).collect()
+    };
+    assert!(
+        subscriber.wait_until(Duration::from_secs(15), |m| numbers(m).contains(&2)),
+        "the event after the junk arrives: {:?}",
+        numbers(&subscriber.messages())
+    );
+    assert_eq!(numbers(&subscriber.messages())[..2], [1, 2]);
+    assert!(subscriber.messages().iter().all(|m| m.payload.len() < 64 << 10));
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(said.matches("a stream message that is not an event was skipped").count(), 2, "{said}");
+}
+
+/// Runs nvt-fleet (or another of our binaries) with `args`, at most 10 s: its status and
+/// standard error.
+fn run_briefly(name: &str, args: &[String]) -> (Option<i32>, String) {
+    let out = Command::new("timeout")
+        .arg("10")
+        .arg(binary(name))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("timeout");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn every_fleet_argument_is_checked_before_anything_connects() {
+    let dir = temp_dir("fleet-args");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let (empty, one_line, not_pem) = (write("empty.onnx", ""), write("one-line", "worker\n"), write("ca.pem", "hello"));
+    // Nothing listens there: a good set of arguments would wait for the broker, not exit.
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let shapes = model("shapes.onnx");
+    let mqtt = |extra: &[&str]| {
+        let mut args = vec!["mqtt", "--nats", &url, "--mqtt", "mqtt://127.0.0.1:1"];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let push = |extra: &[&str], file: &str| {
+        let mut args = vec!["push", "--nats", &url];
+        args.extend_from_slice(extra);
+        args.push(file);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (mqtt(&["--consumer", "a.b"]), "--consumer"),
+        (mqtt(&["--consumer", ""]), "--consumer"),
+        (mqtt(&["--consumer", "x y"]), "--consumer"),
+        (mqtt(&["--consumer", "*"]), "--consumer"),
+        (mqtt(&["--consumer", ">"]), "--consumer"),
+        (mqtt(&["--mqtt-buffer", "0"]), "--mqtt-buffer"),
+        (mqtt(&["--mqtt-prefix", "a/#"]), "prefix"),
+        (vec!["mqtt".into(), "--nats".into(), url.clone()], "--mqtt"),
+        (vec!["mqtt".into(), "--nats".into(), url.clone(), "--mqtt".into(), "http://x".into()], "mqtt"),
+        (push(&["--group", "a.b"], &shapes), "--group"),
+        (push(&["--group", ""], &shapes), "--group"),
+        (vec!["push".into(), "--nats".into(), "http://x:1".into(), shapes.clone()], "--nats"),
+        (vec!["push".into(), "--nats".into(), "nats://h:0".into(), shapes.clone()], "--nats"),
+        (vec!["push".into(), "--nats".into(), "nats://u:p@h:1".into(), shapes.clone()], "--nats"),
+        (push(&[], "/nonexistent/model.onnx"), "/nonexistent/model.onnx"),
+        (push(&[], "/dev/zero"), "not a regular file"),
+        (push(&[], &empty), "empty"),
+        (push(&["--nats-user-file", &one_line], &shapes), "--nats-user-file"),
+        (push(&["--nats-user-file", "/nonexistent"], &shapes), "--nats-user-file"),
+        (push(&["--nats-creds", &one_line], &shapes), "--nats-creds"),
+        (push(&["--nats-ca", &not_pem], &shapes), "--nats-ca"),
+        (push(&["--nats-cert", &not_pem], &shapes), "--nats-key"),
+        (push(&["--nats-creds", &one_line, "--nats-user-file", &one_line], &shapes), "cannot be used with"),
+    ];
+    for (args, says) in &cases {
+        let (status, stderr) = run_briefly("nvt-fleet", args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} should name {says:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // The same flags, checked the same way, on the worker and the ingest server.
+    let worker = ["--nats", &url, "--model", &shapes, "--nats-user-file", &one_line].map(str::to_owned);
+    let (status, stderr) = run_briefly("nvt-worker", &worker);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--nats-user-file"), "{stderr}");
+    let server = ["--listen", "127.0.0.1:0", "--nats", &url, "--nats-ca", &not_pem].map(str::to_owned);
+    let (status, stderr) = run_briefly("nvt-server", &server);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--nats-ca"), "{stderr}");
+}

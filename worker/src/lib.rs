@@ -5,31 +5,36 @@
 //! it, and swaps to each new push between frames; a file that does not load is refused and the
 //! old model keeps serving.
 
-use anyhow::Context;
+mod models;
+
 use clap::builder::TypedValueParser;
 use futures_util::StreamExt;
+use models::{Models, PrivateFolder};
 use nvt_capture::jpeg;
 use nvt_detect::Detector;
 use nvt_detect::ModelArgs;
-use nvt_fleet::models::ModelStore;
+use nvt_fleet::flags::{parse_group, parse_nats_url, NatsAccessArgs};
+use nvt_fleet::models::READ_BUFFER;
 use nvt_fleet::wire::{DetectReply, WorkerTimings, BUDGET_HEADER};
-use nvt_fleet::Group;
+use nvt_fleet::{Group, Role};
 use nvt_pipeline::record::{ms, to_record};
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Serves detection requests from a NATS queue group.
 #[derive(Debug, clap::Parser)]
 #[command(name = "nvt-worker", version)]
 pub struct Args {
-    /// The NATS server: nats://HOST:PORT.
-    #[arg(long)]
+    /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+    #[arg(long, value_parser = parse_nats_url)]
     pub nats: String,
+    /// TLS and credentials for NATS.
+    #[command(flatten)]
+    pub access: NatsAccessArgs,
     /// The worker group to join (its subject is nvt.detect.GROUP).
-    #[arg(long, default_value = "default")]
-    pub group: String,
+    #[arg(long, default_value = "default", value_parser = parse_group)]
+    pub group: Group,
     /// The detector and its settings; `--model` is used until a model is pushed to the group
     /// (`nvt-fleet push`), and may be left out when one was.
     #[command(flatten)]
@@ -54,52 +59,42 @@ pub enum Failure {
 /// One request, handed from the subscription to a detector thread, with when it arrived.
 type Job = (async_nats::Message, Instant);
 
-/// What a swap needs: the store, our folder, the model flags, each session's hand-over, and the
-/// upload now loaded (a push seen twice, as after a reconnect, is not loaded twice).
-struct Swapper {
-    store: ModelStore,
-    folder: PrivateFolder,
-    options: ModelArgs,
-    swaps: Vec<mpsc::Sender<Detector>>,
-    loaded: Option<String>,
-}
+/// How long, once told to stop, the worker waits for its sessions to finish their frames.
+const FINISH_WITHIN: Duration = Duration::from_secs(2);
 
-/// Runs the worker until `stop` completes.
+/// Runs the worker until `stop` completes. Every wait (the broker, the model store, a model
+/// read, a model load) gives way to `stop`.
 pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Result<(), Failure> {
     tokio::pin!(stop);
-    let group = Group::new(&args.group).map_err(|e| Failure::Setup(e.into()))?;
-    // A --model that cannot be read is an error now, not once the broker answers.
+    let group = args.group.clone();
+    // A --model or a TLS or credentials file that cannot be read is an error now, not once the
+    // broker answers.
     if let Some(path) = &args.model.model {
         let readable = std::fs::metadata(path).is_ok_and(|m| m.is_file());
         if !readable {
             return Err(Failure::Setup(anyhow::anyhow!("--model {}: not a readable file", path.display())));
         }
     }
+    let access = args.access.access(&args.nats).map_err(|e| Failure::Setup(e.into()))?;
     let id = format!("{}:{}", host_name(), std::process::id());
     // Few requests wait in this process: past them the broker counts it a slow consumer and
     // drops, and the ingest's deadline sends the frame's successor to another worker.
     let buffered = 2 * args.workers;
-    let nats = nvt_fleet::connect(&args.nats, &format!("nvt-worker {id}"), buffered)
+    let nats = nvt_fleet::connect(&access, Role::Worker, &format!("nvt-worker {id}"), buffered)
         .await
         .map_err(|e| Failure::Setup(e.into()))?;
-    let folder = PrivateFolder::new().map_err(Failure::Setup)?;
-    // The broker may not be up yet: wait for it (and for JetStream) as long as it takes.
-    let store = loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            opened = ModelStore::open(&nats, &group) => match opened {
-                Ok(store) => break store,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot open the model store yet (is the NATS server up, with JetStream?); retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-            },
-        }
-    };
-    // Watching starts before the current model is read, so that no push is missed between.
-    let mut changes = store.changes().await.map_err(|e| Failure::Setup(e.into()))?;
+    // Models are read on a connection of their own, with room for their chunks: the requests'
+    // small buffer would drop them.
+    let store_nats = nvt_fleet::connect(&access, Role::Worker, &format!("nvt-worker {id} models"), READ_BUFFER)
+        .await
+        .map_err(|e| Failure::Setup(e.into()))?;
     let options = ModelArgs { threads: args.model.threads.max(1), ..args.model.clone() };
-    let (detectors, loaded) = first_model(&store, &folder, &options, args.workers, &group).await?;
+    let folder = PrivateFolder::new().map_err(Failure::Setup)?;
+    let mut models = Models::new(store_nats, group.clone(), folder, options, args.workers);
+    let (detectors, store) = tokio::select! {
+        () = &mut stop => return Ok(()),
+        first = models.first() => first.map_err(Failure::Setup)?,
+    };
 
     let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(args.workers);
     let queue = Arc::new(Mutex::new(queue));
@@ -129,7 +124,8 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
         .await
         .map_err(|e| Failure::Setup(anyhow::anyhow!("cannot join the queue: {e}")))?;
     tracing::info!(worker = %id, group = group.name(), subject = %group.detect_subject(), sessions = swaps.len(), "worker ready");
-    let swapper = Arc::new(tokio::sync::Mutex::new(Swapper { store, folder, options, swaps, loaded }));
+    // Pushes are read and loaded on the side: requests keep flowing to the old model meanwhile.
+    let watcher = tokio::spawn(models.watch(store, swaps));
     loop {
         tokio::select! {
             () = &mut stop => break,
@@ -137,97 +133,22 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
                 Some(request) => if jobs.send((request, Instant::now())).await.is_err() { break },
                 None => break,
             },
-            // A push is read and loaded on the side: requests keep flowing to the old model
-            // meanwhile, and pushes are taken one at a time, in order.
-            Some(()) = changes.next() => {
-                let swapper = Arc::clone(&swapper);
-                tokio::spawn(async move { swapper.lock().await.swap().await });
-            }
         }
     }
-    let _ = requests.unsubscribe().await;
+    watcher.abort();
+    // A broker that is frozen must not hold the exit up.
+    let _ = tokio::time::timeout(Duration::from_millis(500), requests.unsubscribe()).await;
     drop(jobs);
-    tokio::task::block_in_place(|| {
+    // Each session finishes the frame in hand; one that takes longer is left to the exit.
+    let joined = tokio::task::spawn_blocking(move || {
         for thread in threads {
             let _ = thread.join();
         }
     });
+    if tokio::time::timeout(FINISH_WITHIN, joined).await.is_err() {
+        tracing::warn!("a detector session did not finish its frame in time; leaving it");
+    }
     Ok(())
-}
-
-/// The model to start with: the group's pushed model when there is one (it wins over
-/// `--model`), else `--model`; a pushed model that does not load leaves `--model` serving.
-async fn first_model(
-    store: &ModelStore,
-    folder: &PrivateFolder,
-    options: &ModelArgs,
-    sessions: usize,
-    group: &Group,
-) -> Result<(Vec<Detector>, Option<String>), Failure> {
-    if let Some(stored) = store.current().await.map_err(|e| Failure::Setup(e.into()))? {
-        tracing::info!(file = %stored.file_name, group = group.name(), "the group's model from the store");
-        let loaded = tokio::task::block_in_place(|| {
-            let path = folder.write(&stored.file_name, &stored.bytes)?;
-            ModelArgs { model: Some(path), ..options.clone() }.load(sessions)
-        });
-        match loaded {
-            Ok(detectors) => return Ok((detectors, Some(stored.nuid))),
-            Err(error) if options.model.is_some() => {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "the group's stored model does not load; serving --model"
-                );
-            }
-            Err(error) => return Err(Failure::Setup(error)),
-        }
-    }
-    if options.model.is_none() {
-        return Err(Failure::Setup(anyhow::anyhow!("no model: give --model, or push one with `nvt-fleet push`")));
-    }
-    let detectors = tokio::task::block_in_place(|| options.load(sessions)).map_err(Failure::Setup)?;
-    Ok((detectors, None))
-}
-
-impl Swapper {
-    /// A push: read it, load and warm it up once per session, and hand one to each; a model that
-    /// does not load changes nothing.
-    async fn swap(&mut self) {
-        let stored = match self.store.current().await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the pushed model; the old one keeps serving");
-                return;
-            }
-        };
-        if self.loaded.as_deref() == Some(stored.nuid.as_str()) {
-            return;
-        }
-        let (folder, options, sessions) = (self.folder.path.clone(), self.options.clone(), self.swaps.len());
-        let loaded = tokio::task::spawn_blocking(move || {
-            let path = write_model(&folder, &stored.file_name, &stored.bytes)?;
-            ModelArgs { model: Some(path), ..options }.load(sessions)
-        })
-        .await;
-        match loaded {
-            Ok(Ok(detectors)) => {
-                let id = detectors.first().map(|d| d.info().id.clone()).unwrap_or_default();
-                for (swap, detector) in self.swaps.iter().zip(detectors) {
-                    let _ = swap.send(detector);
-                }
-                self.loaded = Some(stored.nuid);
-                tracing::info!(model = %id, "swapped to the pushed model");
-            }
-            Ok(Err(error)) => {
-                self.loaded = Some(stored.nuid);
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "the pushed model was refused; the old one keeps serving"
-                );
-            }
-            Err(error) => tracing::error!(%error, "the model loader failed; the old one keeps serving"),
-        }
-    }
 }
 
 /// One detector session's thread.
@@ -300,47 +221,6 @@ fn expired(request: &async_nats::Message, arrived: Instant) -> bool {
     let budget =
         request.headers.as_ref().and_then(|h| h.get(BUDGET_HEADER)).and_then(|v| v.as_str().parse::<u64>().ok());
     budget.is_some_and(|ms| arrived.elapsed() > std::time::Duration::from_millis(ms))
-}
-
-/// A folder only this process uses (mode 700), for the models it reads from the store; removed
-/// when the worker ends, however it ends.
-struct PrivateFolder {
-    path: PathBuf,
-}
-
-impl PrivateFolder {
-    fn new() -> anyhow::Result<Self> {
-        use std::os::unix::fs::DirBuilderExt;
-        let path = std::env::temp_dir().join(format!("nvt-worker-{}-{:08x}", std::process::id(), fastrand_u32()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .with_context(|| format!("cannot make {}", path.display()))?;
-        Ok(Self { path })
-    }
-
-    fn write(&self, file_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-        write_model(&self.path, file_name, bytes)
-    }
-}
-
-impl Drop for PrivateFolder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-fn fastrand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    nanos ^ std::process::id()
-}
-
-/// Writes a model into our folder under its own (cleaned) file name, so that its id reads as
-/// the file that was pushed.
-fn write_model(folder: &std::path::Path, file_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-    let path = folder.join(file_name);
-    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }
 
 /// This machine's name, for worker ids.

@@ -95,6 +95,9 @@ struct Inner {
     settings: MqttSettings,
     /// The publisher's clock: seconds since it started.
     started: Instant,
+    /// Every event numbered below this has left the buffer: acknowledged by the broker, or
+    /// dropped and counted (see [`Publisher::settled`]).
+    settled: tokio::sync::watch::Sender<u64>,
 }
 
 /// A handle to the publisher; cheap to share.
@@ -131,6 +134,7 @@ impl Publisher {
             discovery,
             settings,
             started: Instant::now(),
+            settled: tokio::sync::watch::Sender::new(0),
         });
         {
             let mut outbox = lock(&inner.outbox);
@@ -170,16 +174,36 @@ impl Publisher {
 
     /// Queues an event (JSON) for `<prefix>/events`.
     pub fn event(&self, json: Vec<u8>) {
+        self.numbered_event(json);
+    }
+
+    /// [`Publisher::event`], returning the event's number (they count up from 0), which
+    /// [`Publisher::settled`] passes once the event has left the buffer.
+    pub fn numbered_event(&self, json: Vec<u8>) -> u64 {
         let mut outbox = lock(&self.inner.outbox);
         let number = outbox.next_event;
         outbox.next_event += 1;
         outbox.events.push_back((number, json));
+        let mut dropped = false;
         while outbox.events.len() > self.inner.settings.buffer.max(1) {
             outbox.events.pop_front();
             self.inner.stats.events_dropped.fetch_add(1, Relaxed);
+            dropped = true;
+        }
+        if dropped {
+            self.inner.settled.send_replace(outbox.settled());
         }
         drop(outbox);
         self.inner.wake.notify_one();
+        number
+    }
+
+    /// Watches how far events have gone: every event numbered below the value has left the
+    /// buffer, acknowledged by the broker (QoS 1) or dropped (counted in
+    /// [`PublisherStats::events_dropped`]). A caller that must not lose an event (the fleet's
+    /// bridge) keeps its own copy until then.
+    pub fn settled(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.settled.subscribe()
     }
 
     /// A camera is streaming: it is available, with its entities and the `--mqtt-labels`'.
@@ -258,6 +282,11 @@ impl Drop for Publisher {
 }
 
 impl Outbox {
+    /// The number of the oldest event still waiting (the next one's when none waits).
+    fn settled(&self) -> u64 {
+        self.events.front().map_or(self.next_event, |(n, _)| *n)
+    }
+
     /// Queues a one-off payload, replacing one waiting for the same topic.
     fn once(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
         self.once.retain(|(t, _, _)| t != &topic);
@@ -613,6 +642,7 @@ async fn send(inner: &Inner, client: &AsyncClient) {
             if outbox.events.front().is_some_and(|(n, _)| *n == number) {
                 outbox.events.pop_front();
             }
+            inner.settled.send_replace(outbox.settled());
             inner.stats.events_published.fetch_add(1, Relaxed);
         }
     }
@@ -629,11 +659,13 @@ mod tests {
         let mut settings = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{}", port.expect("port"))).expect("url");
         settings.buffer = 3;
         let publisher = Publisher::start(settings).expect("start");
+        let settled = publisher.settled();
         for n in 0..5u8 {
-            publisher.event(vec![n]);
+            assert_eq!(publisher.numbered_event(vec![n]), u64::from(n));
         }
         let stats = publisher.stats();
         assert_eq!(stats.events_dropped.load(Relaxed), 2);
+        assert_eq!(*settled.borrow(), 2, "the two dropped have left the buffer; the rest wait");
         assert_eq!(publisher.pending_events(), 3);
         let kept: Vec<Vec<u8>> = lock(&publisher.inner.outbox).events.iter().map(|(_, e)| e.clone()).collect();
         assert_eq!(kept, [vec![2], vec![3], vec![4]], "the newest are kept, in order");

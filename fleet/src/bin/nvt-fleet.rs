@@ -1,10 +1,13 @@
 //! `nvt-fleet push --nats URL [--group NAME] MODEL.onnx`: one model swap for a whole worker group.
 //! `nvt-fleet mqtt --nats URL --mqtt URL [...]`: every ingest server's events, from the events
-//! stream, to MQTT.
+//! stream, to MQTT. Every argument is checked before anything connects: a bad one is exit
+//! status 2 with a message naming it.
 
 use clap::Parser;
-use nvt_fleet::models::ModelStore;
-use nvt_fleet::Group;
+use nvt_events::flags::MqttArgs;
+use nvt_fleet::flags::{parse_group, parse_nats_url, NatsAccessArgs};
+use nvt_fleet::models::{ModelFile, ModelStore};
+use nvt_fleet::{Group, Role};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,28 +18,39 @@ enum Command {
     /// Stores MODEL as the group's model: every worker of the group loads it, warms it up and
     /// swaps to it between frames; workers that start later load it too.
     Push {
-        /// The NATS server: nats://HOST:PORT.
-        #[arg(long)]
+        /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+        #[arg(long, value_parser = parse_nats_url)]
         nats: String,
+        /// TLS and credentials (the credentials must be allowed to write the model store).
+        #[command(flatten)]
+        access: NatsAccessArgs,
         /// The worker group.
-        #[arg(long, default_value = "default")]
-        group: String,
+        #[arg(long, default_value = "default", value_parser = parse_group)]
+        group: Group,
         /// The ONNX model file.
         model: PathBuf,
     },
     /// Publishes the events of every ingest server, read from the JetStream stream NVT_EVENTS
     /// with a durable consumer, to MQTT (`<prefix>/events`, QoS 1, and `<prefix>/available`).
     Mqtt {
-        /// The NATS server: nats://HOST:PORT.
-        #[arg(long)]
+        /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+        #[arg(long, value_parser = parse_nats_url)]
         nats: String,
-        /// The durable consumer's name: a bridge that restarts under it reads on from there.
-        #[arg(long, default_value = nvt_fleet::bridge::DEFAULT_CONSUMER)]
+        /// TLS and credentials for NATS.
+        #[command(flatten)]
+        access: NatsAccessArgs,
+        /// The durable consumer's name (1-64 letters, digits, '_' or '-'): a bridge that
+        /// restarts under it reads on from there.
+        #[arg(long, default_value = nvt_fleet::bridge::DEFAULT_CONSUMER, value_parser = parse_consumer)]
         consumer: String,
         /// The MQTT broker and its settings (--mqtt is required here).
         #[command(flatten)]
-        mqtt: nvt_events::flags::MqttArgs,
+        mqtt: MqttArgs,
     },
+}
+
+fn parse_consumer(text: &str) -> Result<String, String> {
+    nvt_fleet::subjects::check_consumer(text).map(|()| text.to_owned()).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -44,63 +58,76 @@ fn main() -> ExitCode {
     let command = Command::parse();
     let Some(runtime) = nvt_support::program::runtime("nvt-fleet") else { return ExitCode::FAILURE };
     let code = match command {
-        Command::Push { nats, group, model } => runtime.block_on(push(nats, group, model)),
-        Command::Mqtt { nats, consumer, mqtt } => runtime.block_on(bridge(nats, consumer, mqtt)),
+        Command::Push { nats, access, group, model } => runtime.block_on(push(&nats, &access, group, model)),
+        Command::Mqtt { nats, access, consumer, mqtt } => runtime.block_on(bridge(&nats, &access, consumer, mqtt)),
     };
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     code
 }
 
-async fn push(nats: String, group: String, model: PathBuf) -> ExitCode {
-    let push = async {
-        let group = Group::new(&group)?;
-        let client = nvt_fleet::connect(&nats, "nvt-fleet", 64).await?;
-        let store = ModelStore::open(&client, &group).await?;
-        let bytes = store.push(&model).await?;
-        client.flush().await.map_err(nvt_fleet::FleetError::nats)?;
-        Ok::<_, nvt_fleet::FleetError>((group, bytes))
+/// Exit status 2, with the message on standard error.
+fn refused(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("nvt-fleet: {error:#}");
+    ExitCode::from(2)
+}
+
+async fn push(nats: &str, access: &NatsAccessArgs, group: Group, path: PathBuf) -> ExitCode {
+    let (access, model) = match (access.access(nats), ModelFile::read(&path)) {
+        (Ok(access), Ok(model)) => (access, model),
+        (Err(error), _) => return refused(error),
+        (_, Err(error)) => return refused(error),
     };
-    // A broker that never answers is an error, not a hang.
+    let push = async {
+        let client = nvt_fleet::connect(&access, Role::Push, "nvt-fleet push", 64).await?;
+        // A user not allowed to write the store sees its requests go unanswered (the server
+        // logs a permission violation): say so.
+        let refused = |error: nvt_fleet::FleetError| {
+            nvt_fleet::FleetError::Nats(format!(
+                "{error} (may this user write the model store? see the NATS server's log)"
+            ))
+        };
+        let store = ModelStore::open_or_create(&client, &group).await.map_err(refused)?;
+        let bytes = store.push(&model).await.map_err(refused)?;
+        client.flush().await.map_err(nvt_fleet::FleetError::nats)?;
+        Ok::<_, nvt_fleet::FleetError>(bytes)
+    };
+    // A broker that never answers, or refuses, is an error, not a hang.
     let pushed = tokio::time::timeout(std::time::Duration::from_secs(60), push)
         .await
         .unwrap_or_else(|_| Err(nvt_fleet::FleetError::Nats(format!("no answer from {nats} within 60 s"))));
     match pushed {
-        Ok((group, bytes)) => {
-            println!("pushed {} ({bytes} bytes) to group {}", model.display(), group.name());
+        Ok(bytes) => {
+            println!("pushed {} ({bytes} bytes) to group {}", path.display(), group.name());
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("nvt-fleet: {error}");
-            ExitCode::from(2)
-        }
+        Err(error) => refused(error),
     }
 }
 
-async fn bridge(nats: String, consumer: String, mqtt: nvt_events::flags::MqttArgs) -> ExitCode {
+async fn bridge(nats: &str, access: &NatsAccessArgs, consumer: String, mqtt: MqttArgs) -> ExitCode {
+    let access = match access.access(nats) {
+        Ok(access) => access,
+        Err(error) => return refused(error),
+    };
     let publisher = match mqtt.start_events_only() {
         Ok(Some(publisher)) => publisher,
-        Ok(None) => {
-            eprintln!("nvt-fleet mqtt: --mqtt is required");
-            return ExitCode::from(2);
-        }
-        Err(error) => {
-            eprintln!("nvt-fleet mqtt: {error:#}");
-            return ExitCode::from(2);
-        }
+        Ok(None) => return refused("mqtt: --mqtt is required"),
+        Err(error) => return refused(format!("mqtt: {error:#}")),
     };
-    let client = match nvt_fleet::connect(&nats, "nvt-fleet mqtt", 1024).await {
+    let client = match nvt_fleet::connect(&access, Role::Bridge, "nvt-fleet mqtt", 1024).await {
         Ok(client) => client,
-        Err(error) => {
-            eprintln!("nvt-fleet mqtt: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return refused(error),
     };
-    let bridged =
-        nvt_fleet::bridge::run(client, &consumer, &publisher, mqtt.mqtt_buffer, nvt_support::program::stop_signal())
-            .await;
-    tokio::task::block_in_place(|| publisher.stop(std::time::Duration::from_secs(2)));
+    let stop = nvt_support::program::stop_signal();
+    let bridged = nvt_fleet::bridge::run(client, &consumer, &publisher, mqtt.mqtt_buffer, stop).await;
+    // The events already handed over get a second to reach the broker (the stream keeps them
+    // anyway: they were not acknowledged), then `offline` is published.
+    tokio::task::block_in_place(|| publisher.stop(std::time::Duration::from_secs(1)));
     match bridged {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(skipped) => {
+            tracing::info!(bad = skipped.bad, repeated = skipped.repeated, "bridge stopped");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("nvt-fleet mqtt: {error}");
             ExitCode::FAILURE
