@@ -30,8 +30,15 @@ RUST_LOG=${RUST_LOG:-warn} "$bin/nvt-server" --listen "127.0.0.1:$PORT" --model 
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true' EXIT
 
+# Wait (at most 30 s) for the server to listen, so that the client's first try finds it (read
+# from the kernel's socket table: a test connection would be a client to the server).
+listening=$(printf ':%04X 00000000:0000 0A' "$PORT")
+for _ in $(seq 300); do
+  grep -q "$listening" /proc/net/tcp && break
+  kill -0 "$server" 2>/dev/null || { echo "demo: nvt-server did not start" >&2; exit 1; }
+  sleep 0.1
+done
 echo "demo: streaming the synthetic scene to nvt-server (model: models/shapes.onnx) for ${SECONDS_TO_RUN}s"
-# The client retries until the server listens, so there is no need to wait for it.
 RUST_LOG=${RUST_LOG:-warn} "$bin/nvt-client" --connect "127.0.0.1:$PORT" --source synthetic --duration "${SECONDS_TO_RUN}s"
 
 kill -TERM "$server"

@@ -24,12 +24,12 @@ pub enum DetectError {
         reason: String,
     },
     /// The model file could not be read.
-    #[error("cannot read model {path}: {source}")]
+    #[error("cannot read model {path}: {error}")]
     ModelRead {
         /// The model file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a source that would print it twice).
+        error: std::io::Error,
     },
     /// The file is not a model ONNX Runtime can load.
     #[error("{path} is not a valid ONNX model: {reason}")]
@@ -71,12 +71,12 @@ pub enum DetectError {
         found: usize,
     },
     /// The labels file could not be read.
-    #[error("cannot read labels file {path}: {source}")]
+    #[error("cannot read labels file {path}: {error}")]
     LabelsRead {
         /// The labels file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a source that would print it twice).
+        error: std::io::Error,
     },
     /// A `--layout` value we do not know.
     #[error("unknown layout {0:?}: use v8, v5 or e2e")]

@@ -111,13 +111,17 @@ impl ModelArgs {
             .map(|_| Detector::load(path, self.options()).with_context(|| format!("--model {}", path.display())))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let info = detectors[0].info();
+        let threads = match self.threads {
+            0 => "auto".to_owned(),
+            n => n.to_string(),
+        };
         tracing::info!(
             model = %info.id,
             layout = ?info.layout,
             input = format!("{}x{}", info.input_size.0, info.input_size.1),
             classes = info.names.len(),
             workers = detectors.len(),
-            threads = self.threads,
+            threads = %threads,
             "model loaded"
         );
         Ok(detectors)

@@ -12,11 +12,11 @@ pub const MAX_LABELS_BYTES: u64 = 4 << 20;
 
 /// Reads the whole of a model file, refusing anything but a regular file of at most `cap` bytes.
 pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, DetectError> {
-    nvt_support::files::read_regular(path, cap).map_err(|source| DetectError::ModelRead { path: path.into(), source })
+    nvt_support::files::read_regular(path, cap).map_err(|error| DetectError::ModelRead { path: path.into(), error })
 }
 
 /// Reads a labels file the same way.
 pub fn read_labels(path: &Path) -> Result<String, DetectError> {
     nvt_support::files::read_text(path, MAX_LABELS_BYTES)
-        .map_err(|source| DetectError::LabelsRead { path: path.into(), source })
+        .map_err(|error| DetectError::LabelsRead { path: path.into(), error })
 }

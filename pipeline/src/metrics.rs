@@ -225,7 +225,7 @@ const FRAME_COUNTERS: [(&str, &str); 9] = [
     ("nvt_frames_accepted_total", "Distinct frames that passed the freshness check and were accepted"),
     ("nvt_frames_repeated_total", "Frames a client sent again to keep the handshake fresh, answered without decoding"),
     ("nvt_frames_stale_total", "Frames answered '0' because they were late (--max-lag)"),
-    ("nvt_frames_stale_link_total", "Of the stale frames, those the link alone made late (strict --max-lag)"),
+    ("nvt_frames_stale_link_total", "Of the stale frames, those the link alone made late (its round trip and upload under a strict --max-lag, an upload over 2 s under auto)"),
     ("nvt_frames_refused_total", "Frames refused because they were not an acceptable image"),
     ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
     ("nvt_frames_superseded_total", "Frames replaced by a newer one before they were processed"),

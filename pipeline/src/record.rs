@@ -1,4 +1,4 @@
-//! The JSON Lines record of a processed frame (`--log`), as the README's "What the logs contain"
+//! The JSON Lines record of a processed frame (`--log`), as docs/server.md's "The log"
 //! section documents.
 
 use nvt_capture::{Mat, Stamp};

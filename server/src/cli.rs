@@ -185,11 +185,14 @@ impl Args {
             }
             None => None,
         };
-        let http_token =
-            self.http_token_file.as_deref().map(protect::read_token).transpose().context("--http-token-file")?;
         // The web token travels in a URL (`/?token=`) and a cookie: only characters safe in both.
+        const WEB_TOKEN_RULE: &str = "--http-token-file: the web token must be 1 to 64 letters, digits, - . _ or ~";
+        let http_token = match self.http_token_file.as_deref().map(protect::read_token).transpose() {
+            Err(protect::ProtectError::Token(_)) => anyhow::bail!(WEB_TOKEN_RULE),
+            read => read.context("--http-token-file")?,
+        };
         if http_token.as_ref().is_some_and(|t| !t.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))) {
-            anyhow::bail!("--http-token-file: the web token may hold only letters, digits and - . _ ~");
+            anyhow::bail!(WEB_TOKEN_RULE);
         }
         if let Some(bad) = self.http_hosts.iter().find(|h| h.is_empty() || h.contains([':', '/', ' '])) {
             anyhow::bail!("--http-host {bad:?} is not a host name");

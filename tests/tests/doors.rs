@@ -295,7 +295,7 @@ fn sigterm_ends_the_server_within_5s_with_a_stalled_viewer_and_a_pipe_for_a_mode
 
 /// Runs a binary with `args`; it must exit with status 2 and say what is wrong, without a panic.
 /// A value wrongly taken would start the program for real: it is stopped after 20 s and fails.
-fn refused(program: &str, args: &[&str], says: &str) {
+fn refused(program: &str, args: &[&str], says: &str) -> String {
     let child = Command::new(binary(program))
         .args(args)
         .env("RUST_LOG", "warn")
@@ -310,6 +310,7 @@ fn refused(program: &str, args: &[&str], says: &str) {
     assert_eq!(status.code(), Some(2), "{program} {args:?}: {stderr}");
     assert!(stderr.contains(says), "{program} {args:?} should mention {says:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{program} {args:?}: {stderr}");
+    stderr
 }
 
 #[test]
@@ -370,6 +371,9 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         refused("nvt-server", &args, says);
     }
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model", "/dev/zero"], "not a regular file");
+    // The reason is said once, not once per layer of the error.
+    let missing = refused("nvt-detect", &["--model", "/nonexistent/model.onnx", "x.jpg"], "No such file or directory");
+    assert_eq!(missing.matches("No such file or directory").count(), 1, "{missing}");
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--model-dir", "/nonexistent"], "--model-dir");
     refused("nvt-server", &["--listen", "127.0.0.1:0", "--http-token-file", "/nonexistent"], "--http-token-file");
     let unsafe_token = std::env::temp_dir().join(format!("nvt-unsafe-token-{}", std::process::id()));
@@ -378,6 +382,14 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         "nvt-server",
         &["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")],
         "letters, digits",
+    );
+    // A token the protocol's token rule refuses too (a space) gets the web token's rule, not the
+    // camera token's.
+    std::fs::write(&unsafe_token, "two words\n").expect("write");
+    refused(
+        "nvt-server",
+        &["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")],
+        "1 to 64 letters, digits, - . _ or ~",
     );
 
     let client: &[(&str, &[&str])] = &[

@@ -77,7 +77,7 @@ pub enum Judged {
 /// The reply document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReplyDoc {
-    /// The camera's name (see the README's "Cameras and their names").
+    /// The camera's name (see docs/events.md, "Cameras").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<String>,
     /// The server's number of the frame the detections belong to (its count of accepted frames
