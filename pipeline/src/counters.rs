@@ -22,7 +22,7 @@ pub struct Counters {
     pub processed: AtomicU64,
     /// Frames that failed to decode.
     pub decode_errors: AtomicU64,
-    /// Frames the detector failed on.
+    /// Frames the detector failed on, or the fleet's workers did not answer.
     pub detect_errors: AtomicU64,
     /// Frames replaced in a newest-wins slot before the worker or detector took them.
     pub superseded: AtomicU64,
@@ -71,4 +71,16 @@ pub struct CounterValues {
     pub detect_errors: u64,
     /// See [`Counters::superseded`].
     pub superseded: u64,
+}
+
+impl CounterValues {
+    /// Frames the frame path has finished with: processed, or failed.
+    pub fn finished(&self) -> u64 {
+        self.processed + self.decode_errors + self.detect_errors
+    }
+
+    /// Fresh frames the frame path has not finished with yet: neither finished nor superseded.
+    pub fn in_flight(&self) -> u64 {
+        self.fresh.saturating_sub(self.finished() + self.superseded)
+    }
 }

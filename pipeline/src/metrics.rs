@@ -229,7 +229,7 @@ const FRAME_COUNTERS: [(&str, &str); 9] = [
     ("nvt_frames_refused_total", "Frames refused because they were not an acceptable image"),
     ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
     ("nvt_frames_superseded_total", "Frames replaced by a newer one before they were processed"),
-    ("nvt_frames_failed_total", "Frames that failed to decode or to run through the model"),
+    ("nvt_frames_failed_total", "Frames that failed to decode or to run through the model, or that the fleet's workers did not answer"),
 ];
 
 fn frame_counters(totals: Arc<Counters>) -> ScrapedCounters {

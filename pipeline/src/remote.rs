@@ -155,7 +155,14 @@ impl FrameStage for RemoteStage {
         let gone = CancellationToken::new();
         let token = gone.clone();
         let thread = per_client_thread(feed, format!("remote {}", feed.peer), move |feed, frame| {
+            let before = feed.counters.snapshot().finished();
             fleet.process(feed, frame, &token);
+            // A frame the workers gave no detections for (abandoned, refused, no worker, a bad
+            // reply) failed: every fresh frame ends counted, so that a leaving feed can tell
+            // when its frames are done.
+            if feed.counters.snapshot().finished() == before {
+                feed.bump(|c| &c.detect_errors);
+            }
         })?;
         lock(&self.threads).insert(feed.id, (thread, gone));
         Ok(())

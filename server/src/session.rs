@@ -100,7 +100,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
     };
     match outcome {
         Ok(()) => {}
-        Err(error) if error.is_clean_close() => {}
+        Err(error) if error.is_clean_close() => finish_frames(&client, &stop).await,
         Err(error) => {
             Counters::bump(&shared.connections.failed);
             if let Some(held_back) = shared.may_log() {
@@ -137,6 +137,19 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             held_back_since_last = held_back,
             "client disconnected"
         );
+    }
+}
+
+/// How long the frames a client left behind may take to finish.
+const FINISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Lets the frames of a client that left cleanly (a `--frames` run, a file's end) finish their
+/// way through the frame path, so that its last frame is logged too; within [`FINISH_LIMIT`],
+/// and no longer than the server runs.
+async fn finish_frames(client: &Feed, stop: &CancellationToken) {
+    let deadline = tokio::time::Instant::now() + FINISH_LIMIT;
+    while client.counters.snapshot().in_flight() > 0 && tokio::time::Instant::now() < deadline && !stop.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 

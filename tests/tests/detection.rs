@@ -62,10 +62,10 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
     let records = read_jsonl(&dir.join("server.jsonl"));
     // Every accepted frame is detected or superseded by a newer one (newest wins); on a busy
     // machine the detector may fall behind a 30 fps client, but not by half.
-    // The one frame still waiting when the client left is dropped with it.
-    let accounted = served.frames.processed + served.frames.superseded;
-    assert!(accounted == served.frames.fresh || accounted + 1 == served.frames.fresh, "{served:?}");
+    // The frame still waiting when the client left finishes too: the last one is logged.
+    assert_eq!(served.frames.processed + served.frames.superseded, served.frames.fresh, "{served:?}");
     assert_eq!(records.len() as u64, served.frames.processed);
+    assert_eq!(records.last().map(|r| r["stamp"]["frame"].clone()), Some(29.into()), "the last frame is detected");
     assert!(records.len() >= 15, "{} of 30 frames detected: {served:?}", records.len());
     let mut stamp_of_seq = HashMap::new();
     for record in &records {
@@ -91,6 +91,54 @@ async fn the_servers_log_and_the_clients_replies_carry_the_detections() {
             reply["detections"].as_array().expect("list").iter().map(|d| d["score"].as_f64().expect("s")).collect();
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "most confident first: {scores:?}");
     }
+}
+
+/// A client that leaves right after its last frame was accepted (`--frames`) has that frame
+/// detected and counted before its session ends, so that the events and the per-camera counts
+/// see it too, and the "client disconnected" line counts it.
+#[test]
+fn the_frame_accepted_last_is_finished_before_the_client_is_let_go() {
+    use nvt_tests::harness::{free_port, wait_exit, wait_for_port, ChildGuard};
+    use std::io::Read;
+    let dir = temp_dir("last-frame");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = dir.join("server.jsonl");
+    let server = Command::new(binary("nvt-server"))
+        .args(["--listen", &listen, "--model", shapes_model().to_str().expect("utf8")])
+        .args(["--log", log.to_str().expect("utf8")])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("server");
+    let mut server = ChildGuard(server);
+    wait_for_port(listen.parse().expect("addr"), Duration::from_secs(60));
+    for _ in 0..3 {
+        let client = Command::new(binary("nvt-client"))
+            // Paced so that the detector keeps up on any machine: no frame is superseded.
+            .args(["--connect", &listen, "--source", "synthetic", "--frames", "20", "--fps", "10"])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("client");
+        assert!(wait_exit(&mut ChildGuard(client), Duration::from_secs(60)).success());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill").arg(server.0.id().to_string()).status().expect("kill");
+    assert!(wait_exit(&mut server, Duration::from_secs(10)).success());
+    let mut stderr = String::new();
+    server.0.stderr.take().expect("piped").read_to_string(&mut stderr).expect("stderr");
+    let left: Vec<&str> = stderr.lines().filter(|l| l.contains("client disconnected")).collect();
+    assert_eq!(left.len(), 3, "{stderr}");
+    let count = |line: &str, key: &str| -> u64 {
+        let value = line.split(&format!(" {key}=")).nth(1).and_then(|v| v.split(' ').next());
+        value.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{key} in {line}"))
+    };
+    let mut fresh = 0;
+    for line in left {
+        assert_eq!(count(line, "processed"), count(line, "fresh"), "{line}");
+        fresh += count(line, "fresh");
+    }
+    assert_eq!(read_jsonl(&log).len() as u64, fresh);
 }
 
 /// Runs `n` synthetic clients unpaced for `run`, each without a failure.

@@ -262,7 +262,20 @@ async fn events_go_to_a_jetstream_stream_that_outlives_a_consumer_restart() {
     for mut client in fleet.clients(1, 10, 3) {
         assert!(client.wait().expect("client").success());
     }
-    let written = read_jsonl(&fleet.dir.join("events.jsonl"));
+    // The objects end once the camera's last frames are through the workers, a moment after the
+    // client has gone.
+    let ended = |events: &[Value]| {
+        let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
+        count("new") > 0 && count("end") == count("new")
+    };
+    let mut written = read_jsonl(&fleet.dir.join("events.jsonl"));
+    for _ in 0..100 {
+        if ended(&written) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        written = read_jsonl(&fleet.dir.join("events.jsonl"));
+    }
     let key = |e: &Value| format!("{} {} {}", e["type"], e["after"]["id"], e["after"]["frame_time"]);
     let want: Vec<String> = written.iter().map(key).collect();
     assert!(want.len() >= 6, "three shapes came and went: {want:?}");

@@ -71,6 +71,7 @@ async fn frames_arrive_intact_and_their_stamps_decode_to_the_numbers_sent() {
         assert!(record["latency_ms"].as_f64().expect("latency") >= 0.0);
         assert_eq!(record["detections"], serde_json::json!([]));
     }
+    assert_eq!(last, Some(39), "the frame accepted last is processed too, though the client left at once");
 }
 
 /// The original rule (`--max-lag 80ms`): an echo 150 ms after its timestamp is late, even the
