@@ -11,6 +11,12 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     /// The TCP socket directly underneath, for socket options; `None` when the bytes travel
     /// inside another protocol that owns the socket (a WebSocket).
     fn tcp(&self) -> Option<&TcpStream>;
+
+    /// Whether what is written is sealed in records the reader sees only once each has arrived
+    /// whole (TLS: up to 16 KiB each).
+    fn sealed(&self) -> bool {
+        false
+    }
 }
 
 impl Stream for TcpStream {
@@ -23,10 +29,18 @@ impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
     fn tcp(&self) -> Option<&TcpStream> {
         Some(self.get_ref().0)
     }
+
+    fn sealed(&self) -> bool {
+        true
+    }
 }
 
 impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
     fn tcp(&self) -> Option<&TcpStream> {
         Some(self.get_ref().0)
+    }
+
+    fn sealed(&self) -> bool {
+        true
     }
 }
