@@ -152,11 +152,18 @@ impl Page {
     }
 
     /// Evaluates `expression` every 100 ms until it is truthy, and returns that value; `None`
-    /// after `timeout`.
+    /// after `timeout`. While it throws (the page is still loading) it is not truthy yet.
     pub async fn wait_for(&mut self, expression: &str, timeout: Duration) -> Option<Value> {
         let until = Instant::now() + timeout;
         loop {
-            let value = self.eval(expression).await;
+            let result = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+                )
+                .await;
+            let value =
+                if result.get("exceptionDetails").is_some() { Value::Null } else { result["result"]["value"].clone() };
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,

@@ -1,7 +1,8 @@
 // The camera page: the browser's camera streamed to nvt-server over a WebSocket that carries the
 // classic exchange byte for byte (docs/protocol.md, "The camera page"), as nvt-client streams
 // over TCP. The server sends a timestamp; the page answers at once with the newest frame it has
-// encoded (or, when none came within 30 ms, the last one again: a repeat), then reads the flag
+// encoded (or, when none came within 30 ms, the last one again: a repeat; the length in a
+// message of its own, so that the server can time the upload), then reads the flag
 // and, after a '1', the 1024-byte reply with the detections, which it draws over the video.
 // Frames are never queued: one encoded frame waits at most, replaced by each newer one, and one
 // is in flight at a time. The JPEG quality, and below quality 40 the frame size, follow the
@@ -244,17 +245,20 @@ class Connection {
     }
   }
 
-  /** Sends a frame for timestamp `ts`: the length, the JPEG and the echo, in one message. */
+  /** Sends a frame for timestamp `ts`: the length in a message of its own, then the JPEG and
+   * the echo in a second. The server sees a message only once it has arrived whole, so the
+   * first one tells it when the frame began to arrive and the second when it ended: it times
+   * the upload from that, and the page fits its frames to the link by that time. */
   async answer(ts) {
     const asked = performance.now();
     const { frame, repeat } = await pick(REPEAT_BUDGET_MS);
     if (this.socket.readyState !== WebSocket.OPEN) throw new Error('the connection closed');
-    const message = new Uint8Array(2 * FIELD + frame.jpeg.length);
-    message.set(field(String(frame.jpeg.length)));
-    message.set(frame.jpeg, FIELD);
-    message.set(ts, FIELD + frame.jpeg.length);
+    const rest = new Uint8Array(FIELD + frame.jpeg.length);
+    rest.set(frame.jpeg);
+    rest.set(ts, frame.jpeg.length);
     this.sentAt = performance.now();
-    this.socket.send(message);
+    this.socket.send(field(String(frame.jpeg.length)));
+    this.socket.send(rest);
     this.current = { frame, repeat, wait: this.sentAt - asked };
   }
 

@@ -17,7 +17,7 @@ pub enum WebStream {
     /// Plain HTTP.
     Plain(TcpStream),
     /// TLS, its handshake under way.
-    Handshake(Accept<TcpStream>),
+    Handshake(Box<Accept<TcpStream>>),
     /// TLS, the handshake done.
     Tls(Box<TlsStream<TcpStream>>),
     /// The handshake failed: the connection is of no more use.
@@ -28,7 +28,7 @@ impl WebStream {
     /// A new connection: TLS when `tls` is given.
     pub fn new(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> Self {
         match tls {
-            Some(acceptor) => Self::Handshake(acceptor.accept(tcp)),
+            Some(acceptor) => Self::Handshake(Box::new(acceptor.accept(tcp))),
             None => Self::Plain(tcp),
         }
     }
@@ -36,7 +36,7 @@ impl WebStream {
     /// Completes the handshake, if one is under way.
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Self::Handshake(accept) = self {
-            match ready!(Pin::new(accept).poll(cx)) {
+            match ready!(Pin::new(accept.as_mut()).poll(cx)) {
                 Ok(stream) => *self = Self::Tls(Box::new(stream)),
                 Err(error) => {
                     *self = Self::Failed;
