@@ -249,6 +249,38 @@ async fn a_page_on_another_site_cannot_open_a_camera_socket() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_link_opened_from_another_site_waits_for_a_click_before_the_camera_starts() {
+    let _one = BROWSER.lock().await;
+    let dir = temp_dir("camera-lured");
+    let scene = scene(&dir, (640, 480));
+    let (server, web) = start_server(&dir, |_| {}).await;
+    // Another site sends the visitor to a kiosk link of this server; the camera is granted
+    // without asking (the fake UI), as it is where the visitor granted it before.
+    let lure = format!("<!doctype html><script>location.href = 'http://{web}/camera?name=lured';</script>");
+    let evil = other_site(lure).await;
+    let browser = Browser::launch(&dir, &fake_camera(&scene));
+    let mut page = browser.open(&format!("http://localhost:{}/", evil.port())).await;
+    page.wait_for(
+        "location.pathname === '/camera' && document.getElementById('start') !== null",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the other site sent the browser to the camera page");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let seen = shown(&mut page).await;
+    assert_eq!(seen["state"], "idle", "the camera did not start: {seen}");
+    assert!(seen["message"].as_str().is_some_and(|m| m.contains("press Start")), "{seen}");
+    assert!(clients(web).await.is_empty(), "no camera connected");
+    // The visitor's own click starts it.
+    page.eval("document.getElementById('start').click()").await;
+    wait_accepted(&mut page, 3, Duration::from_secs(30)).await;
+    let names: Vec<Value> = clients(web).await.iter().map(|c| c["camera"].clone()).collect();
+    assert_eq!(names, vec![Value::from("lured")]);
+    server.stop().await;
+    let _ = std::fs::remove_file(&scene);
+}
+
 /// The SPKI hash Chromium pins a certificate's key by (`--ignore-certificate-errors-spki-list`).
 fn spki_pin(key_pem: &Path) -> String {
     use base64::Engine;

@@ -473,7 +473,9 @@ setInterval(showStats, 500);
 const facing = { back: 'environment', front: 'user', environment: 'environment', user: 'user' }[params.get('camera')];
 if (facing) $('camera').value = facing;
 if ([...$('size').options].some(o => o.value === params.get('size'))) $('size').value = params.get('size');
+// Not when another site opened it (the server says so): then Start must be pressed.
 if (params.has('name')) {
   $('name').value = params.get('name');
-  start();
+  if (body.dataset.autostart === 'no') say('this link came from another site: press Start to stream your camera');
+  else start();
 }

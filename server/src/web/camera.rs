@@ -16,12 +16,13 @@ use super::WebState;
 use crate::session;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use nvt_pipeline::Counters;
 use nvt_transport::field::FIELD_LEN;
+use std::borrow::Cow;
 
 const PAGE: &str = include_str!("camera.html");
 const SCRIPT: &str = include_str!("camera.js");
@@ -30,10 +31,22 @@ const STYLE: &str = include_str!("camera.css");
 /// The camera page's routes.
 pub(super) fn routes() -> Router<WebState> {
     Router::new()
-        .route("/camera", get(|| async { Html(PAGE) }))
+        .route("/camera", get(page))
         .route("/camera.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .route("/camera.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/camera/socket", get(connect))
+}
+
+/// The page. A link that names the camera starts it at once (the kiosk link), but not when the
+/// browser says the page was opened from another site (`Sec-Fetch-Site`: a link or a script's
+/// navigation there): another site must not be able to start a visitor's camera, so the page
+/// then waits for a click on Start.
+async fn page(headers: HeaderMap) -> Html<Cow<'static, str>> {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(site, Some("cross-site" | "same-site")) {
+        return Html(Cow::Owned(PAGE.replacen("<body ", "<body data-autostart=\"no\" ", 1)));
+    }
+    Html(Cow::Borrowed(PAGE))
 }
 
 /// What the page asks for when it connects.
