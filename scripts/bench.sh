@@ -20,6 +20,7 @@ run() {
 run cargo run -q --release -p nvt-tests --bin transport-bench -- --seconds 10
 run cargo run -q --release -p nvt-tests --bin rates-bench
 run cargo run -q --release -p nvt-tests --bin links-bench
+run cargo run -q --release -p nvt-tests --bin camera-bench -- --seconds 12 --with-4g
 run cargo run -q --release -p nvt-tests --bin detect-bench
 run cargo run -q --release -p nvt-tests --bin detect-bench -- --threads 1
 run scripts/compare-detect.sh models/yolov8n-random.onnx 2 7

@@ -103,6 +103,13 @@ pub struct Args {
     /// `Authorization: Bearer TOKEN`; a browser opens `/?token=TOKEN` once and keeps a cookie.
     #[arg(long)]
     pub http_token_file: Option<PathBuf>,
+    /// Serve the web view over HTTPS with this PEM certificate chain (needs --http-tls-key):
+    /// browsers give the camera page a camera only on HTTPS, or on localhost.
+    #[arg(long, requires_all = ["http_tls_key", "http"])]
+    pub http_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --http-tls-cert.
+    #[arg(long, requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
     /// The folder `POST /api/model` may switch to a model file in. Without it, the web view can
     /// only reload the --model file.
     #[arg(long)]
@@ -137,7 +144,7 @@ fn parse_max_lag(text: &str) -> Result<nvt_transport::MaxLag, String> {
 
 /// The web view's address as others would open it (Home Assistant's `configuration_url`): a
 /// wildcard address is named by the first --http-host, or else the machine's host name.
-fn web_url(addr: std::net::SocketAddr, hosts: &[String]) -> String {
+fn web_url(addr: std::net::SocketAddr, hosts: &[String], tls: bool) -> String {
     let host = if addr.ip().is_unspecified() {
         hosts.first().cloned().unwrap_or_else(|| {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -151,7 +158,8 @@ fn web_url(addr: std::net::SocketAddr, hosts: &[String]) -> String {
     } else {
         addr.ip().to_string()
     };
-    format!("http://{host}:{}/", addr.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}/", addr.port())
 }
 
 impl Args {
@@ -200,10 +208,15 @@ impl Args {
         if let Some(dir) = &self.model_dir {
             anyhow::ensure!(dir.is_dir(), "--model-dir {} is not a folder", dir.display());
         }
+        let web_tls = match (&self.http_tls_cert, &self.http_tls_key) {
+            (Some(cert), Some(key)) => Some(protect::acceptor(cert, key).context("--http-tls-cert")?),
+            _ => None,
+        };
         let web = crate::config::WebSettings {
             host_names: self.http_hosts.clone(),
             token: http_token,
             model_dir: self.model_dir.clone(),
+            tls: web_tls,
         };
         if self.model.model.is_none()
             && self.nats.is_none()
@@ -220,7 +233,7 @@ impl Args {
         crate::cameras::check_cameras(&self.cameras).map_err(anyhow::Error::msg)?;
         let objects = self.track.objects()?;
         let named = self.cameras.iter().map(|(name, _)| name.clone()).collect();
-        let web_address = self.http.map(|addr| web_url(addr, &self.http_hosts));
+        let web_address = self.http.map(|addr| web_url(addr, &self.http_hosts, web.tls.is_some()));
         let events = nvt_events::flags::hub(&self.events, &objects, self.mqtt.start(named, web_address)?, false)?;
         let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
         let model = ModelArgs { threads, ..self.model.clone() };

@@ -56,7 +56,7 @@ pub struct FleetSettings {
 }
 
 /// The web view's security settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WebSettings {
     /// Host names the web view answers to besides its IP addresses and `localhost`
     /// (`--http-host`).
@@ -65,6 +65,8 @@ pub struct WebSettings {
     pub token: Option<Vec<u8>>,
     /// `--model-dir`: the only folder `POST /api/model` may switch to a file in.
     pub model_dir: Option<std::path::PathBuf>,
+    /// `--http-tls-cert` and `--http-tls-key`: the web view serves HTTPS.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Default for Config {

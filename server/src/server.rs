@@ -57,7 +57,7 @@ pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Futur
         Some(settings) => Some(connect_fleet(settings, &config.events).await),
         None => None,
     };
-    let shared = handlers(config, fleet);
+    let shared = handlers(config, fleet, Arc::clone(&admission));
     let stop = CancellationToken::new();
     let web = http.and_then(|listener| match web::start(listener, Arc::clone(&shared), stop.clone()) {
         Ok(task) => Some(task),
@@ -96,7 +96,11 @@ async fn connect_fleet(
 
 /// Builds what every connection's handler shares: metrics, the frame stage (a detector when
 /// there is a model, the fleet's workers with `--nats`), the model loader, the window thread.
-fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Group)>) -> Arc<Shared> {
+fn handlers(
+    mut config: Config,
+    fleet: Option<(async_nats::Client, nvt_fleet::Group)>,
+    admission: Arc<Admission>,
+) -> Arc<Shared> {
     let display = config.show.then(Display::start);
     let totals: Arc<Counters> = Arc::default();
     let connections: Arc<Connections> = Arc::default();
@@ -154,6 +158,8 @@ fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Gr
         totals,
         connections,
         clients: Mutex::default(),
+        admission,
+        outside: tokio_util::task::TaskTracker::new(),
         next_id: AtomicU64::new(1),
         metrics,
         reloader,
@@ -337,6 +343,8 @@ impl Listener {
         let sessions = &mut self.sessions;
         let finish = async {
             while sessions.join_next().await.is_some() {}
+            shared.outside.close();
+            shared.outside.wait().await;
             if let Some(web) = web {
                 let _ = web.await;
             }

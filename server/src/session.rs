@@ -1,5 +1,8 @@
-//! One client connection: the classic exchange loop on the network side.
+//! One client connection: the classic exchange loop on the network side, over a camera-port
+//! connection ([`serve`]) or any other stream that has passed its doors ([`serve_admitted`]: the
+//! web view's camera page, over a WebSocket).
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::repeats::{LastFrame, Sent};
 use crate::stats::Connections;
@@ -34,6 +37,12 @@ pub struct Shared {
     pub connections: Arc<Connections>,
     /// The clients connected now, for the web view.
     pub clients: Mutex<Vec<Arc<Feed>>>,
+    /// Client slots (`--max-clients`, `--max-clients-per-ip`), for the camera port and the
+    /// camera page alike.
+    pub admission: Arc<Admission>,
+    /// Sessions started outside the accept loop (the camera page's), which shutdown waits for
+    /// as it waits for its own.
+    pub outside: tokio_util::task::TaskTracker,
     /// The next client id.
     pub next_id: AtomicU64,
     /// What `/metrics` serves.
@@ -77,6 +86,20 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
             return;
         }
     };
+    serve_admitted(stream, peer, given_name, shared, stop).await;
+}
+
+/// Serves a client whose stream has passed its doors (protected mode's, or the web view's), as
+/// camera `given_name` when it named itself, until it leaves, breaks the protocol, times out, or
+/// the server stops. `peer` is its address, `IP:PORT`.
+pub async fn serve_admitted(
+    stream: Box<dyn nvt_transport::Stream>,
+    peer: String,
+    given_name: Option<String>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let config = &shared.config;
     let ip = peer.parse::<std::net::SocketAddr>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let camera = config.cameras.claim(ip, given_name);
     let window = shared.display.as_ref().map(|d| d.window(&format!("{} ({peer})", camera.as_str())));

@@ -3,6 +3,7 @@
 //! clients as JSON; `/api/events` the latest events; `/api/events/{id}/snapshot.jpg` an event's
 //! snapshot; `/stream/{id}` a client's annotated frames as MJPEG; `/metrics` Prometheus. A slow viewer never slows detection: each
 //! viewer reads the newest frame from a watch channel and skips the ones it was too slow for.
+//! `/camera` is a page that streams the browser's own camera to the server ([`camera`]).
 
 use crate::session::Shared;
 use axum::body::{Body, Bytes};
@@ -18,8 +19,11 @@ use std::time::SystemTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod camera;
 pub mod guard;
 mod listener;
+mod socket;
+mod tls;
 
 pub use guard::{Gate, CONTENT_SECURITY_POLICY};
 
@@ -46,8 +50,10 @@ pub fn start(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "web view and metrics");
     let web = &shared.config.web;
+    let tls = web.tls.clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, "web view and metrics");
     let gate = Arc::new(Gate { port: addr.port(), names: web.host_names.clone(), token: web.token.clone() });
     let app = Router::new()
         .route("/", get(page))
@@ -62,10 +68,12 @@ pub fn start(
             "/api/model",
             axum::routing::post(reload_model).layer(axum::extract::DefaultBodyLimit::max(MAX_MODEL_REQUEST)),
         )
+        .merge(camera::routes())
         .layer(axum::middleware::from_fn_with_state(gate, guard::guard))
         .with_state(WebState { shared, stop: stop.clone() });
     Ok(tokio::spawn(async move {
-        let listener = listener::Capped::new(listener, listener::MAX_CONNECTIONS);
+        let listener = listener::Capped::new(listener, listener::MAX_CONNECTIONS, tls);
+        let app = app.into_make_service_with_connect_info::<listener::Peer>();
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
             tracing::error!(%error, "web view stopped");
         }

@@ -3,7 +3,9 @@
 //! client and server ([`original`]).
 
 pub mod broker;
+pub mod browser;
 pub mod creds;
+pub mod fake_camera;
 pub mod harness;
 pub mod link;
 pub mod nats;

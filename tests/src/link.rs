@@ -138,7 +138,13 @@ pub struct Carried {
 impl Link {
     /// Starts a link on a free loopback port that leads to `target`.
     pub async fn start(target: SocketAddr, spec: LinkSpec) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_at("127.0.0.1:0".parse().expect("address"), target, spec).await
+    }
+
+    /// Starts a link listening on `near` that leads to `target` (a web view's port on another
+    /// loopback address, `127.0.0.2`, keeps the port its `Host` must name).
+    pub async fn start_at(near: SocketAddr, target: SocketAddr, spec: LinkSpec) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(near).await?;
         let addr = listener.local_addr()?;
         let carried = Arc::new(Carried::default());
         let counts = Arc::clone(&carried);

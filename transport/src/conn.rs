@@ -73,7 +73,9 @@ impl ServerConnection {
     /// Takes an accepted stream (plain, or admitted by [`crate::protect::Guard`]) and sends the
     /// first timestamp, as the original does at once. Frames are judged by `rule`.
     pub async fn start(stream: Box<dyn Stream>, limits: Limits, rule: MaxLag) -> Result<Self, TransportError> {
-        stream.tcp().set_nodelay(true)?;
+        if let Some(tcp) = stream.tcp() {
+            tcp.set_nodelay(true)?;
+        }
         let mut conn = Self {
             stream,
             buf: BytesMut::new(),
@@ -88,9 +90,12 @@ impl ServerConnection {
         Ok(conn)
     }
 
-    /// The peer's address.
+    /// The peer's address, when the stream is a TCP socket of its own.
     pub fn peer_addr(&self) -> std::io::Result<SocketAddr> {
-        self.stream.tcp().peer_addr()
+        match self.stream.tcp() {
+            Some(tcp) => tcp.peer_addr(),
+            None => Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "the stream has no socket of its own")),
+        }
     }
 
     /// The link's round trip as learned from this connection's responses so far.
@@ -289,12 +294,19 @@ async fn read_some(
     if n == 0 {
         return Err(TransportError::Closed(waiting_for));
     }
-    quick_ack(stream.tcp());
+    if let Some(tcp) = stream.tcp() {
+        quick_ack(tcp);
+    }
     Ok(())
 }
 
+/// Writes a message group and flushes it (a stream that buffers sends it now), within `limit`.
 async fn write_timed(stream: &mut Box<dyn Stream>, bytes: &[u8], limit: Duration) -> Result<(), TransportError> {
-    tokio::time::timeout(limit, stream.write_all(bytes))
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    tokio::time::timeout(limit, write)
         .await
         .map_err(|_| TransportError::ReadTimeout { after: limit, waiting_for: "the peer to take our data" })??;
     Ok(())

@@ -11,9 +11,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+use tokio_rustls::TlsAcceptor;
+
+use super::tls::WebStream;
 
 /// Most web connections at once.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -21,16 +24,17 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// How long a new connection has to send its first request head.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A [`TcpListener`] with the cap and the deadline.
+/// A [`TcpListener`] with the cap and the deadline, and TLS when it is on.
 pub struct Capped {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Capped {
-    /// Caps `inner` at `max` connections at once.
-    pub fn new(inner: TcpListener, max: usize) -> Self {
-        Self { inner, slots: Arc::new(Semaphore::new(max)) }
+    /// Caps `inner` at `max` connections at once, each one TLS when `tls` is given.
+    pub fn new(inner: TcpListener, max: usize, tls: Option<TlsAcceptor>) -> Self {
+        Self { inner, slots: Arc::new(Semaphore::new(max)), tls }
     }
 }
 
@@ -47,7 +51,7 @@ impl axum::serve::Listener for Capped {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    return (Guarded::new(stream, slot), addr);
+                    return (Guarded::new(WebStream::new(stream, self.tls.as_ref()), slot), addr);
                 }
                 // Out of descriptors and the like: give the slot back and breathe.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -60,16 +64,26 @@ impl axum::serve::Listener for Capped {
     }
 }
 
+/// A web connection's peer address, as handlers take it (`ConnectInfo<Peer>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Capped>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Capped>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// A web connection: its slot, and the deadline for its first request head.
 pub struct Guarded {
-    stream: TcpStream,
+    stream: WebStream,
     _slot: OwnedSemaphorePermit,
     /// Until the first head is in: the deadline, and how far "\r\n\r\n" has been matched.
     head: Option<(Pin<Box<Sleep>>, usize)>,
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit) -> Self {
+    fn new(stream: WebStream, slot: OwnedSemaphorePermit) -> Self {
         Self { stream, _slot: slot, head: Some((Box::pin(tokio::time::sleep(HEAD_DEADLINE)), 0)) }
     }
 }
@@ -130,6 +144,7 @@ impl AsyncWrite for Guarded {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     #[test]
     fn the_end_of_a_head_is_found_across_reads() {
@@ -145,7 +160,7 @@ mod tests {
     async fn a_connection_without_a_head_is_dropped_at_the_deadline_and_past_the_cap_nobody_is_accepted() {
         let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = inner.local_addr().expect("addr");
-        let mut listener = Capped::new(inner, 1);
+        let mut listener = Capped::new(inner, 1, None);
         let _first = TcpStream::connect(addr).await.expect("connect");
         let (mut guarded, _) = axum::serve::Listener::accept(&mut listener).await;
         // The one slot is taken: the next accept waits.
@@ -162,7 +177,7 @@ mod tests {
     async fn once_the_head_is_in_there_is_no_deadline() {
         let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = inner.local_addr().expect("addr");
-        let mut listener = Capped::new(inner, 4);
+        let mut listener = Capped::new(inner, 4, None);
         let mut client = TcpStream::connect(addr).await.expect("connect");
         client.write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("send");
         let (mut guarded, _) = axum::serve::Listener::accept(&mut listener).await;

@@ -1,0 +1,101 @@
+//! The camera page: `/camera` streams the browser's own camera (a phone's, a laptop's) to the
+//! server, which serves it as one more client. `/camera/socket` is where the page streams: a
+//! WebSocket carrying the classic exchange byte for byte ([`super::socket`]), served by the same
+//! session as a camera-port connection (`crate::session::serve_admitted`): freshness, pacing,
+//! repeats, the frame path, events, the log, the web view and `/metrics` alike.
+//!
+//! The socket passes the web view's doors first ([`super::guard`]: Host, Origin, the browser's
+//! word on where the request comes from, the web token), so a page on another site cannot open
+//! one; then the name it asks for (`?name=`, checked as `nvt-client --name` is) and a client slot
+//! (`--max-clients`, `--max-clients-per-ip`). A frame larger than `--max-frame-bytes` ends the
+//! connection before it is read whole.
+
+use super::listener::Peer;
+use super::socket::CameraSocket;
+use super::WebState;
+use crate::session;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use nvt_pipeline::Counters;
+use nvt_transport::field::FIELD_LEN;
+use std::borrow::Cow;
+
+const PAGE: &str = include_str!("camera.html");
+const SCRIPT: &str = include_str!("camera.js");
+const STYLE: &str = include_str!("camera.css");
+
+/// The camera page's routes.
+pub(super) fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/camera", get(page))
+        .route("/camera.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
+        .route("/camera.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .route("/camera/socket", get(connect))
+}
+
+/// The page. A link that names the camera starts it at once (the kiosk link), but not when the
+/// browser says the page was opened from another site (`Sec-Fetch-Site`: a link or a script's
+/// navigation there): another site must not be able to start a visitor's camera, so the page
+/// then waits for a click on Start.
+async fn page(headers: HeaderMap) -> Html<Cow<'static, str>> {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(site, Some("cross-site" | "same-site")) {
+        return Html(Cow::Owned(PAGE.replacen("<body ", "<body data-autostart=\"no\" ", 1)));
+    }
+    Html(Cow::Borrowed(PAGE))
+}
+
+/// What the page asks for when it connects.
+#[derive(Debug, serde::Deserialize)]
+struct Join {
+    /// The camera's name; empty or absent, the camera is named after its address.
+    #[serde(default)]
+    name: String,
+}
+
+/// Opens a camera's socket: its name checked, a client slot taken, then the exchange.
+async fn connect(
+    State(state): State<WebState>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Query(join): Query<Join>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let name = match join.name.as_str() {
+        "" => None,
+        name if nvt_transport::protect::valid_name(name) => Some(name.to_owned()),
+        _ => {
+            let why = "a camera name is 1-64 letters, digits, '_' or '-'";
+            return (StatusCode::BAD_REQUEST, why).into_response();
+        }
+    };
+    let shared = state.shared;
+    let slot = match shared.admission.admit(peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            Counters::bump(&shared.connections.refused);
+            let why = match refusal {
+                crate::admission::Refusal::Full => "too many clients (--max-clients)",
+                crate::admission::Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
+            };
+            if let Some(held_back) = shared.may_log() {
+                tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {why}");
+            }
+            return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        }
+    };
+    Counters::bump(&shared.connections.accepted);
+    // One message may hold a whole exchange's worth: the length, the largest frame, the echo.
+    let largest = shared.config.limits.max_frame_bytes + 2 * FIELD_LEN;
+    let (stop, outside) = (state.stop, shared.outside.clone());
+    upgrade.max_message_size(largest).max_frame_size(largest).on_upgrade(move |socket| {
+        outside.track_future(async move {
+            let stream = Box::new(CameraSocket::new(socket));
+            session::serve_admitted(stream, peer.to_string(), name, shared, stop).await;
+            drop(slot);
+        })
+    })
+}
