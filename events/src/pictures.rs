@@ -3,7 +3,7 @@
 //! timestamp}`: by default cropped to the object with a margin, 270 pixels high, JPEG quality 70,
 //! box and time drawn).
 
-use crate::object::EventObject;
+use crate::object::{EventObject, Snapshot};
 use nvt_capture::{draw, jpeg, Mat};
 use opencv::core::{Point, Rect, Scalar, Size};
 use opencv::imgproc;
@@ -33,14 +33,24 @@ impl Default for MqttPicture {
     }
 }
 
+/// How much smaller than the frame the picture kept of it is: 1 for the frame itself, less
+/// for a thumbnail (see [`crate::pinned`]). The snapshot's region is the whole frame.
+fn scale(snapshot: &Snapshot, image: &Mat) -> f64 {
+    let width = f64::from(snapshot.region[2]);
+    if width > 0.0 && image.cols() > 0 {
+        (f64::from(image.cols()) / width).min(1.0)
+    } else {
+        1.0
+    }
+}
+
 /// The saved snapshot: the whole best frame with the object's box drawn, as JPEG.
 pub fn saved(object: &EventObject, image: &Mat) -> Option<Vec<u8>> {
     let snapshot = object.snapshot.as_ref()?;
     let mut picture = copy(image)?;
     let label = format!("{} #{}", object.label, object.track_id);
-    if let Err(error) =
-        draw::draw_box(&mut picture, snapshot.bbox.map(|v| v as f32), colour(&object.label), &label, snapshot.score)
-    {
+    let bbox = snapshot.bbox.map(|v| (f64::from(v) * scale(snapshot, image)) as f32);
+    if let Err(error) = draw::draw_box(&mut picture, bbox, colour(&object.label), &label, snapshot.score) {
         tracing::warn!(%error, "cannot draw a snapshot's box");
     }
     encode(&picture, SAVED_QUALITY)
@@ -50,15 +60,19 @@ pub fn saved(object: &EventObject, image: &Mat) -> Option<Vec<u8>> {
 pub fn mqtt(object: &EventObject, image: &Mat, settings: &MqttPicture) -> Option<Vec<u8>> {
     let snapshot = object.snapshot.as_ref()?;
     let mut picture = copy(image)?;
+    let scale = scale(snapshot, image);
     if settings.bounding_box {
         let label = format!("{} {}", object.label, snapshot.area);
-        let bbox = snapshot.bbox.map(|v| v as f32);
+        let bbox = snapshot.bbox.map(|v| (f64::from(v) * scale) as f32);
         if let Err(error) = draw::draw_box(&mut picture, bbox, colour(&object.label), &label, snapshot.score) {
             tracing::warn!(%error, "cannot draw an MQTT snapshot's box");
         }
     }
     if settings.crop {
-        let [x, y, right, bottom] = crop_region((picture.cols(), picture.rows()), snapshot.bbox);
+        // Frigate's square in the frame's pixels, then in the picture's.
+        let frame = (snapshot.region[2], snapshot.region[3]);
+        let [x, y, right, bottom] = crop_region(frame, snapshot.bbox).map(|v| (f64::from(v) * scale) as i32);
+        let (right, bottom) = (right.min(picture.cols()), bottom.min(picture.rows()));
         let cut = Mat::roi(&picture, Rect::new(x, y, right - x, bottom - y)).and_then(|roi| roi.try_clone());
         match cut {
             Ok(cut) => picture = cut,

@@ -211,24 +211,26 @@ impl Feed {
     }
 
     /// Gives frame `seq`'s detections (of a `size` frame) their track ids, through the camera's
-    /// object filters; returns the milliseconds it took. The
-    /// tracker takes frames in order only: a frame older than one it has taken (two inference
-    /// workers can finish a feed's frames out of order) keeps its detections untracked.
+    /// object filters; returns the milliseconds it took, or `None` when the frame is not
+    /// tracked. The tracker takes frames in order only: a frame older than one it has taken
+    /// (several inference workers, or the fleet, can finish a feed's frames out of order) keeps
+    /// its detections untracked, and must make no events (its objects would all read missed).
     pub fn track(
         &self,
         settings: &nvt_events::TrackSettings,
         seq: u64,
         detections: &mut [nvt_transport::ReplyDetection],
         size: (u32, u32),
-    ) -> f64 {
+    ) -> Option<f64> {
         let started = Instant::now();
         let mut tracker = lock(&self.tracker);
         let (tracker, last) = tracker.get_or_insert_with(|| (nvt_events::Tracker::new(settings, &self.camera), seq));
-        if seq >= *last {
-            *last = seq;
-            tracker.update(detections, size);
+        if seq < *last {
+            return None;
         }
-        crate::record::ms(started.elapsed())
+        *last = seq;
+        tracker.update(detections, size);
+        Some(crate::record::ms(started.elapsed()))
     }
 
     /// The recent-activity record, locked.
