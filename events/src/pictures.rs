@@ -116,6 +116,28 @@ fn colour(label: &str) -> usize {
     label.bytes().map(usize::from).sum()
 }
 
+/// A JPEG made smaller than `max_bytes` (shrunk and encoded again at MQTT's default quality),
+/// for a broker that refuses one so large; `None` when even a small one would not fit. At most
+/// [`MAX_SHRINK_PIXELS`] pixels are decoded.
+pub fn shrink(jpeg_bytes: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
+    let image = jpeg::decode(jpeg_bytes, MAX_SHRINK_PIXELS).ok()?;
+    let mut scale = ((max_bytes as f64) / (jpeg_bytes.len().max(1) as f64)).sqrt().min(1.0) * 0.9;
+    for _ in 0..8 {
+        let (small, _) = jpeg::encode_scaled(&image, i32::from(MqttPicture::default().quality), scale).ok()?;
+        if small.len() <= max_bytes {
+            return Some(small);
+        }
+        scale *= 0.7;
+        if (f64::from(image.cols().max(image.rows())) * scale) < 16.0 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Most pixels of a snapshot [`shrink`] decodes (an MQTT snapshot is at most 4096 pixels high).
+pub const MAX_SHRINK_PIXELS: u64 = 64 << 20;
+
 fn copy(image: &Mat) -> Option<Mat> {
     if image.empty() {
         return None;
@@ -159,6 +181,19 @@ pub fn utc(unix: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_too_large_for_the_broker_is_shrunk_below_the_bound() {
+        let mut noisy = Mat::new_rows_cols_with_default(540, 720, opencv::core::CV_8UC3, 0.into()).expect("mat");
+        opencv::core::randu(&mut noisy, &Scalar::all(0.0), &Scalar::all(255.0)).expect("noise");
+        let big = jpeg::encode(&noisy, 70).expect("jpeg");
+        assert!(big.len() > 100_000, "{}", big.len());
+        let small = shrink(&big, 20_000).expect("shrunk");
+        assert!(small.len() <= 20_000 && small.len() > 2_000, "{}", small.len());
+        assert!(jpeg::decode(&small, 1 << 20).is_ok());
+        assert!(shrink(&big, 10).is_none(), "nothing fits in 10 bytes");
+        assert!(shrink(b"not a jpeg", 1000).is_none());
+    }
 
     #[test]
     fn the_crop_is_frigates_square_around_the_box_within_the_frame() {
