@@ -38,6 +38,8 @@ pub struct Feed {
     tracker: Mutex<Option<(nvt_events::Tracker, u64)>>,
     /// True until the feed has gone (see [`Feed::while_open`]).
     open: Mutex<bool>,
+    /// The newest frame handed on in order (see [`Feed::in_order`]).
+    last_in_order: Mutex<Option<u64>>,
     /// When it connected.
     pub connected: SystemTime,
     /// Newest-wins hand-over from the network task to the worker or the detector stage.
@@ -162,6 +164,7 @@ impl Feed {
             camera,
             tracker: Mutex::default(),
             open: Mutex::new(true),
+            last_in_order: Mutex::new(None),
             connected: SystemTime::now(),
             frames: Slot::new(),
             latest: Mutex::default(),
@@ -201,6 +204,18 @@ impl Feed {
         if *open {
             f();
         }
+    }
+
+    /// Runs `f` for frame `seq` while the feed is open, unless a newer frame of the feed ran it
+    /// already: two workers that tracked frames 5 and 6 in order may reach here 6 first, and
+    /// frame 5 is then left out rather than applied after 6. Calls run one at a time, in order.
+    pub fn in_order(&self, seq: u64, f: impl FnOnce()) {
+        let mut last = lock(&self.last_in_order);
+        if last.is_some_and(|newest| seq <= newest) {
+            return;
+        }
+        *last = Some(seq);
+        self.while_open(f);
     }
 
     /// Marks the feed gone, then runs `f` (the sinks forgetting the feed).
@@ -248,6 +263,19 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_are_handed_on_in_order_or_not_at_all() {
+        let feed = Feed::new(1, "127.0.0.1:5000".into(), "door".into(), None, Arc::default());
+        let ran = Mutex::new(Vec::new());
+        for seq in [5, 7, 6, 8, 8, 2, 9] {
+            feed.in_order(seq, || lock(&ran).push(seq));
+        }
+        assert_eq!(*lock(&ran), [5, 7, 8, 9]);
+        feed.close(|| {});
+        feed.in_order(10, || lock(&ran).push(10));
+        assert_eq!(lock(&ran).last(), Some(&9), "nothing once the feed has gone");
+    }
 
     #[test]
     fn rates_count_the_last_three_seconds_only() {

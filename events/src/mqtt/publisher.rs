@@ -916,6 +916,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_start_up_scan_keeps_bounded_memory_whatever_the_broker_sends() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let settings = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{}", port.expect("port"))).expect("url");
+        let publisher = Publisher::start(settings).expect("start");
+        let inner = &publisher.inner;
+        lock(&inner.scan).started = Some(Instant::now());
+        // A hostile broker: 4000 retained messages with 60 kB topics and 1 MB payloads (4 GB).
+        let payload = vec![b'7'; 1 << 20];
+        for i in 0..4000 {
+            inner.scanned(&format!("nvt/c{i}/{}", "x".repeat(60_000)), true, &payload);
+        }
+        // Manifests are kept whole up to their bound, and refused past it.
+        let manifest = serde_json::to_vec(&vec!["nvt/door/all"; 10]).expect("json");
+        let huge = vec![b' '; MAX_MANIFEST + 1];
+        {
+            let mut scan = lock(&inner.scan);
+            scan.found.clear();
+            scan.bytes = 0;
+        }
+        inner.scanned("nvt/_nvt/door/manifest", true, &manifest);
+        inner.scanned("nvt/_nvt/yard/manifest", true, &huge);
+        let scan = lock(&inner.scan);
+        assert_eq!(scan.found.len(), 1);
+        assert_eq!(scan.found[0].1, manifest);
+        drop(scan);
+        // Back to the flood: never past the bound.
+        lock(&inner.scan).bytes = 0;
+        for i in 0..4000 {
+            inner.scanned(&format!("nvt/c{i}/{}", "x".repeat(60_000)), true, &payload);
+        }
+        let scan = lock(&inner.scan);
+        assert!(scan.bytes <= MAX_SCANNED_BYTES, "{}", scan.bytes);
+        assert!(scan.found.iter().skip(1).all(|(_, p)| p.len() <= MAX_SCANNED_PAYLOAD));
+        let held: usize = scan.found.iter().map(|(t, p)| t.len() + p.len()).sum();
+        assert!(held <= MAX_SCANNED_BYTES + manifest.len() + 64, "{held}");
+        drop(scan);
+        publisher.stop(Duration::from_millis(100));
+    }
+
+    #[test]
     fn a_full_buffer_drops_the_oldest_events_and_counts_them() {
         // A port nothing listens on: the publisher retries in the background, events wait.
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());

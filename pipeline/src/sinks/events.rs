@@ -4,7 +4,8 @@
 //! a port probe, makes nothing); a feed leaving ends its objects, and a frame of it that
 //! finishes later makes none. Only frames tracked in order reach the hub: a frame that finished
 //! after a newer one of its camera (several inference workers, the fleet) has no track ids, and
-//! would count as a frame in which every object was missed.
+//! would count as a frame in which every object was missed; and of two frames tracked in order,
+//! the older one reaching here second is left out, never applied after the newer.
 
 use super::{Processed, Sink};
 use crate::feed::Feed;
@@ -20,7 +21,9 @@ impl Sink for EventSink {
             return;
         }
         let (hub, detections) = (&self.0, &frame.record.detections);
-        frame.feed.while_open(|| hub.frame(&frame.feed.camera, hub.now(), detections, frame.image));
+        // Tracked in order, but two workers may still get here in the other order.
+        let seq = frame.record.seq;
+        frame.feed.in_order(seq, || hub.frame(&frame.feed.camera, hub.now(), detections, frame.image));
     }
 
     fn left(&self, feed: &Feed) {
