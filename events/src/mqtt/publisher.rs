@@ -18,7 +18,7 @@
 //!   the broker drops the connection) never blocks the rest. A packet larger than any the broker
 //!   has acknowledged goes at QoS 1 and waits for its acknowledgement; when the connection drops
 //!   with one in flight, that same packet goes first after the reconnect, and when it drops
-//!   again the broker's limit is taken to be below it. From then on a snapshot past the limit is
+//!   again the broker's limit is taken to be below it (never below [`MIN_LIMIT`]). From then on a snapshot past the limit is
 //!   shrunk (to the geometric mean of the largest packet acknowledged and the one refused, so
 //!   that a round or two find a size the broker takes; [`crate::pictures::shrink`]) and any other retained payload past
 //!   it is dropped, each counted ([`PublisherStats`]). Events (a few kilobytes) are not shrunk:
@@ -61,6 +61,11 @@ const MAX_SCANNED_BYTES: usize = 64 << 20;
 
 /// The largest packet nvt sends or takes (rumqttc's bound, both ways).
 const MAX_PACKET: usize = 16 << 20;
+
+/// The smallest packet limit nvt ever takes a broker to have (brokers take far more: AWS IoT
+/// 128 KB, EMQX 1 MB): a connection dropped twice with a smaller packet in flight is the
+/// network's doing, never a reason to drop events.
+const MIN_LIMIT: usize = 32 << 10;
 
 /// Most labels with topics, over every camera (two labels never share a slug; remembering which
 /// label has which takes memory).
@@ -776,7 +781,7 @@ impl Inner {
     fn refused(&self, topic: &str, size: usize) {
         self.limit.fetch_min(size - 1, Relaxed);
         // The geometric mean of the largest packet acknowledged and this one: a refused
-        // snapshot of 2 MB with 2 kB acknowledged tries 64 kB, then 11 kB.
+        // snapshot of 2 MB with 4 kB acknowledged tries 90 kB, then 19 kB.
         let accepted = self.accepted.load(Relaxed).max(1024) as f64;
         self.goal.fetch_min((accepted * size as f64).sqrt() as usize, Relaxed);
         tracing::warn!(
@@ -796,11 +801,12 @@ async fn publish_state(inner: &Inner, client: &AsyncClient) {
         let (length, size) = (payload.len(), packet_size(&topic, payload.len()));
         match deliver(inner, client, topic.clone(), payload, true, true).await {
             Sent::Done | Sent::Failed => {}
-            Sent::Lost => {
+            Sent::Lost if size > MIN_LIMIT => {
                 inner.refused(&topic, size);
                 inner.too_big(&topic, length);
                 return;
             }
+            Sent::Lost => return,
             Sent::TooBig => inner.too_big(&topic, length),
         }
     }
