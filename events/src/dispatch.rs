@@ -7,6 +7,7 @@ use crate::mqtt::Publisher;
 use crate::object::{Event, EventType};
 use crate::outputs::{EventCounts, EventOutput, Outputs, Recent, RECENT_EVENTS};
 use crate::pictures;
+use crate::pinned::Pinned;
 use crate::snapshots::SnapshotStore;
 use nvt_capture::Mat;
 use nvt_support::sync::lock;
@@ -28,6 +29,8 @@ pub struct Dispatch {
     pub(crate) counts: HashMap<String, BTreeMap<String, usize>>,
     pub(crate) recent: Arc<Mutex<VecDeque<Recent>>>,
     pub(crate) made: Arc<EventCounts>,
+    /// The pictures each camera's objects keep for their snapshots.
+    pub(crate) pinned: Pinned,
 }
 
 impl Dispatch {
@@ -48,6 +51,7 @@ impl Dispatch {
             counts: HashMap::new(),
             recent,
             made,
+            pinned: Pinned::default(),
         }
     }
 
@@ -57,7 +61,9 @@ impl Dispatch {
             mqtt.camera(camera);
         }
         let size = (u32::try_from(image.cols()).unwrap_or(0), u32::try_from(image.rows()).unwrap_or(0));
-        let emitted = self.book.observe(camera, frame_time, size, detections, || Some(Arc::clone(image)));
+        let pinned = &mut self.pinned;
+        let emitted = self.book.observe(camera, frame_time, size, detections, || pinned.keep(camera, image));
+        self.made.objects_refused.store(self.book.refused(), Relaxed);
         self.send(emitted);
         self.publish_counts(camera);
     }
@@ -78,6 +84,7 @@ impl Dispatch {
     pub fn left(&mut self, camera: &str, time: f64) {
         let emitted = self.book.camera_left(camera, time);
         self.send(emitted);
+        self.pinned.forget(camera);
         // A camera that processed no frame was never known to MQTT.
         if self.counts.contains_key(camera) {
             self.publish_counts(camera);

@@ -14,11 +14,12 @@ pub mod mqtt;
 pub mod object;
 pub mod outputs;
 pub mod pictures;
+pub mod pinned;
 pub mod snapshots;
 pub mod track;
 
 pub use book::{EventSettings, ObjectBook};
 pub use filters::{Filter, ObjectFilters};
 pub use hub::Hub;
-pub use object::{Event, EventObject, EventType};
+pub use object::{Event, EventObject, EventType, Severity};
 pub use track::{TrackSettings, Tracker};

@@ -96,8 +96,9 @@ pub struct EventObject {
     pub current_attributes: Vec<serde_json::Value>,
     /// Loitering in a zone not yet long enough; always false (no zones).
     pub pending_loitering: bool,
-    /// The review severity; nvt has no review items, so always `null`.
-    pub max_severity: Option<String>,
+    /// The review severity Frigate's default review settings give the label: `alert` for a
+    /// person or a car, `detection` for any other.
+    pub max_severity: Option<Severity>,
     /// Speed estimated in a speed zone; always 0 (no zones).
     pub current_estimated_speed: f32,
     /// Average speed in a speed zone; always 0.
@@ -109,6 +110,28 @@ pub struct EventObject {
     pub path_data: Vec<PathPoint>,
     /// A recognised licence plate; nvt recognises none, so always `null`.
     pub recognized_license_plate: Option<String>,
+}
+
+/// How a review item of the object would rank (Frigate's `SeverityEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// One of the review's alert labels.
+    Alert,
+    /// Any other label the review takes.
+    Detection,
+}
+
+impl Severity {
+    /// The severity of `label` under Frigate's default review settings (`review.alerts.labels`
+    /// is `person` and `car`; `review.detections.labels` is every label; no required zones).
+    pub fn of(label: &str) -> Self {
+        if matches!(label, "person" | "car") {
+            Self::Alert
+        } else {
+            Self::Detection
+        }
+    }
 }
 
 /// The best frame of an object (Frigate's `snapshot`): the one a better score or a larger box

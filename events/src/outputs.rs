@@ -55,4 +55,7 @@ pub struct EventCounts {
     pub snapshot_errors: AtomicU64,
     /// Frames left out of events because the hub's queue was full.
     pub frames_skipped: AtomicU64,
+    /// New tracks left out of events because their camera's book was full of objects that may
+    /// publish (counted each frame).
+    pub objects_refused: AtomicU64,
 }

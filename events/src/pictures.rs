@@ -3,7 +3,7 @@
 //! timestamp}`: by default cropped to the object with a margin, 270 pixels high, JPEG quality 70,
 //! box and time drawn).
 
-use crate::object::EventObject;
+use crate::object::{EventObject, Snapshot};
 use nvt_capture::{draw, jpeg, Mat};
 use opencv::core::{Point, Rect, Scalar, Size};
 use opencv::imgproc;
@@ -33,14 +33,24 @@ impl Default for MqttPicture {
     }
 }
 
+/// How much smaller than the frame the picture kept of it is: 1 for the frame itself, less
+/// for a thumbnail (see [`crate::pinned`]). The snapshot's region is the whole frame.
+fn scale(snapshot: &Snapshot, image: &Mat) -> f64 {
+    let width = f64::from(snapshot.region[2]);
+    if width > 0.0 && image.cols() > 0 {
+        (f64::from(image.cols()) / width).min(1.0)
+    } else {
+        1.0
+    }
+}
+
 /// The saved snapshot: the whole best frame with the object's box drawn, as JPEG.
 pub fn saved(object: &EventObject, image: &Mat) -> Option<Vec<u8>> {
     let snapshot = object.snapshot.as_ref()?;
     let mut picture = copy(image)?;
     let label = format!("{} #{}", object.label, object.track_id);
-    if let Err(error) =
-        draw::draw_box(&mut picture, snapshot.bbox.map(|v| v as f32), colour(&object.label), &label, snapshot.score)
-    {
+    let bbox = snapshot.bbox.map(|v| (f64::from(v) * scale(snapshot, image)) as f32);
+    if let Err(error) = draw::draw_box(&mut picture, bbox, colour(&object.label), &label, snapshot.score) {
         tracing::warn!(%error, "cannot draw a snapshot's box");
     }
     encode(&picture, SAVED_QUALITY)
@@ -50,15 +60,19 @@ pub fn saved(object: &EventObject, image: &Mat) -> Option<Vec<u8>> {
 pub fn mqtt(object: &EventObject, image: &Mat, settings: &MqttPicture) -> Option<Vec<u8>> {
     let snapshot = object.snapshot.as_ref()?;
     let mut picture = copy(image)?;
+    let scale = scale(snapshot, image);
     if settings.bounding_box {
         let label = format!("{} {}", object.label, snapshot.area);
-        let bbox = snapshot.bbox.map(|v| v as f32);
+        let bbox = snapshot.bbox.map(|v| (f64::from(v) * scale) as f32);
         if let Err(error) = draw::draw_box(&mut picture, bbox, colour(&object.label), &label, snapshot.score) {
             tracing::warn!(%error, "cannot draw an MQTT snapshot's box");
         }
     }
     if settings.crop {
-        let [x, y, right, bottom] = crop_region((picture.cols(), picture.rows()), snapshot.bbox);
+        // Frigate's square in the frame's pixels, then in the picture's.
+        let frame = (snapshot.region[2], snapshot.region[3]);
+        let [x, y, right, bottom] = crop_region(frame, snapshot.bbox).map(|v| (f64::from(v) * scale) as i32);
+        let (right, bottom) = (right.min(picture.cols()), bottom.min(picture.rows()));
         let cut = Mat::roi(&picture, Rect::new(x, y, right - x, bottom - y)).and_then(|roi| roi.try_clone());
         match cut {
             Ok(cut) => picture = cut,
@@ -101,6 +115,28 @@ pub fn crop_region((width, height): (i32, i32), bbox: [i32; 4]) -> [i32; 4] {
 fn colour(label: &str) -> usize {
     label.bytes().map(usize::from).sum()
 }
+
+/// A JPEG made smaller than `max_bytes` (shrunk and encoded again at MQTT's default quality),
+/// for a broker that refuses one so large; `None` when even a small one would not fit. At most
+/// [`MAX_SHRINK_PIXELS`] pixels are decoded.
+pub fn shrink(jpeg_bytes: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
+    let image = jpeg::decode(jpeg_bytes, MAX_SHRINK_PIXELS).ok()?;
+    let mut scale = ((max_bytes as f64) / (jpeg_bytes.len().max(1) as f64)).sqrt().min(1.0) * 0.9;
+    for _ in 0..8 {
+        let (small, _) = jpeg::encode_scaled(&image, i32::from(MqttPicture::default().quality), scale).ok()?;
+        if small.len() <= max_bytes {
+            return Some(small);
+        }
+        scale *= 0.7;
+        if (f64::from(image.cols().max(image.rows())) * scale) < 16.0 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Most pixels of a snapshot [`shrink`] decodes (an MQTT snapshot is at most 4096 pixels high).
+pub const MAX_SHRINK_PIXELS: u64 = 64 << 20;
 
 fn copy(image: &Mat) -> Option<Mat> {
     if image.empty() {
@@ -145,6 +181,19 @@ pub fn utc(unix: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_too_large_for_the_broker_is_shrunk_below_the_bound() {
+        let mut noisy = Mat::new_rows_cols_with_default(540, 720, opencv::core::CV_8UC3, 0.into()).expect("mat");
+        opencv::core::randu(&mut noisy, &Scalar::all(0.0), &Scalar::all(255.0)).expect("noise");
+        let big = jpeg::encode(&noisy, 70).expect("jpeg");
+        assert!(big.len() > 100_000, "{}", big.len());
+        let small = shrink(&big, 20_000).expect("shrunk");
+        assert!(small.len() <= 20_000 && small.len() > 2_000, "{}", small.len());
+        assert!(jpeg::decode(&small, 1 << 20).is_ok());
+        assert!(shrink(&big, 10).is_none(), "nothing fits in 10 bytes");
+        assert!(shrink(b"not a jpeg", 1000).is_none());
+    }
 
     #[test]
     fn the_crop_is_frigates_square_around_the_box_within_the_frame() {

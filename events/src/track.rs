@@ -39,8 +39,11 @@ impl Default for TrackSettings {
     }
 }
 
-/// Most labels one camera tracks at once (a tracker each); detections of further labels are
-/// not tracked. A model declares at most 10000 classes, and a hostile one may use them all.
+/// Most labels one camera tracks at once (a tracker each). A label's tracker goes once its
+/// tracks have all been let go (no detection of it for `--track-buffer` frames); past this
+/// bound, the tracker of the label seen longest ago makes room for a new one (a warning says so,
+/// once a connection). A model declares at most 10000 classes, and a hostile one may use them
+/// all.
 pub const MAX_LABELS: usize = 256;
 
 /// One label's tracker, and its ids mapped to the camera's.
@@ -48,6 +51,8 @@ struct LabelTracker {
     inner: ByteTrack,
     /// The tracker's own id -> (the camera-wide id, the last update it was returned in).
     ids: BTreeMap<u64, (u64, u64)>,
+    /// The last update that gave it a detection.
+    last_seen: u64,
 }
 
 /// One camera's trackers.
@@ -57,12 +62,26 @@ pub struct Tracker {
     labels: BTreeMap<String, LabelTracker>,
     next_id: u64,
     updates: u64,
+    /// Whether a label's tracker had to make room for another (warned once).
+    crowded: bool,
 }
 
 impl Tracker {
     /// The trackers of `camera`, with no tracks yet.
     pub fn new(settings: &TrackSettings, camera: &str) -> Self {
-        Self { settings: settings.clone(), camera: camera.to_owned(), labels: BTreeMap::new(), next_id: 1, updates: 0 }
+        Self {
+            settings: settings.clone(),
+            camera: camera.to_owned(),
+            labels: BTreeMap::new(),
+            next_id: 1,
+            updates: 0,
+            crowded: false,
+        }
+    }
+
+    /// How many labels have a tracker now.
+    pub fn labels(&self) -> usize {
+        self.labels.len()
     }
 
     /// Takes one frame's detections (the frame is `size` pixels) and sets each one's
@@ -80,15 +99,21 @@ impl Tracker {
                 by_label.entry(d.label.clone()).or_default().push(i);
             }
         }
+        let (updates, buffer) = (self.updates, self.settings.buffer_frames as u64);
+        // A tracker with no detection for longer than the buffer has let every track go.
+        self.labels.retain(|label, tracker| by_label.contains_key(label) || updates - tracker.last_seen <= buffer + 1);
         for label in by_label.keys() {
-            if !self.labels.contains_key(label) && self.labels.len() < MAX_LABELS {
-                self.labels.insert(
-                    label.clone(),
-                    LabelTracker { inner: ByteTrack::from_params(self.params()), ids: BTreeMap::new() },
-                );
+            if let Some(tracker) = self.labels.get_mut(label) {
+                tracker.last_seen = updates;
+            } else if self.make_room(updates) {
+                let tracker = LabelTracker {
+                    inner: ByteTrack::from_params(self.params()),
+                    ids: BTreeMap::new(),
+                    last_seen: updates,
+                };
+                self.labels.insert(label.clone(), tracker);
             }
         }
-        let (updates, buffer) = (self.updates, self.settings.buffer_frames as u64);
         for (label, tracker) in &mut self.labels {
             let chosen = by_label.get(label).map(Vec::as_slice).unwrap_or_default();
             let input = chosen
@@ -113,6 +138,30 @@ impl Tracker {
             // Ids of tracks the tracker has let go (older than its buffer) are forgotten.
             tracker.ids.retain(|_, (_, last)| updates - *last <= buffer + 1);
         }
+    }
+
+    /// Whether a new label's tracker fits; past [`MAX_LABELS`], the tracker of the label seen
+    /// longest ago (not in this frame) goes.
+    fn make_room(&mut self, updates: u64) -> bool {
+        if self.labels.len() < MAX_LABELS {
+            return true;
+        }
+        let oldest = self
+            .labels
+            .iter()
+            .filter(|(_, tracker)| tracker.last_seen < updates)
+            .min_by_key(|(_, tracker)| tracker.last_seen)
+            .map(|(label, _)| label.clone());
+        let Some(oldest) = oldest else { return false };
+        if !std::mem::replace(&mut self.crowded, true) {
+            tracing::warn!(
+                camera = %self.camera,
+                max = MAX_LABELS,
+                "this camera sees more labels at once than nvt tracks; the label seen longest ago loses its tracks"
+            );
+        }
+        self.labels.remove(&oldest);
+        true
     }
 
     fn params(&self) -> ByteTrackParams {
@@ -206,6 +255,30 @@ mod tests {
         assert_eq!(ids[&0].len(), 1, "each label keeps one track: {ids:?}");
         assert_eq!(ids[&1].len(), 1, "{ids:?}");
         assert_ne!(ids[&0], ids[&1], "and the two labels never share one");
+    }
+
+    #[test]
+    fn a_connection_tracks_every_label_it_meets_not_only_its_first_256() {
+        // 600 labels, each seen in one frame: a tracker goes once its tracks are let go, so
+        // the 257th label and every later one is tracked.
+        let mut tracker = Tracker::new(&open(), "door");
+        for class in 0..600u32 {
+            let mut found = vec![detection(class, 100.0, 100.0, 0.9)];
+            tracker.update(&mut found, SIZE);
+            assert!(found[0].track_id.is_some(), "label {class} not tracked");
+            assert!(tracker.labels() <= 32, "idle trackers are let go: {}", tracker.labels());
+        }
+        // 300 labels in one frame: 256 trackers; the other 44 take the places of the labels
+        // seen longest ago in the next frame.
+        let mut crowd: Vec<ReplyDetection> =
+            (1000..1300u32).map(|c| detection(c, (c % 20) as f32 * 30.0, (c / 20 % 15) as f32 * 30.0, 0.9)).collect();
+        tracker.update(&mut crowd, SIZE);
+        assert_eq!(crowd.iter().filter(|d| d.track_id.is_some()).count(), MAX_LABELS);
+        assert_eq!(tracker.labels(), MAX_LABELS);
+        let mut rest: Vec<ReplyDetection> = crowd.iter().filter(|d| d.track_id.is_none()).cloned().collect();
+        tracker.update(&mut rest, SIZE);
+        assert!(rest.iter().all(|d| d.track_id.is_some()), "the labels left out are tracked now");
+        assert_eq!(tracker.labels(), MAX_LABELS);
     }
 
     #[test]

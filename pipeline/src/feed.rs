@@ -38,6 +38,8 @@ pub struct Feed {
     tracker: Mutex<Option<(nvt_events::Tracker, u64)>>,
     /// True until the feed has gone (see [`Feed::while_open`]).
     open: Mutex<bool>,
+    /// The newest frame handed on in order (see [`Feed::in_order`]).
+    last_in_order: Mutex<Option<u64>>,
     /// When it connected.
     pub connected: SystemTime,
     /// Newest-wins hand-over from the network task to the worker or the detector stage.
@@ -162,6 +164,7 @@ impl Feed {
             camera,
             tracker: Mutex::default(),
             open: Mutex::new(true),
+            last_in_order: Mutex::new(None),
             connected: SystemTime::now(),
             frames: Slot::new(),
             latest: Mutex::default(),
@@ -203,6 +206,18 @@ impl Feed {
         }
     }
 
+    /// Runs `f` for frame `seq` while the feed is open, unless a newer frame of the feed ran it
+    /// already: two workers that tracked frames 5 and 6 in order may reach here 6 first, and
+    /// frame 5 is then left out rather than applied after 6. Calls run one at a time, in order.
+    pub fn in_order(&self, seq: u64, f: impl FnOnce()) {
+        let mut last = lock(&self.last_in_order);
+        if last.is_some_and(|newest| seq <= newest) {
+            return;
+        }
+        *last = Some(seq);
+        self.while_open(f);
+    }
+
     /// Marks the feed gone, then runs `f` (the sinks forgetting the feed).
     pub fn close(&self, f: impl FnOnce()) {
         let mut open = lock(&self.open);
@@ -211,24 +226,26 @@ impl Feed {
     }
 
     /// Gives frame `seq`'s detections (of a `size` frame) their track ids, through the camera's
-    /// object filters; returns the milliseconds it took. The
-    /// tracker takes frames in order only: a frame older than one it has taken (two inference
-    /// workers can finish a feed's frames out of order) keeps its detections untracked.
+    /// object filters; returns the milliseconds it took, or `None` when the frame is not
+    /// tracked. The tracker takes frames in order only: a frame older than one it has taken
+    /// (several inference workers, or the fleet, can finish a feed's frames out of order) keeps
+    /// its detections untracked, and must make no events (its objects would all read missed).
     pub fn track(
         &self,
         settings: &nvt_events::TrackSettings,
         seq: u64,
         detections: &mut [nvt_transport::ReplyDetection],
         size: (u32, u32),
-    ) -> f64 {
+    ) -> Option<f64> {
         let started = Instant::now();
         let mut tracker = lock(&self.tracker);
         let (tracker, last) = tracker.get_or_insert_with(|| (nvt_events::Tracker::new(settings, &self.camera), seq));
-        if seq >= *last {
-            *last = seq;
-            tracker.update(detections, size);
+        if seq < *last {
+            return None;
         }
-        crate::record::ms(started.elapsed())
+        *last = seq;
+        tracker.update(detections, size);
+        Some(crate::record::ms(started.elapsed()))
     }
 
     /// The recent-activity record, locked.
@@ -246,6 +263,19 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_are_handed_on_in_order_or_not_at_all() {
+        let feed = Feed::new(1, "127.0.0.1:5000".into(), "door".into(), None, Arc::default());
+        let ran = Mutex::new(Vec::new());
+        for seq in [5, 7, 6, 8, 8, 2, 9] {
+            feed.in_order(seq, || lock(&ran).push(seq));
+        }
+        assert_eq!(*lock(&ran), [5, 7, 8, 9]);
+        feed.close(|| {});
+        feed.in_order(10, || lock(&ran).push(10));
+        assert_eq!(lock(&ran).last(), Some(&9), "nothing once the feed has gone");
+    }
 
     #[test]
     fn rates_count_the_last_three_seconds_only() {

@@ -98,7 +98,8 @@ pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Resu
         None => (None, Vec::new(), nvt_detect::Timings::default(), None),
     };
     let size = (u32::try_from(frame.image.cols()).unwrap_or(0), u32::try_from(frame.image.rows()).unwrap_or(0));
-    let track_ms = if model.is_some() { feed.track(&output.track, frame.seq, &mut detections, size) } else { 0.0 };
+    let tracked = if model.is_some() { feed.track(&output.track, frame.seq, &mut detections, size) } else { None };
+    let track_ms = tracked.unwrap_or(0.0);
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
     let mut record = FrameRecord::new(&frame.image, feed.peer.clone(), frame.seq, model, measured, detections);
     record.camera = Some(feed.camera.clone());
@@ -111,7 +112,8 @@ pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Resu
     });
     let annotated = if feed.watched() { annotate(&frame.image, &record.detections) } else { None };
     let image = Arc::new(frame.image);
-    let processed = Processed { feed, record: &record, image: &image, annotated: annotated.as_ref().unwrap_or(&image) };
+    let annotated = annotated.as_ref().unwrap_or(&image);
+    let processed = Processed { feed, record: &record, image: &image, annotated, tracked: tracked.is_some() };
     for sink in &output.sinks {
         sink.frame(&processed);
     }

@@ -30,6 +30,9 @@ pub struct Processed<'a> {
     pub image: &'a std::sync::Arc<Mat>,
     /// The picture with the boxes drawn when anyone watches (else the same as `image`).
     pub annotated: &'a Mat,
+    /// Whether its detections went through its camera's tracker, in order: only such a frame
+    /// makes events (one that finished after a newer one of its camera is not tracked).
+    pub tracked: bool,
 }
 
 /// An output of processed frames.

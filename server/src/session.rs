@@ -101,7 +101,10 @@ pub async fn serve_admitted(
 ) {
     let config = &shared.config;
     let ip = peer.parse::<std::net::SocketAddr>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    let camera = config.cameras.claim(ip, given_name);
+    let camera = tokio::select! {
+        camera = config.cameras.claim(ip, given_name, crate::cameras::HANDOVER) => camera,
+        () = stop.cancelled() => return,
+    };
     let window = shared.display.as_ref().map(|d| d.window(&format!("{} ({peer})", camera.as_str())));
     let id = shared.next_id.fetch_add(1, Relaxed);
     let client =
@@ -132,6 +135,8 @@ pub async fn serve_admitted(
         }
     }
     client.frames.close();
+    // The same camera connecting again now waits for its name rather than taking another.
+    camera.leaving();
     let (frames, output, leaving) = (Arc::clone(&shared.frames), Arc::clone(&shared.output), Arc::clone(&client));
     let _ = tokio::task::spawn_blocking(move || {
         frames.unregister(&leaving);

@@ -196,6 +196,29 @@ fn fastrand_id() -> u32 {
     nanos & 0xff_ffff
 }
 
+/// Publishes each `(topic, payload)` to `broker` as retained, at QoS 1, as another program
+/// would; returns once the broker has acknowledged them all.
+pub fn publish_retained(broker: SocketAddr, messages: &[(&str, &[u8])]) {
+    let id = format!("nvt-test-pub-{}-{:06x}", std::process::id(), fastrand_id());
+    let mut options = MqttOptions::new(id, broker.ip().to_string(), broker.port());
+    options.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut connection) = Client::new(options, 64);
+    for (topic, payload) in messages {
+        client.publish(*topic, QoS::AtLeastOnce, true, payload.to_vec()).expect("publish");
+    }
+    let (mut acked, until) = (0, Instant::now() + Duration::from_secs(10));
+    for event in connection.iter() {
+        if let Ok(Event::Incoming(Packet::PubAck(_))) = event {
+            acked += 1;
+        }
+        assert!(event.is_ok() && Instant::now() < until, "publishing to the broker: {event:?}");
+        if acked == messages.len() {
+            break;
+        }
+    }
+    let _ = client.disconnect();
+}
+
 /// The events of `<prefix>/events` as JSON, in the order they arrived.
 pub fn events(messages: &[Message], prefix: &str) -> Vec<serde_json::Value> {
     let topic = format!("{prefix}/events");

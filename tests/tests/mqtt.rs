@@ -2,8 +2,10 @@
 //! with its own folder, and a real MQTT client subscribed to it. nvt-server runs as its own
 //! process, so that it can be stopped cleanly or killed.
 
-use nvt_tests::broker::{events, Message, Mosquitto, Subscriber};
-use nvt_tests::harness::{binary, free_port, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, ChildGuard};
+use nvt_tests::broker::{events, publish_retained, Message, Mosquitto, Subscriber};
+use nvt_tests::harness::{
+    binary, free_port, http_get, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, ChildGuard,
+};
 use nvt_tests::schema::{assert_frigate_events, Schema};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -238,6 +240,12 @@ fn a_killed_servers_counts_are_cleared_at_start_up_and_a_gone_cameras_topics_rem
     let (mut second, _) = server(&broker, &dir, &["--mqtt-forget", "3s"]);
     assert!(subscriber
         .wait_until(Duration::from_secs(10), |m| texts(m, "nvt/127_0_0_1/red_square").last() == Some(&"0".to_owned())));
+    // ... and `online` comes only after that: Home Assistant never reads a stale count while
+    // the server says it is there.
+    let messages = subscriber.messages();
+    let at = |topic: &str, text: &str| messages.iter().rposition(|m| m.topic == topic && m.text() == text);
+    let (zeroed, online) = (at("nvt/127_0_0_1/red_square", "0"), at("nvt/available", "online"));
+    assert!(zeroed.is_some() && online > zeroed, "online at {online:?}, the stale count cleared at {zeroed:?}");
     let now = retained(&broker, &["nvt/#"]);
     for (topic, value) in now.iter().filter(|(t, _)| t.starts_with("nvt/127_0_0_1/") && !t.ends_with("/snapshot")) {
         let want = if topic.ends_with("/available") { "offline" } else { "0" };
@@ -251,6 +259,47 @@ fn a_killed_servers_counts_are_cleared_at_start_up_and_a_gone_cameras_topics_rem
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(left.contains_key("homeassistant/sensor/nvt/stats_fps_in/config"), "the server's own entities stay");
     sigterm(&mut second);
+}
+
+#[test]
+fn the_start_up_scan_never_touches_retained_topics_nvt_did_not_write() {
+    // Frigate's own retained topics under the prefix nvt is given (`--mqtt-prefix frigate`),
+    // shaped like nvt's counts, availability, snapshots and discovery configs.
+    let dir = temp_dir("mqtt-foreign");
+    let broker = Mosquitto::start(&dir.join("broker"), "");
+    let foreign: [(&str, &[u8]); 6] = [
+        ("frigate/front/person", b"2"),
+        ("frigate/front/all", b"3"),
+        ("frigate/front/available", b"online"),
+        ("frigate/front/person/snapshot", b"\xff\xd8 a picture"),
+        ("frigate/127_0_0_1/car", b"1"),
+        ("homeassistant/sensor/frigate/front-person-count/config", b"{\"name\":\"theirs\"}"),
+    ];
+    publish_retained(broker.addr, &foreign);
+    let subscriber = Subscriber::start(broker.addr, &["frigate/available"]);
+    let (mut first, listen) = server(&broker, &dir, &["--mqtt-prefix", "frigate", "--mqtt-forget", "1s"]);
+    assert!(subscriber.wait_until(Duration::from_secs(20), |m| texts(m, "frigate/available") == ["online"]));
+    // A camera of nvt's own comes and goes, and is forgotten after --mqtt-forget.
+    stream(&listen, 10, 20);
+    std::thread::sleep(Duration::from_secs(3));
+    let check = |when: &str| {
+        let now = retained(&broker, &["frigate/#", "homeassistant/#"]);
+        for (topic, payload) in foreign {
+            let want = String::from_utf8_lossy(payload).into_owned();
+            assert_eq!(now.get(topic), Some(&want), "{when}: {topic} changed or removed");
+        }
+    };
+    check("after the scan and --mqtt-forget");
+    sigterm(&mut first);
+    check("after a clean stop");
+    // A second run finds the first's manifest, and still only its own topics.
+    let (mut again, _) = server(&broker, &dir, &["--mqtt-prefix", "frigate", "--mqtt-forget", "1s"]);
+    assert!(subscriber
+        .wait_until(Duration::from_secs(20), |m| texts(m, "frigate/available").last() == Some(&"online".to_owned())
+            && texts(m, "frigate/available").len() >= 3));
+    std::thread::sleep(Duration::from_secs(2));
+    check("after a second run's scan");
+    sigterm(&mut again);
 }
 
 #[test]
@@ -368,6 +417,52 @@ fn a_broker_restart_loses_no_buffered_event_and_keeps_their_order() {
     let want = sequence(&written());
     assert!(arrived, "events lost or out of order: got {} of {}\ngot  {got:?}\nwant {want:?}", got.len(), want.len());
     assert!(during >= 12, "events were made while the broker was down: {during}");
+    sigterm(&mut server);
+}
+
+#[test]
+fn a_snapshot_past_the_brokers_packet_limit_is_shrunk_and_blocks_nothing() {
+    // mosquitto drops the connection of a client that sends a packet past max_packet_size; the
+    // snapshots (2000 pixels high, quality 100, the whole frame: about 2 MB) are far larger, the
+    // events are not.
+    const LIMIT: usize = 40_000;
+    let dir = temp_dir("mqtt-packet-limit");
+    let broker = Mosquitto::start(&dir.join("broker"), &format!("max_packet_size {LIMIT}\n"));
+    let subscriber = Subscriber::start(broker.addr, &["nvt/#"]);
+    let http = free_port();
+    let big = ["--mqtt-snapshot-height", "2000", "--mqtt-snapshot-quality", "100", "--mqtt-snapshot-no-crop"];
+    let (mut server, listen) = server(&broker, &dir, &[&["--http", &http.to_string()][..], &big[..]].concat());
+    stream(&listen, 10, 30);
+    let written = || read_jsonl(&dir.join("events.jsonl"));
+    let arrived = subscriber.wait_until(Duration::from_secs(30), |m| {
+        !written().is_empty() && sequence(&events(m, "nvt")) == sequence(&written())
+    });
+    let got = sequence(&events(&subscriber.messages(), "nvt"));
+    assert!(arrived, "events held back: {} of {} arrived", got.len(), written().len());
+    // The snapshots that came are under the limit, and pictures still.
+    let snapshots: Vec<Message> =
+        subscriber.messages().into_iter().filter(|m| m.topic.ends_with("/snapshot")).collect();
+    assert!(!snapshots.is_empty(), "shrunk, not dropped");
+    for m in &snapshots {
+        assert!(
+            m.payload.len() < LIMIT && m.payload.starts_with(&[0xff, 0xd8]),
+            "{}: {} bytes",
+            m.topic,
+            m.payload.len()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let (_, _, metrics) = rt.block_on(http_get(([127, 0, 0, 1], http).into(), "/metrics", Duration::from_secs(2)));
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    let value = |name: &str| {
+        let line = metrics.lines().find(|l| l.starts_with(name));
+        line.and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok()).unwrap_or_else(|| panic!("{name}"))
+    };
+    assert!(value("nvt_mqtt_payloads_resized_total") >= 1.0);
+    // Two dropped connections per size tried teach the limit (2 MB refused, then about 90 kB,
+    // then about 19 kB taken); no reconnect loop after that.
+    assert!(value("nvt_mqtt_connects_total") <= 7.0, "{}", value("nvt_mqtt_connects_total"));
+    assert_eq!(value("nvt_mqtt_connected"), 1.0);
     sigterm(&mut server);
 }
 

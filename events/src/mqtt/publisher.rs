@@ -9,20 +9,32 @@
 //!   ([`Retained`]) and published again after every reconnect, so a restarted broker learns it
 //!   back; a camera gone for the forget time (not one named with `--camera`) has it removed.
 //! - At the first connect, a scan reads what earlier runs left retained under the prefix and
-//!   the discovery node: counts of objects no longer in view are set to 0, cameras not connected
-//!   are marked `offline`, and what they left is removed with them once forgotten.
+//!   the discovery node: of the topics the cameras' manifests list (nvt's own, never another
+//!   program's), counts of objects no longer in view are set to 0, cameras not connected are
+//!   marked `offline`, and what they left is removed with them once forgotten. No retained state
+//!   is published before the scan is over (at most [`SCAN_PATIENCE`]), so `online` never
+//!   comes before the stale counts are cleared.
+//! - A payload the broker refuses (one past its packet limit, as mosquitto's `max_packet_size`:
+//!   the broker drops the connection) never blocks the rest. A packet larger than any the broker
+//!   has acknowledged goes at QoS 1 and waits for its acknowledgement; when the connection drops
+//!   with one in flight, that same packet goes first after the reconnect, and when it drops
+//!   again the broker's limit is taken to be below it (never below [`MIN_LIMIT`]). From then on a snapshot past the limit is
+//!   shrunk (to the geometric mean of the largest packet acknowledged and the one refused, so
+//!   that a round or two find a size the broker takes; [`crate::pictures::shrink`]) and any other retained payload past
+//!   it is dropped, each counted ([`PublisherStats`]). Events (a few kilobytes) are not shrunk:
+//!   one the broker refuses is sent again like any unacknowledged event.
 //! - `online` is published at each connect; `offline` is the last will and is published on a
 //!   clean stop, with every camera's availability `offline`.
 
 use super::discovery::Discovery;
-use super::retained::Retained;
+use super::retained::{Label, Retained, MAX_MANIFEST};
 use super::settings::{MqttError, MqttSettings};
 use super::topics::{slug, CameraTopic, Owner, Topics};
 use crate::pictures::MqttPicture;
 use nvt_support::sync::lock;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -40,8 +52,24 @@ const SCAN_PATIENCE: Duration = Duration::from_secs(5);
 /// has the rest left alone).
 const MAX_SCANNED: usize = 100_000;
 
-/// Bytes of a retained payload a scan keeps: enough for a count or `online` / `offline`.
+/// Bytes of a retained payload a scan keeps: enough for a count or `online` / `offline`
+/// (manifests are kept whole, up to [`MAX_MANIFEST`]).
 const MAX_SCANNED_PAYLOAD: usize = 32;
+
+/// Most bytes (topics and payloads) a start-up scan keeps, whatever the broker sends.
+const MAX_SCANNED_BYTES: usize = 64 << 20;
+
+/// The largest packet nvt sends or takes (rumqttc's bound, both ways).
+const MAX_PACKET: usize = 16 << 20;
+
+/// The smallest packet limit nvt ever takes a broker to have (brokers take far more: AWS IoT
+/// 128 KB, EMQX 1 MB): a connection dropped twice with a smaller packet in flight is the
+/// network's doing, never a reason to drop events.
+const MIN_LIMIT: usize = 32 << 10;
+
+/// Most labels with topics, over every camera (two labels never share a slug; remembering which
+/// label has which takes memory).
+const MAX_SLUGS: usize = 4096;
 
 /// What the publisher has done, for `/metrics`.
 #[derive(Debug, Default)]
@@ -54,6 +82,10 @@ pub struct PublisherStats {
     pub connects: AtomicU64,
     /// Whether the broker is connected now.
     pub connected: AtomicBool,
+    /// Snapshots shrunk to fit under the broker's packet limit.
+    pub payloads_resized: AtomicU64,
+    /// Payloads dropped because they did not fit under the broker's packet limit.
+    pub payloads_dropped: AtomicU64,
 }
 
 /// What waits to be published.
@@ -69,6 +101,8 @@ struct Outbox {
     slugs: HashMap<String, String>,
     /// Cameras whose state could not be kept (past the bound), warned about once.
     refused: u64,
+    /// Labels that could have no topics (past a bound), warned about now and then.
+    refused_labels: u64,
 }
 
 /// Where the start-up scan stands.
@@ -76,6 +110,8 @@ struct Outbox {
 struct Scan {
     /// Retained messages found so far: topic and payload.
     found: Vec<(String, Vec<u8>)>,
+    /// Their bytes.
+    bytes: usize,
     started: Option<Instant>,
     done: bool,
 }
@@ -98,6 +134,13 @@ struct Inner {
     /// Every event numbered below this has left the buffer: acknowledged by the broker, or
     /// dropped and counted (see [`Publisher::settled`]).
     settled: tokio::sync::watch::Sender<u64>,
+    /// Packet sizes: the largest the broker has acknowledged, the largest it is taken to
+    /// accept, and the size a snapshot past that is shrunk to.
+    accepted: AtomicUsize,
+    limit: AtomicUsize,
+    goal: AtomicUsize,
+    /// A retained packet in flight when the connection dropped, sent first after the reconnect.
+    suspect: Mutex<Option<(String, Vec<u8>)>>,
 }
 
 /// A handle to the publisher; cheap to share.
@@ -117,10 +160,11 @@ impl Publisher {
         let outbox = Outbox {
             events: VecDeque::new(),
             next_event: 0,
-            retained: Retained::new(settings.cameras.clone(), settings.forget.as_secs_f64()),
+            retained: Retained::new(topics.clone(), settings.cameras.clone(), settings.forget.as_secs_f64()),
             once: VecDeque::new(),
             slugs: HashMap::new(),
             refused: 0,
+            refused_labels: 0,
         };
         let inner = Arc::new(Inner {
             outbox: Mutex::new(outbox),
@@ -135,6 +179,10 @@ impl Publisher {
             settings,
             started: Instant::now(),
             settled: tokio::sync::watch::Sender::new(0),
+            accepted: AtomicUsize::new(0),
+            limit: AtomicUsize::new(MAX_PACKET),
+            goal: AtomicUsize::new(MAX_PACKET),
+            suspect: Mutex::new(None),
         });
         {
             let mut outbox = lock(&inner.outbox);
@@ -282,6 +330,20 @@ impl Drop for Publisher {
 }
 
 impl Outbox {
+    /// Counts a label that can have no topics (warned at the 1st, 2nd, 4th, ... time); false.
+    fn refuse_label(&mut self, camera: &str, label: &str) -> bool {
+        self.refused_labels += 1;
+        if self.refused_labels.is_power_of_two() {
+            tracing::warn!(
+                camera,
+                label = %label.escape_debug(),
+                refused = self.refused_labels,
+                "MQTT: too many labels to publish topics for; this one has none"
+            );
+        }
+        false
+    }
+
     /// The number of the oldest event still waiting (the next one's when none waits).
     fn settled(&self) -> u64 {
         self.events.front().map_or(self.next_event, |(n, _)| *n)
@@ -338,17 +400,22 @@ impl Inner {
     }
 
     /// Publishes `label`'s discovery configs for `camera` the first time; false when the label
-    /// cannot have topics (its slug is another label's, or the camera is not kept).
+    /// cannot have topics (its slug is another label's, the camera is not kept, or it has too
+    /// many labels).
     fn announce(&self, camera: &str, label: &str) -> bool {
-        let level = slug(label);
         let now = self.now();
         let mut outbox = lock(&self.outbox);
+        if outbox.retained.announced(camera, label) {
+            return true;
+        }
+        let level = slug(label);
         match outbox.slugs.get(&level) {
             Some(owner) if owner != label => {
                 tracing::warn!(label, other = %owner, slug = %level, "MQTT: two labels would share topics; this one has none");
                 return false;
             }
             Some(_) => {}
+            None if outbox.slugs.len() >= MAX_SLUGS => return outbox.refuse_label(camera, label),
             None => {
                 outbox.slugs.insert(level, label.to_owned());
             }
@@ -356,12 +423,20 @@ impl Inner {
         if !outbox.retained.keep(camera, now) {
             return false;
         }
-        if outbox.retained.announce(camera, label) {
-            for (topic, payload) in self.discovery.label(camera, label) {
-                outbox.retained.set_for(camera, &topic, payload, now);
-            }
-            if !outbox.retained.holds(&self.topics.count(camera, Some(label))) {
-                outbox.retained.set_for(camera, &self.topics.count(camera, Some(label)), b"0".to_vec(), now);
+        let configs = self.discovery.label(camera, label);
+        let count = self.topics.count(camera, Some(label));
+        let snapshot = self.topics.snapshot(camera, label);
+        let listed = configs.iter().map(|(topic, _)| topic.len()).sum::<usize>() + count.len() + snapshot.len();
+        match outbox.retained.announce(camera, label, listed + 3 * (configs.len() + 2)) {
+            Label::Refused => return outbox.refuse_label(camera, label),
+            Label::Known => {}
+            Label::New => {
+                for (topic, payload) in configs {
+                    outbox.retained.set_for(camera, &topic, payload, now);
+                }
+                if !outbox.retained.holds(&count) {
+                    outbox.retained.set_for(camera, &count, b"0".to_vec(), now);
+                }
             }
         }
         drop(outbox);
@@ -376,40 +451,66 @@ impl Inner {
         self.wake.notify_one();
     }
 
-    /// The start-up scan is over: counts of objects no longer in view become 0, cameras not
-    /// connected `offline`, and what is found is the camera's, to go with it.
+    /// The start-up scan is over. Only the topics a camera's manifest lists are nvt's: of
+    /// those, counts of objects no longer in view become 0, cameras not connected `offline`, and
+    /// all are the camera's, to go with it. Any other topic found is left as it is.
     fn settle_scan(&self, found: Vec<(String, Vec<u8>)>) {
         let now = self.now();
+        let mut listed: HashMap<String, String> = HashMap::new();
+        let mut manifests = Vec::new();
+        for (topic, payload) in &found {
+            let Owner::Manifest { camera } = self.topics.owner(topic) else { continue };
+            let Ok(topics) = serde_json::from_slice::<Vec<String>>(payload) else { continue };
+            // A manifest names only topics nvt would write for its own camera.
+            for topic in topics.into_iter().filter(|t| self.topics.owner(t).camera() == Some(camera.as_str())) {
+                listed.insert(topic, camera.clone());
+            }
+            manifests.push(camera);
+        }
         let mut outbox = lock(&self.outbox);
-        let (mut zeroed, mut kept) = (0usize, 0usize);
+        for camera in &manifests {
+            outbox.retained.found_manifest(camera, now);
+        }
+        let (mut zeroed, mut kept, mut foreign) = (0usize, 0usize, 0usize);
         for (topic, payload) in found {
-            if outbox.retained.holds(&topic) {
+            if matches!(self.topics.owner(&topic), Owner::Manifest { .. }) {
                 continue;
             }
-            let (camera, kind) = match self.topics.owner(&topic) {
-                Owner::Camera { camera, kind } => (camera, Some(kind)),
-                Owner::Discovery { camera } => (camera, None),
-                Owner::Other => continue,
+            let Some(camera) = listed.get(&topic) else {
+                foreign += 1;
+                continue;
             };
-            if !outbox.retained.found(&camera, &topic, now) {
+            if outbox.retained.holds(&topic) || !outbox.retained.found(camera, &topic, now) {
                 continue;
             }
             kept += 1;
             let text = String::from_utf8_lossy(&payload);
-            match kind {
-                Some(CameraTopic::Count) if text.trim().parse::<u64>().is_ok_and(|n| n > 0) => {
-                    outbox.retained.set_for(&camera, &topic, b"0".to_vec(), now);
+            match self.topics.owner(&topic) {
+                Owner::Camera { kind: CameraTopic::Count, .. } if text.trim().parse::<u64>().is_ok_and(|n| n > 0) => {
+                    outbox.retained.set_for(camera, &topic, b"0".to_vec(), now);
                     zeroed += 1;
                 }
-                Some(CameraTopic::Available) if !outbox.retained.connected(&camera) && text != "offline" => {
-                    outbox.retained.set_for(&camera, &topic, b"offline".to_vec(), now);
+                Owner::Camera { kind: CameraTopic::Available, .. }
+                    if !outbox.retained.connected(camera) && text != "offline" =>
+                {
+                    outbox.retained.set_for(camera, &topic, b"offline".to_vec(), now);
                 }
                 _ => {}
             }
         }
         drop(outbox);
-        tracing::info!(found = kept, counts_cleared = zeroed, "MQTT: retained state of earlier runs read");
+        tracing::info!(
+            found = kept,
+            counts_cleared = zeroed,
+            left_alone = foreign,
+            "MQTT: retained state of earlier runs read (only topics nvt's manifests list)"
+        );
         self.wake.notify_one();
+    }
+
+    /// Whether the start-up scan is going on.
+    fn scanning(&self) -> bool {
+        lock(&self.scan).started.is_some()
     }
 }
 
@@ -417,7 +518,7 @@ fn options(settings: &MqttSettings) -> Result<MqttOptions, MqttError> {
     let mut options = MqttOptions::new(settings.client_id.clone(), settings.host.clone(), settings.port);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_clean_session(true);
-    options.set_max_packet_size(16 << 20, 16 << 20);
+    options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
     options.set_request_channel_capacity(64);
     let will = format!("{}/available", settings.prefix.trim_end_matches('/'));
     options.set_last_will(LastWill::new(will, "offline", QoS::AtLeastOnce, true));
@@ -511,7 +612,17 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
     // then `offline` (retained), then a clean disconnect, so the will is not sent.
     if inner.stats.connected.load(Relaxed) {
         let disconnect = async {
-            publish_state(&inner, &client, QoS::AtLeastOnce).await;
+            let (state, clears) = {
+                let mut outbox = lock(&inner.outbox);
+                (outbox.retained.take_dirty(), outbox.retained.take_clears())
+            };
+            let limit = inner.limit.load(Relaxed);
+            for (topic, payload) in state.into_iter().filter(|(t, p)| packet_size(t, p.len()) <= limit) {
+                let _ = client.publish(topic, QoS::AtLeastOnce, true, payload).await;
+            }
+            for topic in clears {
+                let _ = client.publish(topic, QoS::AtLeastOnce, true, Vec::new()).await;
+            }
             let _ = client.publish(inner.topics.available(), QoS::AtLeastOnce, true, b"offline".to_vec()).await;
             let _ = client.disconnect().await;
             loop {
@@ -551,9 +662,19 @@ impl Inner {
             drop(scan);
             self.wake.notify_one();
         } else if retain && !payload.is_empty() && scan.found.len() < MAX_SCANNED {
-            // Only counts and availability are read, and they are short: a snapshot's or a
-            // config's bytes are not kept, so memory stays bounded whatever the broker holds.
-            let kept = &payload[..payload.len().min(MAX_SCANNED_PAYLOAD)];
+            // Only manifests, counts and availability are read, and only a manifest is long: a
+            // snapshot's or a config's bytes are not kept, and the whole is bounded, so memory
+            // stays bounded whatever the broker holds.
+            let manifest = matches!(self.topics.owner(topic), Owner::Manifest { .. });
+            let keep = if manifest { MAX_MANIFEST } else { MAX_SCANNED_PAYLOAD };
+            if manifest && payload.len() > keep {
+                return;
+            }
+            let kept = &payload[..payload.len().min(keep)];
+            if scan.bytes + topic.len() + kept.len() > MAX_SCANNED_BYTES {
+                return;
+            }
+            scan.bytes += topic.len() + kept.len();
             scan.found.push((topic.to_owned(), kept.to_vec()));
         }
     }
@@ -570,6 +691,7 @@ async fn finish_scan(inner: &Inner, client: &AsyncClient) {
         }
         scan.done = true;
         scan.started = None;
+        scan.bytes = 0;
         std::mem::take(&mut scan.found)
     };
     inner.settle_scan(found);
@@ -579,23 +701,174 @@ async fn finish_scan(inner: &Inner, client: &AsyncClient) {
     let _ = client.unsubscribe(inner.topics.scan_marker(&inner.settings.client_id)).await;
 }
 
-/// Publishes the retained state that changed, and removes the topics of forgotten cameras.
-async fn publish_state(inner: &Inner, client: &AsyncClient, qos: QoS) {
+/// The size of an MQTT 3.1.1 PUBLISH packet of `topic` and `payload` bytes at QoS 1.
+fn packet_size(topic: &str, payload: usize) -> usize {
+    let remaining = 2 + topic.len() + 2 + payload;
+    let length_bytes = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    1 + length_bytes + remaining
+}
+
+/// How a publish went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Sent (acknowledged, when it had to be).
+    Done,
+    /// Past the broker's packet limit: not sent.
+    TooBig,
+    /// The connection dropped while it was in flight, and it is larger than any packet the
+    /// broker has acknowledged.
+    Lost,
+    /// Not acknowledged (the connection dropped, or the broker did not answer in time): to be
+    /// sent again.
+    Failed,
+}
+
+/// Publishes one payload, minding the broker's packet limit: one past it is not sent; one
+/// larger than any the broker has acknowledged goes at QoS 1 and is waited for (as is every one
+/// with `acked`); the rest go at QoS 0.
+async fn deliver(
+    inner: &Inner,
+    client: &AsyncClient,
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+    acked: bool,
+) -> Sent {
+    let size = packet_size(&topic, payload.len());
+    if size > inner.limit.load(Relaxed) {
+        return Sent::TooBig;
+    }
+    if !acked && size <= inner.accepted.load(Relaxed) {
+        let _ = client.publish(topic, QoS::AtMostOnce, retain, payload).await;
+        return Sent::Done;
+    }
+    let generation = inner.generation.load(Relaxed);
+    let acked_before = inner.acked.load(Relaxed);
+    inner.in_flight.store(0, Relaxed);
+    if client.publish(topic.clone(), QoS::AtLeastOnce, retain, payload).await.is_err() {
+        return Sent::Failed;
+    }
+    let answer = tokio::time::timeout(ACK_PATIENCE, async {
+        loop {
+            if inner.acked.load(Relaxed) > acked_before {
+                return true;
+            }
+            if inner.generation.load(Relaxed) != generation || !inner.stats.connected.load(Relaxed) {
+                return false;
+            }
+            inner.wake.notified().await;
+        }
+    })
+    .await;
+    match answer {
+        Ok(true) => {
+            inner.accepted.fetch_max(size, Relaxed);
+            Sent::Done
+        }
+        Ok(false) if size > inner.accepted.load(Relaxed) => Sent::Lost,
+        Ok(false) | Err(_) => Sent::Failed,
+    }
+}
+
+impl Inner {
+    /// The connection dropped twice with a packet of `size` bytes in flight: the broker's limit
+    /// is below it.
+    fn refused(&self, topic: &str, size: usize) {
+        self.limit.fetch_min(size - 1, Relaxed);
+        // The geometric mean of the largest packet acknowledged and this one: a refused
+        // snapshot of 2 MB with 4 kB acknowledged tries 90 kB, then 19 kB.
+        let accepted = self.accepted.load(Relaxed).max(1024) as f64;
+        self.goal.fetch_min((accepted * size as f64).sqrt() as usize, Relaxed);
+        tracing::warn!(
+            topic = %topic.escape_debug(),
+            bytes = size,
+            "MQTT: the broker drops the connection on a packet this large; larger ones are shrunk or dropped"
+        );
+    }
+}
+
+/// Publishes the retained state that changed (a snapshot past the broker's limit shrunk to fit,
+/// anything else past it dropped), and removes the topics of forgotten cameras.
+async fn publish_state(inner: &Inner, client: &AsyncClient) {
+    let suspect = lock(&inner.suspect).take();
+    if let Some((topic, payload)) = suspect {
+        // Dropped once with it in flight: dropped again, it is the broker's answer.
+        let (length, size) = (payload.len(), packet_size(&topic, payload.len()));
+        match deliver(inner, client, topic.clone(), payload, true, true).await {
+            Sent::Done | Sent::Failed => {}
+            Sent::Lost if size > MIN_LIMIT => {
+                inner.refused(&topic, size);
+                inner.too_big(&topic, length);
+                return;
+            }
+            Sent::Lost => return,
+            Sent::TooBig => inner.too_big(&topic, length),
+        }
+    }
     let (state, clears) = {
         let mut outbox = lock(&inner.outbox);
         (outbox.retained.take_dirty(), outbox.retained.take_clears())
     };
     for (topic, payload) in state {
-        let _ = client.publish(topic, qos, true, payload).await;
+        let length = payload.len();
+        let probe = packet_size(&topic, length) > inner.accepted.load(Relaxed);
+        let copy = probe.then(|| payload.clone());
+        match deliver(inner, client, topic.clone(), payload, true, false).await {
+            Sent::Done => {}
+            Sent::Lost => {
+                // The rest goes again after the reconnect; this one first.
+                *lock(&inner.suspect) = copy.map(|payload| (topic, payload));
+                return;
+            }
+            Sent::Failed => {
+                if !inner.stats.connected.load(Relaxed) {
+                    return;
+                }
+            }
+            Sent::TooBig => inner.too_big(&topic, length),
+        }
     }
     for topic in clears {
-        let _ = client.publish(topic, qos, true, Vec::new()).await;
+        let _ = client.publish(topic, QoS::AtMostOnce, true, Vec::new()).await;
+    }
+}
+
+impl Inner {
+    /// A retained payload of `topic` (`length` bytes) is past the broker's limit: a snapshot is
+    /// shrunk to fit (published at the next round), anything else dropped.
+    fn too_big(&self, topic: &str, length: usize) {
+        let goal = self.limit.load(Relaxed).min(self.goal.load(Relaxed));
+        let room = goal.saturating_sub(packet_size(topic, 0));
+        let mut outbox = lock(&self.outbox);
+        let snapshot = matches!(self.topics.owner(topic), Owner::Camera { kind: CameraTopic::Snapshot, .. });
+        let smaller = snapshot
+            .then(|| outbox.retained.payload(topic).and_then(|jpeg| crate::pictures::shrink(jpeg, room)))
+            .flatten();
+        match smaller {
+            Some(smaller) => {
+                self.stats.payloads_resized.fetch_add(1, Relaxed);
+                outbox.retained.set(topic, smaller);
+            }
+            None => {
+                self.stats.payloads_dropped.fetch_add(1, Relaxed);
+                outbox.retained.discard(topic);
+                tracing::warn!(topic = %topic.escape_debug(), bytes = length, "MQTT: a payload too large for the broker is dropped");
+            }
+        }
+        drop(outbox);
+        self.wake.notify_one();
     }
 }
 
 /// Publishes what waits, while connected: retained state first, then one-off payloads, then the
-/// events one at a time, each kept until acknowledged. Once a second it ends the start-up scan
-/// when due and forgets the cameras gone for the forget time.
+/// events one at a time, each kept until acknowledged (one too large for the broker dropped and
+/// counted). Once a second it ends the start-up scan when due and forgets the cameras gone for
+/// the forget time.
 async fn send(inner: &Inner, client: &AsyncClient) {
     loop {
         if !inner.stats.connected.load(Relaxed) {
@@ -603,47 +876,43 @@ async fn send(inner: &Inner, client: &AsyncClient) {
             continue;
         }
         finish_scan(inner, client).await;
-        let now = inner.now();
-        lock(&inner.outbox).retained.forget_due(now);
-        let generation = inner.generation.load(Relaxed);
-        publish_state(inner, client, QoS::AtMostOnce).await;
+        // Nothing retained (`online` included) before the scan has cleared what is stale.
+        if !inner.scanning() {
+            let now = inner.now();
+            lock(&inner.outbox).retained.forget_due(now);
+            publish_state(inner, client).await;
+        }
         let (once, event) = {
             let mut outbox = lock(&inner.outbox);
             let once: Vec<_> = outbox.once.drain(..).collect();
             (once, outbox.events.front().cloned())
         };
         for (topic, payload, retain) in once {
-            let _ = client.publish(topic, QoS::AtMostOnce, retain, payload).await;
+            if deliver(inner, client, topic, payload, retain, false).await == Sent::TooBig {
+                inner.stats.payloads_dropped.fetch_add(1, Relaxed);
+            }
+        }
+        if !inner.stats.connected.load(Relaxed) {
+            continue;
         }
         let Some((number, payload)) = event else {
             let _ = tokio::time::timeout(Duration::from_secs(1), inner.wake.notified()).await;
             continue;
         };
-        let acked_before = inner.acked.load(Relaxed);
-        inner.in_flight.store(0, Relaxed);
-        if client.publish(inner.topics.events(), QoS::AtLeastOnce, false, payload).await.is_err() {
+        let sent = deliver(inner, client, inner.topics.events(), payload, false, true).await;
+        if matches!(sent, Sent::Failed | Sent::Lost) {
             continue;
         }
-        let acknowledged = tokio::time::timeout(ACK_PATIENCE, async {
-            loop {
-                if inner.acked.load(Relaxed) > acked_before {
-                    return true;
-                }
-                if inner.generation.load(Relaxed) != generation || !inner.stats.connected.load(Relaxed) {
-                    return false;
-                }
-                inner.wake.notified().await;
-            }
-        })
-        .await
-        .unwrap_or(false);
-        if acknowledged {
-            let mut outbox = lock(&inner.outbox);
-            if outbox.events.front().is_some_and(|(n, _)| *n == number) {
-                outbox.events.pop_front();
-            }
-            inner.settled.send_replace(outbox.settled());
+        let mut outbox = lock(&inner.outbox);
+        if outbox.events.front().is_some_and(|(n, _)| *n == number) {
+            outbox.events.pop_front();
+        }
+        inner.settled.send_replace(outbox.settled());
+        if sent == Sent::Done {
             inner.stats.events_published.fetch_add(1, Relaxed);
+        } else {
+            inner.stats.payloads_dropped.fetch_add(1, Relaxed);
+            inner.stats.events_dropped.fetch_add(1, Relaxed);
         }
     }
 }
@@ -651,6 +920,46 @@ async fn send(inner: &Inner, client: &AsyncClient) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_up_scan_keeps_bounded_memory_whatever_the_broker_sends() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let settings = MqttSettings::from_url(&format!("mqtt://127.0.0.1:{}", port.expect("port"))).expect("url");
+        let publisher = Publisher::start(settings).expect("start");
+        let inner = &publisher.inner;
+        lock(&inner.scan).started = Some(Instant::now());
+        // A hostile broker: 4000 retained messages with 60 kB topics and 1 MB payloads (4 GB).
+        let payload = vec![b'7'; 1 << 20];
+        for i in 0..4000 {
+            inner.scanned(&format!("nvt/c{i}/{}", "x".repeat(60_000)), true, &payload);
+        }
+        // Manifests are kept whole up to their bound, and refused past it.
+        let manifest = serde_json::to_vec(&vec!["nvt/door/all"; 10]).expect("json");
+        let huge = vec![b' '; MAX_MANIFEST + 1];
+        {
+            let mut scan = lock(&inner.scan);
+            scan.found.clear();
+            scan.bytes = 0;
+        }
+        inner.scanned("nvt/_nvt/door/manifest", true, &manifest);
+        inner.scanned("nvt/_nvt/yard/manifest", true, &huge);
+        let scan = lock(&inner.scan);
+        assert_eq!(scan.found.len(), 1);
+        assert_eq!(scan.found[0].1, manifest);
+        drop(scan);
+        // Back to the flood: never past the bound.
+        lock(&inner.scan).bytes = 0;
+        for i in 0..4000 {
+            inner.scanned(&format!("nvt/c{i}/{}", "x".repeat(60_000)), true, &payload);
+        }
+        let scan = lock(&inner.scan);
+        assert!(scan.bytes <= MAX_SCANNED_BYTES, "{}", scan.bytes);
+        assert!(scan.found.iter().skip(1).all(|(_, p)| p.len() <= MAX_SCANNED_PAYLOAD));
+        let held: usize = scan.found.iter().map(|(t, p)| t.len() + p.len()).sum();
+        assert!(held <= MAX_SCANNED_BYTES + manifest.len() + 64, "{held}");
+        drop(scan);
+        publisher.stop(Duration::from_millis(100));
+    }
 
     #[test]
     fn a_full_buffer_drops_the_oldest_events_and_counts_them() {

@@ -50,8 +50,24 @@ pub enum Owner {
         /// The camera.
         camera: String,
     },
+    /// The list of a camera's retained topics an earlier run of nvt wrote
+    /// (`<prefix>/_nvt/<camera>/manifest`).
+    Manifest {
+        /// The camera.
+        camera: String,
+    },
     /// Anything else (the server's own topics, foreign ones).
     Other,
+}
+
+impl Owner {
+    /// The camera of a camera's topic or discovery config (not of a manifest).
+    pub fn camera(&self) -> Option<&str> {
+        match self {
+            Self::Camera { camera, .. } | Self::Discovery { camera } => Some(camera),
+            Self::Manifest { .. } | Self::Other => None,
+        }
+    }
 }
 
 /// The kinds of a camera's retained topics.
@@ -128,9 +144,19 @@ impl Topics {
         format!("{}/_scan/{client_id}/done", self.prefix)
     }
 
-    /// The subscriptions a start-up scan makes: every retained topic nvt may have left.
-    pub fn scan_filters(&self) -> [String; 3] {
+    /// The list of the retained topics nvt writes for `camera` (retained, JSON): the start-up
+    /// scan of a later run touches only topics a manifest lists, never another program's under
+    /// the same prefix. Three levels below the prefix, ending in `manifest`: no camera topic of
+    /// nvt's has that shape (theirs end in a label, `all`, `available` or `snapshot`).
+    pub fn manifest(&self, camera: &str) -> String {
+        format!("{}/_nvt/{camera}/manifest", self.prefix)
+    }
+
+    /// The subscriptions a start-up scan makes: every retained topic nvt may have left, and the
+    /// manifests that say which are nvt's.
+    pub fn scan_filters(&self) -> [String; 4] {
         [
+            format!("{}/_nvt/+/manifest", self.prefix),
             format!("{}/+/+", self.prefix),
             format!("{}/+/+/snapshot", self.prefix),
             format!("homeassistant/+/{}/+/config", self.node),
@@ -149,6 +175,7 @@ impl Topics {
             let levels: Vec<&str> = rest.split('/').collect();
             let owner = |camera: &str, kind| Owner::Camera { camera: camera.to_owned(), kind };
             return match levels[..] {
+                ["_nvt", camera, "manifest"] if valid(camera) => Owner::Manifest { camera: camera.to_owned() },
                 [camera, "available"] if valid(camera) => owner(camera, CameraTopic::Available),
                 [camera, _] if valid(camera) => owner(camera, CameraTopic::Count),
                 [camera, _, "snapshot"] if valid(camera) => owner(camera, CameraTopic::Snapshot),
@@ -214,6 +241,8 @@ mod tests {
         assert_eq!(topics.owner("nvt/door/available"), camera("door", CameraTopic::Available));
         assert_eq!(topics.owner("nvt/door/person/snapshot"), camera("door", CameraTopic::Snapshot));
         assert_eq!(topics.owner("nvt/available"), Owner::Other);
+        assert_eq!(topics.manifest("door"), "nvt/_nvt/door/manifest");
+        assert_eq!(topics.owner(&topics.manifest("door")), Owner::Manifest { camera: "door".into() });
         assert_eq!(topics.owner("nvt/127.0.0.1/all"), Owner::Other, "no name of a camera");
         let config = |c: &str| Owner::Discovery { camera: c.into() };
         assert_eq!(topics.owner("homeassistant/sensor/nvt/front-door-red_square-count/config"), config("front-door"));

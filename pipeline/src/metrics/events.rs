@@ -8,15 +8,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// `nvt_events_total{type}`, `nvt_snapshot_errors_total`, `nvt_events_frames_skipped_total`,
-/// and with MQTT
+/// `nvt_events_objects_refused_total`, and with MQTT
 /// `nvt_mqtt_events_published_total`, `nvt_mqtt_events_dropped_total`,
-/// `nvt_mqtt_events_pending`, `nvt_mqtt_connects_total` and `nvt_mqtt_connected`.
+/// `nvt_mqtt_events_pending`, `nvt_mqtt_connects_total`, `nvt_mqtt_connected`,
+/// `nvt_mqtt_payloads_resized_total` and `nvt_mqtt_payloads_dropped_total`.
 pub struct EventCollector {
     hub: Arc<Hub>,
     descs: Vec<Desc>,
 }
 
-const SERIES: [(&str, &str); 8] = [
+const SERIES: [(&str, &str); 11] = [
     ("nvt_events_total", "Events made, by type (new, update, end)"),
     ("nvt_snapshot_errors_total", "Snapshots that could not be saved"),
     ("nvt_mqtt_events_published_total", "Events the MQTT broker acknowledged"),
@@ -25,6 +26,9 @@ const SERIES: [(&str, &str); 8] = [
     ("nvt_mqtt_connects_total", "Connections made to the MQTT broker"),
     ("nvt_mqtt_connected", "1 while the MQTT broker is connected"),
     ("nvt_events_frames_skipped_total", "Frames left out of events because the events queue was full"),
+    ("nvt_events_objects_refused_total", "New tracks left out of events because their camera's book was full"),
+    ("nvt_mqtt_payloads_resized_total", "MQTT snapshots shrunk to fit under the broker's packet limit"),
+    ("nvt_mqtt_payloads_dropped_total", "MQTT payloads dropped because the broker's packet limit refuses them"),
 ];
 
 impl EventCollector {
@@ -60,11 +64,14 @@ impl Collector for EventCollector {
         };
         counter(SERIES[1], made.snapshot_errors.load(Relaxed));
         counter(SERIES[7], made.frames_skipped.load(Relaxed));
+        counter(SERIES[8], made.objects_refused.load(Relaxed));
         if let Some(mqtt) = self.hub.mqtt() {
             let stats = mqtt.stats();
             counter(SERIES[2], stats.events_published.load(Relaxed));
             counter(SERIES[3], stats.events_dropped.load(Relaxed));
             counter(SERIES[5], stats.connects.load(Relaxed));
+            counter(SERIES[9], stats.payloads_resized.load(Relaxed));
+            counter(SERIES[10], stats.payloads_dropped.load(Relaxed));
             let mut gauge = |(name, help): (&str, &str), value: i64| {
                 if let Ok(g) = IntGauge::new(name, help) {
                     g.set(value);
