@@ -100,7 +100,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
             Ok(frames) => summary.frames += frames,
             Err(error) => {
                 summary.failed += 1;
-                tracing::error!(input = %input.display(), "{error:#}");
+                tracing::error!(input = %input.display(), "{}", nvt_support::errors::sentence(error.as_ref()));
             }
         }
     }

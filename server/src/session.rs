@@ -48,9 +48,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Whether a connection's coming or going may be logged now; `Some(n)` counts the lines held
-    /// back since the last.
-    pub fn may_log(&self) -> Option<u64> {
+    /// Whether a connection's coming or going may be logged now; `Some(held)` counts the lines
+    /// held back since the last, when there were any.
+    pub fn may_log(&self) -> Option<Option<u64>> {
         lock(&self.lifecycle).allow(std::time::Instant::now())
     }
 
@@ -74,7 +74,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         Err(error) => {
             Counters::bump(&shared.connections.failed);
             if let Some(held_back) = shared.may_log() {
-                tracing::warn!(%peer, %error, held_back_since_last = held_back, "connection refused before the protocol began");
+                tracing::warn!(%peer, held_back_since_last = held_back, "refused before the protocol began: {error}");
             }
             return;
         }
@@ -106,7 +106,7 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         Err(error) => {
             Counters::bump(&shared.connections.failed);
             if let Some(held_back) = shared.may_log() {
-                tracing::warn!(%peer, %error, held_back_since_last = held_back, "connection dropped");
+                tracing::warn!(%peer, held_back_since_last = held_back, "connection dropped: {error}");
             }
         }
     }

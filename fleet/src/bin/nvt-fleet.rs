@@ -112,7 +112,7 @@ async fn bridge(nats: &str, access: &NatsAccessArgs, consumer: String, mqtt: Mqt
     let publisher = match mqtt.start_events_only() {
         Ok(Some(publisher)) => publisher,
         Ok(None) => return refused("mqtt: --mqtt is required"),
-        Err(error) => return refused(format!("mqtt: {error:#}")),
+        Err(error) => return refused(format!("mqtt: {}", nvt_support::errors::sentence(error.as_ref()))),
     };
     let client = match nvt_fleet::connect(&access, Role::Bridge, "nvt-fleet mqtt", 1024).await {
         Ok(client) => client,
