@@ -178,6 +178,7 @@ fn handlers(mut config: Config, fleet: Option<(async_nats::Client, nvt_fleet::Gr
         metrics,
         reloader,
         lifecycle: Mutex::new(Throttle::new(std::time::Duration::from_millis(50))),
+        hints: Mutex::new([(); 3].map(|()| Throttle::new(std::time::Duration::from_secs(1)))),
     })
 }
 

@@ -379,6 +379,12 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         &["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")],
         "letters, digits",
     );
+    // A token the protocol's rule refuses (a space) is told the web token's rule, not that one.
+    std::fs::write(&unsafe_token, "two words\n").expect("write");
+    let args = ["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")];
+    refused("nvt-server", &args, "letters, digits, '-', '.', '_' or '~'");
+    // A frame count of 0 is told what to give, not the range of a 64-bit number.
+    refused("nvt-client", &["--source", "synthetic", "--frames", "0"], "give 1 or more");
 
     let client: &[(&str, &[&str])] = &[
         ("--fps", &["1e-300", "-1", "nan", "inf", "1e300", "0.001"]),

@@ -171,7 +171,7 @@ impl Guard {
             return Ok((Box::new(tcp), None));
         }
         let admission =
-            tokio::time::timeout(timeout, self.admission(tcp, SILENCE.min(timeout))).await.map_err(|_| {
+            tokio::time::timeout(timeout, self.admission(tcp, SILENCE.min(timeout / 2))).await.map_err(|_| {
                 TransportError::ReadTimeout { after: timeout, waiting_for: "the TLS handshake and token" }
             })??;
         match admission {
