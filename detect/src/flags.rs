@@ -113,7 +113,7 @@ impl ModelArgs {
         let info = detectors[0].info();
         tracing::info!(
             model = %info.id,
-            layout = ?info.layout,
+            layout = %info.layout,
             input = format!("{}x{}", info.input_size.0, info.input_size.1),
             classes = info.names.len(),
             workers = detectors.len(),

@@ -92,7 +92,8 @@ fn the_server_says_what_reached_its_port() {
     // A bare port listens on every address, as `--http 41080` takes one.
     let port = free_port().to_string();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Logged::start("nvt-server", &["--listen", &port]);
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/shapes.onnx");
+    let mut server = Logged::start("nvt-server", &["--listen", &port, "--model", model]);
     wait_for_port(addr.parse().expect("addr"), Duration::from_secs(15));
     exchange(&addr, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     server.wait_for("an HTTP request reached the protocol port", Duration::from_secs(5));
@@ -101,7 +102,8 @@ fn the_server_says_what_reached_its_port() {
     assert!(said.contains("--tls-cert") && said.contains("--http"), "with the flags to use:\n{said}");
     let (status, said) = server.stop();
     assert!(status.success(), "{status}\n{said}");
-    assert!(!said.contains("{ "), "no Rust debug formatting in the log:\n{said}");
+    assert!(said.contains("model loaded"), "{said}");
+    assert!(!said.contains("{ "), "no Rust debug formatting in the log (the model's layout, a summary):\n{said}");
     assert!(!said.contains("held_back_since_last=0"), "no zero counts:\n{said}");
 }
 
