@@ -199,6 +199,30 @@ fn nvt_detect_runs_over_folders_and_videos_and_annotates() {
     assert_eq!(annotated_video.get(videoio::CAP_PROP_FRAME_COUNT).expect("count") as u64, 5);
 }
 
+/// Streaming a video file to a live server skips the frames the server has no time for: the
+/// client says so when it starts, and names the program that runs every frame.
+#[test]
+fn nvt_client_streaming_a_video_file_points_to_nvt_detect() {
+    let dir = temp_dir("client-video-file");
+    let scene = Synthetic::new(320, 240).expect("scene");
+    let video = dir.join("clip.avi");
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(&video, fourcc, 10.0, Size::new(320, 240), true).expect("writer");
+    for i in 0..3 {
+        writer.write(&scene.render(i, SystemTime::now()).expect("frame").image).expect("write frame");
+    }
+    drop(writer);
+    let source = video.to_str().expect("utf8");
+    let args = ["--source", source, "--fps", "0", "--connect", "127.0.0.1:9", "--duration", "1s"];
+    let mut client = nvt_tests::harness::Logged::start("nvt-client", &args);
+    let (status, said) = client.wait_exit(std::time::Duration::from_secs(20));
+    assert!(status.success(), "{status}: {said}");
+    assert!(
+        said.contains("frames the server has no time for are skipped") && said.contains("use nvt-detect"),
+        "{said}"
+    );
+}
+
 /// `a/x.jpg` and `b/x.jpg` in one run: two annotated copies, the second renamed and said so.
 #[test]
 fn nvt_detect_annotates_two_inputs_of_one_name_into_two_files() {
