@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long)]
     pub fixed_quality: bool,
     /// Stop after N distinct frames accepted and exit 0.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = parse_frames)]
     pub frames: Option<u64>,
     /// Stop after this long and exit 0 (e.g. 15s, 2m).
     #[arg(long, value_parser = duration_in(Duration::from_millis(1), MAX_DURATION))]
@@ -79,6 +79,16 @@ fn parse_name(text: &str) -> Result<String, String> {
         Ok(text.to_owned())
     } else {
         Err(format!("{text:?} is not a camera name: 1-64 letters, digits, '_' or '-'"))
+    }
+}
+
+/// `--frames`: a count of 1 or more.
+fn parse_frames(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of frames: give 1 or more, or leave --frames out to stream until stopped"
+        )),
     }
 }
 

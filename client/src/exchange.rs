@@ -43,6 +43,46 @@ pub struct Summary {
     pub connections: u64,
     /// Failed connection attempts and lost connections.
     pub failures: u64,
+    /// Frames whose results came back (each new `seq` in the server's replies): fewer than
+    /// those accepted when the server skips frames it has no time for.
+    pub results: u64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} frames sent, {} accepted", self.sent, self.accepted)?;
+        if self.results > 0 {
+            write!(f, ", results for {}", self.results)?;
+        }
+        if self.repeats > 0 {
+            write!(f, ", {} repeats", self.repeats)?;
+        }
+        if self.stale > 0 {
+            write!(f, ", {} late", self.stale)?;
+        }
+        let connections = if self.connections == 1 { "connection" } else { "connections" };
+        write!(f, "; {} {connections}", self.connections)?;
+        if self.failures > 0 {
+            write!(f, ", {} lost or failed", self.failures)?;
+        }
+        Ok(())
+    }
+}
+
+/// How many connections in a row may fail in a way that trying again cannot help (a refusal, a
+/// certificate that does not verify, another protocol) before the client gives up.
+pub const GIVE_UP_AFTER: u32 = 3;
+
+/// The client gave up: the server refused it, its certificate does not verify, or it speaks
+/// another protocol ([`TransportError::is_permanent`]), on [`GIVE_UP_AFTER`] connections in a
+/// row. `nvt-client` exits with status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct GaveUp {
+    /// Why.
+    pub error: TransportError,
+    /// What the run did until then.
+    pub summary: Summary,
 }
 
 /// The JSON Lines record of one exchange (`--log`).
@@ -90,6 +130,17 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
         // A file says its own rate, and a file can say anything: keep it to what a flag may say.
         None => source.nominal_fps().filter(|f| crate::cli::FPS_RANGE.contains(f)).unwrap_or(30.0),
     };
+    if let nvt_capture::SourceSpec::File(path) = &config.source {
+        if !nvt_capture::source::is_image_file(path) {
+            let pace =
+                if fps > 0.0 { format!("at {fps} frames a second") } else { "as fast as the server takes them".into() };
+            tracing::info!(
+                "streaming {} {pace}: frames the server has no time for are skipped; to run the model on every frame \
+                 of a file, use nvt-detect",
+                path.display()
+            );
+        }
+    }
     let frames = Arc::new(Slot::new());
     let captured = Arc::new(Captured::default());
     let interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
@@ -123,13 +174,21 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
         status: Status::new(config.status_line, Duration::from_millis(if config.status_line { 500 } else { 5000 })),
         summary: Summary::default(),
         progressed: false,
+        last_seq: None,
     };
     let mut backoff = Backoff::new(config.backoff_first, config.backoff_cap);
+    let mut hopeless = 0u32;
+    let mut gave_up = None;
     loop {
+        // The connection stays here while the exchange runs, so that a stop closes it politely.
+        let mut open = None;
         let end = tokio::select! {
-            end = run.connection() => end,
+            end = run.connection(&mut open) => end,
             () = stop.cancelled() => End::Done,
         };
+        if let Some(conn) = open.take() {
+            conn.close().await;
+        }
         match end {
             End::Done => break,
             End::Lost(error) => {
@@ -137,8 +196,14 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
                 if run.progressed {
                     backoff.reset();
                 }
+                hopeless = if error.is_permanent() { hopeless + 1 } else { 0 };
+                if hopeless >= GIVE_UP_AFTER {
+                    gave_up = Some(error);
+                    break;
+                }
                 let delay = backoff.next_delay();
-                tracing::warn!(server = %config.connect, %error, retry_in_ms = delay.as_millis() as u64, "connection lost");
+                let retry_in_ms = delay.as_millis() as u64;
+                tracing::warn!(server = %config.connect, retry_in_ms, "connection lost: {error}");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = stop.cancelled() => break,
@@ -161,7 +226,10 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<Summ
         slot.close();
         let _ = tokio::task::spawn_blocking(move || preview.join()).await;
     }
-    tracing::info!(?summary, "client stopped");
+    if let Some(error) = gave_up {
+        return Err(GaveUp { error, summary }.into());
+    }
+    tracing::info!("client stopped: {summary}");
     Ok(summary)
 }
 
@@ -182,6 +250,8 @@ struct Loop<'a> {
     summary: Summary,
     /// Whether the current connection completed an exchange (then backoff starts over).
     progressed: bool,
+    /// The `seq` of the latest results on this connection.
+    last_seq: Option<u64>,
 }
 
 /// Bytes of one exchange besides the JPEG: timestamp, length and echo fields, and the flag.
@@ -189,7 +259,8 @@ const FIELDS_BYTES: u64 = 3 * FIELD_LEN as u64 + 1;
 
 impl Loop<'_> {
     /// One connection's life: connect, then exchange until something fails or we are done.
-    async fn connection(&mut self) -> End {
+    /// The connection is kept in `open` while it is, so that whoever stops this can close it.
+    async fn connection(&mut self, open: &mut Option<ClientConnection>) -> End {
         let (config, limits) = (self.config, self.config.limits.clone());
         let connect = ClientConnection::connect_protected(
             config.connect.as_str(),
@@ -198,13 +269,14 @@ impl Loop<'_> {
             config.token.as_deref(),
             config.name.as_deref(),
         );
-        let mut conn = match connect.await {
-            Ok(conn) => conn,
+        let conn = match connect.await {
+            Ok(conn) => open.insert(conn),
             Err(error) => return End::Lost(error),
         };
         self.summary.connections += 1;
         self.fit.connected();
         self.progressed = false;
+        self.last_seq = None;
         tracing::info!(server = %self.config.connect, "connected");
         loop {
             let ts = match conn.next_event().await {
@@ -223,10 +295,7 @@ impl Loop<'_> {
             let (mut frame, repeat) = match self.outbox.pick(budget).await {
                 Pick::New(frame) => (frame, false),
                 Pick::Repeat(frame) => (frame, true),
-                Pick::Closed => {
-                    conn.close().await;
-                    return End::Done;
-                }
+                Pick::Closed => return End::Done,
             };
             // A frame encoded before the link was found slower is too big for it: the next
             // capture, at the quality the link allows, is worth waiting for a little.
@@ -248,7 +317,6 @@ impl Loop<'_> {
             let timing = Timing { rtt: sent_at.elapsed(), wait: sent_at.saturating_duration_since(asked) };
             let late = self.fit_link(&frame, repeat, reply.as_ref(), timing);
             if self.exchanged(&frame, repeat, reply, timing, late) {
-                conn.close().await;
                 return End::Done;
             }
         }
@@ -317,6 +385,11 @@ impl Loop<'_> {
         }
         if !accepted {
             s.stale += 1;
+        }
+        if let Some(ReplyBody::Doc(doc)) = &reply {
+            if self.last_seq.replace(doc.seq) != Some(doc.seq) {
+                s.results += 1;
+            }
         }
         if late == Some(Late::Link) {
             s.stale_link += 1;

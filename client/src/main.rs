@@ -19,14 +19,20 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => {
             // Flags and files that cannot be used: status 2, as clap's own errors.
-            eprintln!("nvt-client: {error:#}");
+            eprintln!("nvt-client: {}", nvt_support::errors::sentence(error.as_ref()));
             return ExitCode::from(2);
         }
     };
     match nvt_client::run(config, stop).await {
         Ok(_) => ExitCode::SUCCESS,
+        // The server refused it, its certificate does not verify, or it speaks another protocol:
+        // trying again cannot help, so the status is 2, as for flags that cannot be used.
+        Err(error) if error.downcast_ref::<nvt_client::exchange::GaveUp>().is_some() => {
+            eprintln!("nvt-client: {}", nvt_support::errors::sentence(error.as_ref()));
+            ExitCode::from(2)
+        }
         Err(error) => {
-            eprintln!("nvt-client: {error:#}");
+            eprintln!("nvt-client: {}", nvt_support::errors::sentence(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -117,7 +117,7 @@ impl ModelArgs {
         };
         tracing::info!(
             model = %info.id,
-            layout = ?info.layout,
+            layout = %info.layout,
             input = format!("{}x{}", info.input_size.0, info.input_size.1),
             classes = info.names.len(),
             workers = detectors.len(),

@@ -32,6 +32,18 @@ pub struct Candidate {
     pub class_id: usize,
 }
 
+/// The layout as `--layout` names it, for log lines: `v8`, `v5`, `e2e` (the class count is
+/// logged on its own).
+impl std::fmt::Display for OutputLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::V8 { .. } => "v8",
+            Self::V5 { .. } => "v5",
+            Self::EndToEnd => "e2e",
+        })
+    }
+}
+
 impl OutputLayout {
     /// Parses a `--layout` value: `v8`, `v5` or `e2e` (the class count comes from the shape).
     pub fn parse_override(text: &str) -> Result<LayoutKind, DetectError> {

@@ -13,11 +13,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(offline::Failure::Setup(error)) => {
-            eprintln!("nvt-detect: {error:#}");
+            eprintln!("nvt-detect: {}", nvt_support::errors::sentence(error.as_ref()));
             ExitCode::from(2)
         }
         Err(offline::Failure::Run(error)) => {
-            eprintln!("nvt-detect: {error:#}");
+            eprintln!("nvt-detect: {}", nvt_support::errors::sentence(error.as_ref()));
             ExitCode::FAILURE
         }
     }

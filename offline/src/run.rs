@@ -90,6 +90,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         hub: hub.as_ref(),
         video: None,
         annotate: args.annotate.as_deref(),
+        annotated: std::collections::HashSet::new(),
         max_pixels: args.max_pixels,
         progress_every: args.progress_every,
     };
@@ -100,7 +101,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
             Ok(frames) => summary.frames += frames,
             Err(error) => {
                 summary.failed += 1;
-                tracing::error!(input = %input.display(), "{error:#}");
+                tracing::error!(input = %input.display(), "{}", nvt_support::errors::sentence(error.as_ref()));
             }
         }
     }
@@ -172,6 +173,9 @@ struct Run<'a> {
     /// The video being read: its camera name, rate and tracker.
     video: Option<Video>,
     annotate: Option<&'a Path>,
+    /// The annotated copies written so far, so that two inputs of one name (`a/x.jpg`,
+    /// `b/x.jpg`) do not overwrite each other's.
+    annotated: std::collections::HashSet<PathBuf>,
     max_pixels: u64,
     progress_every: std::time::Duration,
 }
@@ -185,10 +189,37 @@ impl Run<'_> {
         let found = self.detector.detect(&image)?;
         self.frame(path, 0, &mut image, found, started, read_ms)?;
         if let Some(dir) = self.annotate {
-            let out = dir.join(path.file_name().unwrap_or_default());
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let out = self.annotation(dir, &name, path);
             media::write_image(&out, &image)?;
         }
         Ok(1)
+    }
+
+    /// Where the annotated copy of `input` goes: `dir/name`, or, when an earlier input of this
+    /// run took that name, `dir/STEM-2.EXT` (then `-3`, ...), said in the log.
+    fn annotation(&mut self, dir: &Path, name: &str, input: &Path) -> PathBuf {
+        let first = dir.join(name);
+        let mut out = first.clone();
+        let (stem, ext) = match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+            _ => (name, String::new()),
+        };
+        let mut n = 1;
+        while self.annotated.contains(&out) {
+            n += 1;
+            out = dir.join(format!("{stem}-{n}{ext}"));
+        }
+        if out != first {
+            tracing::warn!(
+                "{} has the name of an earlier input: its annotated copy is {}, not {}",
+                input.display(),
+                out.display(),
+                first.display()
+            );
+        }
+        self.annotated.insert(out.clone());
+        out
     }
 
     /// Videos are read, decoded and prepared for the model on a thread of their own, so that
@@ -237,7 +268,7 @@ impl Run<'_> {
             if let Some(dir) = self.annotate {
                 if writer.is_none() {
                     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                    let out = dir.join(format!("{stem}.avi"));
+                    let out = self.annotation(dir, &format!("{stem}.avi"), path);
                     writer = Some(VideoWriter::create(&out, fps, (image.cols(), image.rows()))?);
                 }
                 if let Some(w) = writer.as_mut() {

@@ -183,9 +183,9 @@ impl Feed {
         Counters::bump(pick(&self.totals));
     }
 
-    /// Whether a warning about this feed may be logged now (one a second at most); `Some(n)`
-    /// counts the ones held back since the last.
-    pub fn may_warn(&self) -> Option<u64> {
+    /// Whether a warning about this feed may be logged now (one a second at most); `Some(held)`
+    /// counts the ones held back since the last, when there were any.
+    pub fn may_warn(&self) -> Option<Option<u64>> {
         lock(&self.warnings).allow(Instant::now())
     }
 

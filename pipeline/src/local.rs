@@ -350,7 +350,7 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
     tracing::info!(
         from = %old.info().id,
         to = %info.id,
-        layout = ?info.layout,
+        layout = %info.layout,
         classes = info.names.len(),
         load_ms = format!("{:.1}", ms(new.load_time())),
         warm_up_ms = format!("{:.1}", ms(new.warm_up_time())),

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub model_load_seconds: Gauge,
     /// 1 for the model being served, labelled with its id.
     pub model_info: GaugeVec,
+    /// Model reloads (the file watcher, SIGHUP, `POST /api/model`) by outcome: `loaded`, `failed`.
+    pub model_reloads: IntCounterVec,
     /// Time the inference workers spent on frames (inference, post-processing, finishing).
     pub detector_busy_seconds: Counter,
     /// Time the inference workers spent waiting for a prepared frame.
@@ -68,6 +70,17 @@ impl Metrics {
             Gauge::new("nvt_model_load_seconds", "Time to load and warm up the model").expect("valid metric");
         let model_info =
             GaugeVec::new(Opts::new("nvt_model_info", "The model being served"), &["model"]).expect("valid");
+        let model_reloads = IntCounterVec::new(
+            Opts::new(
+                "nvt_model_reloads_total",
+                "Model reloads by outcome: loaded (now serving), failed (the old model keeps serving)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid");
+        for outcome in ["loaded", "failed"] {
+            model_reloads.with_label_values(&[outcome]);
+        }
         let detector_busy_seconds =
             Counter::new("nvt_detector_busy_seconds_total", "Time inference workers spent on frames").expect("valid");
         let detector_idle_seconds = Counter::new(
@@ -113,6 +126,7 @@ impl Metrics {
             Box::new(connected.clone()),
             Box::new(model_load_seconds.clone()),
             Box::new(model_info.clone()),
+            Box::new(model_reloads.clone()),
             Box::new(detector_busy_seconds.clone()),
             Box::new(detector_idle_seconds.clone()),
             Box::new(panics.clone()),
@@ -127,6 +141,7 @@ impl Metrics {
             connected,
             model_load_seconds,
             model_info,
+            model_reloads,
             detector_busy_seconds,
             detector_idle_seconds,
             panics,

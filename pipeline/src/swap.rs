@@ -2,7 +2,8 @@
 //! session away from the detector thread, which swaps it in between two frames; a bad file never
 //! takes over (the old model keeps serving and an error says why). Reloads come from a watcher
 //! of the `--model` file (a rename onto it, as deploy tools do, or a write in place), SIGHUP, and
-//! `POST /api/model`.
+//! `POST /api/model`. After a switch to another file, SIGHUP reloads that file and a change to the
+//! `--model` file loads the `--model` file again. `/metrics` counts reloads by outcome.
 
 use crate::local::DetectorStage;
 use crate::metrics::Metrics;
@@ -31,9 +32,19 @@ pub struct ModelSource {
     pub workers: usize,
 }
 
+/// What the loader is asked to do.
+enum Request {
+    /// Reload the file being served (SIGHUP, `POST /api/model` with `{}`).
+    Reload,
+    /// Switch to this file (`POST /api/model` with a path).
+    Switch(PathBuf),
+    /// The `--model` file changed (the watcher): load it, even after a switch to another file.
+    Changed,
+}
+
 /// Asks the loader thread for a reload.
 pub struct Reloader {
-    requests: Mutex<Sender<Option<PathBuf>>>,
+    requests: Mutex<Sender<Request>>,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -58,7 +69,7 @@ impl Reloader {
     /// Reloads the model file, or loads `path` instead (which then becomes the model file).
     pub fn request(&self, path: Option<PathBuf>) {
         if let Ok(tx) = self.requests.lock() {
-            let _ = tx.send(path);
+            let _ = tx.send(path.map_or(Request::Reload, Request::Switch));
         }
     }
 
@@ -76,29 +87,49 @@ impl Reloader {
     }
 }
 
-fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Option<PathBuf>>, metrics: &Metrics) {
+fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Request>, metrics: &Metrics) {
     let mut path = source.path.clone();
     while let Ok(request) = requests.recv() {
-        // Requests that piled up while a load ran collapse into one.
+        // Requests that piled up while a load ran collapse into one: the last that names a
+        // file wins, a plain reload gives way to any of them.
         let mut wanted = request;
         while let Ok(next) = requests.try_recv() {
-            wanted = next.or(wanted);
+            if !matches!(next, Request::Reload) {
+                wanted = next;
+            }
         }
-        let target = wanted.unwrap_or_else(|| path.clone());
+        let target = match wanted {
+            Request::Reload => path.clone(),
+            Request::Switch(to) => to,
+            Request::Changed if path != source.path => {
+                tracing::info!(
+                    model = %source.path.display(),
+                    serving = %path.display(),
+                    "the --model file changed: loading it in place of the file switched to"
+                );
+                source.path.clone()
+            }
+            Request::Changed => path.clone(),
+        };
         tracing::info!(model = %target.display(), "loading a new model");
         // A file that fails to load, or makes the loader panic, changes nothing: the old model
         // keeps serving and later reloads still read the file that last worked.
         let load = || (0..source.workers.max(1)).map(|_| Detector::load(&target, source.options.clone())).collect();
         match panics::caught(metrics, "model loader", load) {
             Some(Ok(detectors)) => {
+                metrics.model_reloads.with_label_values(&["loaded"]).inc();
                 stage.offer(detectors);
                 path = target;
             }
             Some(Err(error)) => {
+                metrics.model_reloads.with_label_values(&["failed"]).inc();
                 let error: nvt_detect::DetectError = error;
                 tracing::error!(model = %target.display(), %error, "model reload failed; the old model keeps serving");
             }
-            None => tracing::error!(model = %target.display(), "model reload failed; the old model keeps serving"),
+            None => {
+                metrics.model_reloads.with_label_values(&["failed"]).inc();
+                tracing::error!(model = %target.display(), "model reload failed; the old model keeps serving");
+            }
         }
     }
 }
@@ -135,7 +166,7 @@ fn signature(path: &Path) -> Option<(u64, SystemTime, u64)> {
 
 /// Asks for a reload once a change to the file has held still for one look, so that a file
 /// being written is not loaded half-written.
-fn watch_loop(path: &Path, requests: &Sender<Option<PathBuf>>, stop: &AtomicBool) {
+fn watch_loop(path: &Path, requests: &Sender<Request>, stop: &AtomicBool) {
     let mut current = signature(path);
     let mut changed = None;
     while !stop.load(Ordering::Relaxed) {
@@ -145,7 +176,7 @@ fn watch_loop(path: &Path, requests: &Sender<Option<PathBuf>>, stop: &AtomicBool
             (Some(sig), Some(pending)) if sig == pending => {
                 changed = None;
                 current = Some(sig);
-                if requests.send(None).is_err() {
+                if requests.send(Request::Changed).is_err() {
                     return;
                 }
             }

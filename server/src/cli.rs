@@ -19,8 +19,8 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "nvt-server", version)]
 pub struct Args {
-    /// Where clients connect (classic protocol).
-    #[arg(long, default_value = "0.0.0.0:1998")]
+    /// Where clients connect (the protocol port): ADDR:PORT, or a port (on every address).
+    #[arg(long, default_value = "0.0.0.0:1998", value_parser = parse_listen)]
     pub listen: String,
     /// The detector and its settings.
     #[command(flatten)]
@@ -83,6 +83,11 @@ pub struct Args {
     /// Protected mode: serve TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
+    /// Protected mode with a certificate of the server's own: makes a self-signed certificate and
+    /// its key in DIR on the first start (DIR/nvt-server.pem, DIR/nvt-server.key), uses them on
+    /// the next, and says how clients pin it.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: Option<PathBuf>,
     /// Protected mode: the PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
@@ -123,6 +128,47 @@ pub struct Args {
 
 /// The largest `--max-pixels`: a 16384x16384 image, 768 MiB decoded.
 const MAX_PIXELS_CAP: u64 = 1 << 28;
+
+/// `1998` means `0.0.0.0:1998`, the default's address; otherwise a HOST:PORT.
+fn parse_listen(text: &str) -> Result<String, String> {
+    if let Ok(port) = text.trim().parse::<u16>() {
+        return Ok(format!("0.0.0.0:{port}"));
+    }
+    use std::net::ToSocketAddrs;
+    match text.to_socket_addrs().map(|mut a| a.next().is_some()) {
+        Ok(true) => Ok(text.to_owned()),
+        _ => Err(format!("{text:?} is not an address to listen on: use a port (1998) or HOST:PORT (0.0.0.0:1998)")),
+    }
+}
+
+/// `--tls-self-signed DIR`: the pair in DIR, made on the first start, and a line that says how
+/// clients pin it.
+fn self_signed(dir: &std::path::Path, listen: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
+    if !host.is_empty() {
+        names.push(host);
+    }
+    let (listen_host, port) = listen.rsplit_once(':').unwrap_or((listen, "1998"));
+    let listen_host = listen_host.trim_matches(['[', ']']);
+    if listen_host.parse::<std::net::IpAddr>().is_ok_and(|ip| !ip.is_unspecified()) {
+        names.push(listen_host.to_owned());
+    }
+    let pair = nvt_transport::self_signed::ensure(dir, &names).context("--tls-self-signed")?;
+    let connect = if listen_host.parse::<std::net::IpAddr>().is_ok_and(|ip| !ip.is_unspecified()) {
+        listen.to_owned()
+    } else {
+        format!("THIS-HOST:{port}")
+    };
+    tracing::info!(
+        "protected mode with a self-signed certificate ({}): clients pin it with \
+         `nvt-client --connect {connect} --tls-ca nvt-server.pem`, a copy of {} (SHA-256 fingerprint {})",
+        if pair.made { "made now" } else { "kept from the last start" },
+        pair.cert.display(),
+        pair.fingerprint
+    );
+    Ok((pair.cert, pair.key))
+}
 
 /// `8080` means `127.0.0.1:8080`: the web view stays on loopback unless an address is named.
 fn parse_http_addr(text: &str) -> Result<std::net::SocketAddr, String> {
@@ -168,19 +214,16 @@ impl Args {
         if self.show && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
             anyhow::bail!("--show needs a display, and DISPLAY is not set: run headless with --log, or under xvfb-run");
         }
-        use std::net::ToSocketAddrs;
-        let resolved = self.listen.to_socket_addrs().map(|mut a| a.next().is_some());
-        anyhow::ensure!(
-            resolved.unwrap_or(false),
-            "--listen {:?} is not an address to listen on: use HOST:PORT, such as 0.0.0.0:1998",
-            self.listen
-        );
         let log = match &self.log {
             Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),
             None => None,
         };
-        let tls = match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Some(protect::acceptor(cert, key)?),
+        let tls = match (&self.tls_cert, &self.tls_key, &self.tls_self_signed) {
+            (Some(cert), Some(key), _) => Some(protect::acceptor(cert, key)?),
+            (_, _, Some(dir)) => {
+                let (cert, key) = self_signed(dir, &self.listen)?;
+                Some(protect::acceptor(&cert, &key)?)
+            }
             _ => None,
         };
         let token = self.token_file.as_deref().map(protect::read_token).transpose()?;
@@ -194,14 +237,17 @@ impl Args {
             None => None,
         };
         // The web token travels in a URL (`/?token=`) and a cookie: only characters safe in both.
-        const WEB_TOKEN_RULE: &str = "--http-token-file: the web token must be 1 to 64 letters, digits, - . _ or ~";
-        let http_token = match self.http_token_file.as_deref().map(protect::read_token).transpose() {
-            Err(protect::ProtectError::Token(_)) => anyhow::bail!(WEB_TOKEN_RULE),
-            read => read.context("--http-token-file")?,
+        let web_rule = "the web token must be 1 to 64 letters, digits, '-', '.', '_' or '~'";
+        let http_token = match &self.http_token_file {
+            Some(path) => match protect::read_token(path) {
+                Ok(token) if token.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c)) => Some(token),
+                Ok(_) | Err(protect::ProtectError::Token(_)) => {
+                    anyhow::bail!("--http-token-file {}: {web_rule}", path.display())
+                }
+                Err(error) => return Err(anyhow::Error::new(error).context("--http-token-file")),
+            },
+            None => None,
         };
-        if http_token.as_ref().is_some_and(|t| !t.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))) {
-            anyhow::bail!(WEB_TOKEN_RULE);
-        }
         if let Some(bad) = self.http_hosts.iter().find(|h| h.is_empty() || h.contains([':', '/', ' '])) {
             anyhow::bail!("--http-host {bad:?} is not a host name");
         }

@@ -22,14 +22,14 @@ async fn serve(args: Args) -> ExitCode {
     let config = match args.into_config() {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("nvt-server: {error:#}");
+            eprintln!("nvt-server: {}", nvt_support::errors::sentence(error.as_ref()));
             return ExitCode::from(2);
         }
     };
     match run(listen, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("nvt-server: {error:#}");
+            eprintln!("nvt-server: {}", nvt_support::errors::sentence(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -40,7 +40,7 @@ async fn run(listen: String, config: nvt_server::Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let summary = nvt_server::run(listener, config, nvt_support::program::stop_signal()).await;
-    tracing::info!(?summary, "stopped");
+    tracing::info!("stopped: {summary}");
     Ok(())
 }
 

@@ -48,6 +48,26 @@ pub struct Summary {
     pub frames: CounterValues,
 }
 
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let f_ = &self.frames;
+        write!(f, "{} connections served", self.accepted)?;
+        if self.refused > 0 {
+            write!(f, ", {} refused at the limits", self.refused)?;
+        }
+        if self.failed > 0 {
+            write!(f, ", {} ended by an error", self.failed)?;
+        }
+        write!(f, "; {} frames accepted, {} processed", f_.fresh, f_.processed)?;
+        for (count, what) in [(f_.repeated, "repeated"), (f_.stale, "late"), (f_.refused, "refused")] {
+            if count > 0 {
+                write!(f, ", {count} {what}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Serves clients on `listener` until `shutdown` completes, then stops accepting, lets each
 /// worker finish its frame, flushes the log and returns what happened.
 pub async fn run(listener: TcpListener, mut config: Config, shutdown: impl Future<Output = ()>) -> Summary {
@@ -164,6 +184,7 @@ fn handlers(
         metrics,
         reloader,
         lifecycle: Mutex::new(Throttle::new(std::time::Duration::from_millis(50))),
+        hints: Mutex::new([(); 3].map(|()| Throttle::new(std::time::Duration::from_secs(1)))),
     })
 }
 

@@ -15,7 +15,7 @@ use nvt_pipeline::Metrics;
 use nvt_pipeline::{Feed, Incoming};
 use nvt_support::sync::lock;
 use nvt_support::Throttle;
-use nvt_transport::{LinkReport, Pacer, ServerConnection, StaleReason, TransportError, Verdict};
+use nvt_transport::{Foreign, LinkReport, Pacer, ServerConnection, StaleReason, TransportError, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
@@ -52,13 +52,27 @@ pub struct Shared {
     /// Connection comings and goings are logged at most 20 lines a second, so that a flood of
     /// short connections cannot flood the log.
     pub lifecycle: Mutex<Throttle>,
+    /// A peer that speaks another protocol (a browser, a TLS client at a plain port) gets a hint
+    /// in the log of its own, a line a second at most for each kind of peer (HTTP, TLS, plain),
+    /// so that the connection lines around it cannot hold it back.
+    pub hints: Mutex<[Throttle; 3]>,
 }
 
 impl Shared {
-    /// Whether a connection's coming or going may be logged now; `Some(n)` counts the lines held
-    /// back since the last.
-    pub fn may_log(&self) -> Option<u64> {
+    /// Whether a connection's coming or going may be logged now; `Some(held)` counts the lines
+    /// held back since the last, when there were any.
+    pub fn may_log(&self) -> Option<Option<u64>> {
         lock(&self.lifecycle).allow(std::time::Instant::now())
+    }
+
+    /// Whether a hint about a peer that speaks `foreign` may be logged now.
+    pub fn may_hint(&self, foreign: Foreign) -> Option<Option<u64>> {
+        let kind = match foreign {
+            Foreign::Http => 0,
+            Foreign::Tls => 1,
+            Foreign::Plain => 2,
+        };
+        lock(&self.hints)[kind].allow(std::time::Instant::now())
     }
 
     /// The clients connected now.
@@ -80,8 +94,12 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         Ok(admitted) => admitted,
         Err(error) => {
             Counters::bump(&shared.connections.failed);
-            if let Some(held_back) = shared.may_log() {
-                tracing::warn!(%peer, %error, held_back_since_last = held_back, "connection refused before the protocol began");
+            let may = match error {
+                TransportError::ForeignClient(foreign) => shared.may_hint(foreign),
+                _ => shared.may_log(),
+            };
+            if let Some(held_back) = may {
+                tracing::warn!(%peer, held_back_since_last = held_back, "refused before the protocol began: {error}");
             }
             return;
         }
@@ -127,10 +145,16 @@ pub async fn serve_admitted(
     match outcome {
         Ok(()) => {}
         Err(error) if error.is_clean_close() => finish_frames(&client, &stop).await,
+        Err(error @ TransportError::ForeignClient(foreign)) => {
+            Counters::bump(&shared.connections.failed);
+            if let Some(held_back) = shared.may_hint(foreign) {
+                tracing::warn!(%peer, held_back_since_last = held_back, "{error}");
+            }
+        }
         Err(error) => {
             Counters::bump(&shared.connections.failed);
             if let Some(held_back) = shared.may_log() {
-                tracing::warn!(%peer, %error, held_back_since_last = held_back, "connection dropped");
+                tracing::warn!(%peer, held_back_since_last = held_back, "connection dropped: {error}");
             }
         }
     }

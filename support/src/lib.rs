@@ -1,6 +1,7 @@
 //! What nvt's crates and programs share that belongs to none of them. Nothing flows through it:
 //! each piece is a tool the others pick up.
 //!
+//! - [`errors`]: an error and its causes as one line that says each cause once;
 //! - [`files`]: reading a file as untrusted input: regular files only, with a size cap;
 //! - [`jsonl`]: the JSON Lines writer behind every `--log`;
 //! - [`units`]: the durations, sizes and numbers users write on the command line, range-checked;
@@ -8,6 +9,7 @@
 //! - [`throttle`]: at most one log line per interval about the same thing;
 //! - [`program`]: a program's runtime, its log, and the signals that stop it.
 
+pub mod errors;
 pub mod files;
 pub mod jsonl;
 pub mod program;

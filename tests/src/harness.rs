@@ -248,3 +248,68 @@ pub fn chromium(url: &str, action: &str, ms: u64, profile: &Path) -> Option<Stri
         .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// One of our binaries running with its standard error read as it comes, at `RUST_LOG=info`,
+/// so that a test can wait for a log line and read what the program said. Killed when dropped.
+pub struct Logged {
+    child: ChildGuard,
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Logged {
+    /// Starts `name` with `args`.
+    pub fn start(name: &str, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(binary(name))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn binary");
+        let stderr = child.stderr.take().expect("piped");
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let into = std::sync::Arc::clone(&text);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut text = into.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Self { child: ChildGuard(child), text }
+    }
+
+    /// What it wrote to standard error so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Waits up to `timeout` for a line containing `needle`; the whole text so far.
+    pub fn wait_for(&self, needle: &str, timeout: std::time::Duration) -> String {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let text = self.text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(std::time::Instant::now() < until, "no {needle:?} after {timeout:?}:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `timeout` for it to exit by itself; its status and all it said.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> (std::process::ExitStatus, String) {
+        let status = wait_exit(&mut self.child, timeout);
+        // The reader thread gets what was written before the exit.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (status, self.text())
+    }
+
+    /// Stops it with SIGTERM and waits up to 10 s; its status and all it said.
+    pub fn stop(&mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill").arg(self.child.0.id().to_string()).status();
+        self.wait_exit(std::time::Duration::from_secs(10))
+    }
+}

@@ -247,6 +247,56 @@ fn nvt_detect_runs_over_folders_and_videos_and_annotates() {
     assert_eq!(annotated_video.get(videoio::CAP_PROP_FRAME_COUNT).expect("count") as u64, 5);
 }
 
+/// Streaming a video file to a live server skips the frames the server has no time for: the
+/// client says so when it starts, and names the program that runs every frame.
+#[test]
+fn nvt_client_streaming_a_video_file_points_to_nvt_detect() {
+    let dir = temp_dir("client-video-file");
+    let scene = Synthetic::new(320, 240).expect("scene");
+    let video = dir.join("clip.avi");
+    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = videoio::VideoWriter::new(&video, fourcc, 10.0, Size::new(320, 240), true).expect("writer");
+    for i in 0..3 {
+        writer.write(&scene.render(i, SystemTime::now()).expect("frame").image).expect("write frame");
+    }
+    drop(writer);
+    let source = video.to_str().expect("utf8");
+    let args = ["--source", source, "--fps", "0", "--connect", "127.0.0.1:9", "--duration", "1s"];
+    let mut client = nvt_tests::harness::Logged::start("nvt-client", &args);
+    let (status, said) = client.wait_exit(std::time::Duration::from_secs(20));
+    assert!(status.success(), "{status}: {said}");
+    assert!(
+        said.contains("frames the server has no time for are skipped") && said.contains("use nvt-detect"),
+        "{said}"
+    );
+}
+
+/// `a/x.jpg` and `b/x.jpg` in one run: two annotated copies, the second renamed and said so.
+#[test]
+fn nvt_detect_annotates_two_inputs_of_one_name_into_two_files() {
+    let dir = temp_dir("nvt-detect-same-name");
+    let scene = Synthetic::new(320, 240).expect("scene");
+    for (folder, i) in [("a", 3u64), ("b", 40)] {
+        std::fs::create_dir_all(dir.join(folder)).expect("dir");
+        let frame = scene.render(i, SystemTime::now()).expect("frame");
+        let bytes = nvt_capture::jpeg::encode(&frame.image, 95).expect("jpeg");
+        std::fs::write(dir.join(folder).join("x.jpg"), bytes).expect("write");
+    }
+    let annotated = dir.join("annotated");
+    let out = Command::new(binary("nvt-detect"))
+        .args(["--model", shapes_model().to_str().expect("utf8"), "--log", "/dev/null"])
+        .args(["--annotate", annotated.to_str().expect("utf8")])
+        .args([dir.join("a/x.jpg"), dir.join("b/x.jpg")])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (first, second) = (annotated.join("x.jpg"), annotated.join("x-2.jpg"));
+    assert!(first.is_file() && second.is_file(), "{stderr}");
+    assert_ne!(std::fs::read(&first).expect("read"), std::fs::read(&second).expect("read"), "two pictures");
+    assert!(stderr.contains("x-2.jpg"), "the renamed copy is said: {stderr}");
+}
+
 #[test]
 fn nvt_detect_reports_bad_inputs_and_goes_on() {
     let dir = temp_dir("nvt-detect-bad");

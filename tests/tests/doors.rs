@@ -108,6 +108,8 @@ fn the_web_view_refuses_what_a_page_or_a_peer_should_not_do() {
     assert_eq!(post(http, "rebind.example:80", "", "application/json", "{}").0, 421);
     assert_eq!(get(http, &format!("rebind.example:{}", http.port()), "/api/clients", "").0, 421);
     assert_eq!(get(http, &format!("rebind.example:{}", http.port()), "/stream/1", "").0, 421);
+    let (_, _, body) = get(http, &format!("cam-box.lan:{}", http.port()), "/", "");
+    assert!(body.contains("--http-host cam-box.lan"), "the 421 names the flag that allows the name: {body}");
     // A cross-origin request is refused, whatever the method.
     assert_eq!(post(http, &host, "Origin: http://evil.example\r\n", "application/json", "{}").0, 403);
     assert_eq!(get(http, &host, "/api/clients", "Origin: http://evil.example\r\n").0, 403);
@@ -159,6 +161,8 @@ fn with_an_http_token_every_endpoint_needs_it() {
     }
     assert_eq!(get(http, &host, "/metrics", "Authorization: Bearer s3cret-token\r\n").0, 200);
     assert_eq!(post(http, &host, "", "application/json", "{}").0, 401);
+    let (_, _, body) = get(http, &host, "/", "");
+    assert!(body.contains("/?token=TOKEN") && body.contains("--http-token-file"), "the 401 says how: {body}");
     let (status, head, _) = get(http, &host, "/?token=s3cret-token", "");
     assert_eq!(status, 200);
     assert!(head.contains("set-cookie: nvt_token=s3cret-token; httponly; samesite=strict"), "{head}");
@@ -383,14 +387,12 @@ fn every_flag_refuses_its_bad_values_with_status_2() {
         &["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")],
         "letters, digits",
     );
-    // A token the protocol's token rule refuses too (a space) gets the web token's rule, not the
-    // camera token's.
+    // A token the protocol's rule refuses (a space) is told the web token's rule, not that one.
     std::fs::write(&unsafe_token, "two words\n").expect("write");
-    refused(
-        "nvt-server",
-        &["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")],
-        "1 to 64 letters, digits, - . _ or ~",
-    );
+    let args = ["--listen", "127.0.0.1:0", "--http-token-file", unsafe_token.to_str().expect("utf8")];
+    refused("nvt-server", &args, "letters, digits, '-', '.', '_' or '~'");
+    // A frame count of 0 is told what to give, not the range of a 64-bit number.
+    refused("nvt-client", &["--source", "synthetic", "--frames", "0"], "give 1 or more");
 
     let client: &[(&str, &[&str])] = &[
         ("--fps", &["1e-300", "-1", "nan", "inf", "1e300", "0.001"]),

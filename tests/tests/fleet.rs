@@ -329,15 +329,16 @@ fn the_mqtt_bridge_publishes_the_streams_events_and_reads_on_after_a_restart() {
     for mut client in fleet.clients(1, 10, 3) {
         assert!(client.wait().expect("client").success());
     }
-    let mut first = bridge();
+    let args = ["mqtt", "--nats", &fleet.nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", "fleet"];
+    let mut first = nvt_tests::harness::Logged::start("nvt-fleet", &args);
     let written = || firsts(read_jsonl(&fleet.dir.join("events.jsonl")));
     assert!(
         subscriber.wait_until(Duration::from_secs(20), |m| firsts(events(m, "fleet")) == written()),
         "the bridge published the stream's events"
     );
     // The bridge stops; more events are made; a new bridge reads on from where it was.
-    Command::new("kill").args(["-TERM", &first.0.id().to_string()]).status().expect("kill");
-    wait_exit(&mut first, Duration::from_secs(15));
+    let (status, said) = first.stop();
+    assert!(status.success() && said.contains("nvt-fleet mqtt stopped (stop asked)"), "{status}: {said}");
     for mut client in fleet.clients(1, 10, 3) {
         assert!(client.wait().expect("client").success());
     }

@@ -350,6 +350,15 @@ fn a_40_mb_push_reaches_every_worker_within_seconds_leaves_no_file_and_sigterm_a
     let frozen_first = time_sigterm(&mut first, Duration::from_secs(5));
     let frozen_second = time_sigterm(&mut second, Duration::from_secs(5));
     nats.thaw();
+    // Each says it stopped, and why.
+    for log in [&first_log, &second_log] {
+        assert!(
+            std::fs::read_to_string(log).unwrap_or_default().contains("worker stopped (stop asked)"),
+            "{}",
+            log.display()
+        );
+    }
+    assert!(std::fs::read_to_string(&third_log).unwrap_or_default().contains("worker stopped"));
     println!("SIGTERM: {during_read:?} during a read; {frozen_first:?} and {frozen_second:?} with NATS frozen");
     assert!(files_under(&first_tmp).is_empty(), "the private folder goes with the worker");
 }

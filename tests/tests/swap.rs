@@ -6,7 +6,9 @@ use nvt_capture::SourceSpec;
 use nvt_detect::{Detector, DetectorOptions};
 use nvt_pipeline::swap::ModelSource;
 use nvt_support::JsonLines;
-use nvt_tests::harness::{free_port, http_post, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, TestServer};
+use nvt_tests::harness::{
+    free_port, http_get, http_post, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, TestServer,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -173,10 +175,34 @@ async fn post_api_model_switches_to_another_file() {
     wait_for_model(&dir.join("server.jsonl"), |m| m.starts_with("shapes-e2e.onnx@")).await;
     let (status, _) = http_post(http, "/api/model", "{\"nonsense\": ").await;
     assert_eq!(status, 400);
+    // A file that does not load: the answer can only say it was asked for, /metrics says how it went.
+    let (status, body) = http_post(http, "/api/model", r#"{"path": "fixtures/not-onnx.onnx"}"#).await;
+    assert_eq!(status, 202, "{body}");
+    let started = Instant::now();
+    while reloads(http, "failed").await != 1 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no failed reload in /metrics");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reloads(http, "loaded").await, 1, "the switch to shapes-e2e.onnx");
+    // After a switch, a new --model file is loaded, in place of the file switched to.
+    let staging = dir.join("model.onnx.new");
+    std::fs::copy(models().join("variants/shapes-swap-v5.onnx"), &staging).expect("copy");
+    std::fs::rename(&staging, &model).expect("rename");
+    wait_for_model(&dir.join("server.jsonl"), |m| m.starts_with("model.onnx@")).await;
+    assert_eq!((reloads(http, "loaded").await, reloads(http, "failed").await), (2, 1));
     stop.cancel();
     let summary = client.await.expect("task").expect("client");
     server.stop().await;
     assert_stream_unbroken(&summary, &dir.join("client.jsonl"));
+}
+
+/// `nvt_model_reloads_total{outcome}` in /metrics.
+async fn reloads(http: std::net::SocketAddr, outcome: &str) -> u64 {
+    let (_, _, body) = http_get(http, "/metrics", Duration::from_secs(5)).await;
+    let series = format!("nvt_model_reloads_total{{outcome=\"{outcome}\"}} ");
+    let body = String::from_utf8_lossy(&body);
+    let line = body.lines().find_map(|l| l.strip_prefix(&series).map(str::to_owned));
+    line.unwrap_or_else(|| panic!("no {series}in /metrics:\n{body}")).trim().parse().expect("a count")
 }
 
 /// With two inference workers, so that the reload must reach both.

@@ -7,6 +7,8 @@ use crate::codec::{ClientCodec, ServerCodec, ServerEvent, Verdict};
 use crate::error::TransportError;
 use crate::field::{Field, FIELD_LEN, REPLY_LEN};
 use crate::freshness::{Freshness, Judgement, MaxLag};
+use crate::refusal::Refusal;
+use crate::sniff::{Foreign, Opening, Sniffed};
 use crate::stream::Stream;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
@@ -67,6 +69,8 @@ pub struct ServerConnection {
     limits: Limits,
     sent_at: Instant,
     freshness: Freshness,
+    /// The client's first bytes, until its first frame is in: what it speaks, if it fails.
+    opening: Option<Vec<u8>>,
 }
 
 impl ServerConnection {
@@ -83,6 +87,7 @@ impl ServerConnection {
             limits,
             sent_at: Instant::now(),
             freshness: Freshness::new(rule),
+            opening: Some(Vec::new()),
         };
         let ts = conn.codec.begin(unix_now());
         conn.sent_at = Instant::now();
@@ -114,9 +119,11 @@ impl ServerConnection {
         let deadline = self.sent_at + self.limits.exchange_timeout;
         let mut started = None;
         loop {
-            if let Some(frame) = self.codec.decode(&mut self.buf)? {
+            let decoded = self.codec.decode(&mut self.buf).map_err(|error| self.foreign_or(error));
+            if let Some(frame) = decoded? {
                 let arrived = Instant::now();
                 self.codec.check_echo(&frame.echo)?;
+                self.opening = None;
                 let times = Arrival { asked: self.sent_at, started: started.unwrap_or(arrived), arrived };
                 let judgement = self.freshness.judge(times);
                 let verdict = if judgement.stale.is_some() { Verdict::Stale } else { Verdict::Fresh };
@@ -126,13 +133,33 @@ impl ServerConnection {
             let waiting_for = if at_boundary { "the next message" } else { "the rest of a frame" };
             let needed = self.codec.needed(self.buf.len());
             match read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await {
-                // A peer that resets between frames has simply gone, like one that closes.
-                Err(TransportError::Io(e)) if at_boundary && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                // A peer that resets between frames has simply gone, like one that closes, and so
+                // has a TLS peer that closes without ending TLS first.
+                Err(TransportError::Io(e))
+                    if at_boundary
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                        ) =>
+                {
                     return Err(TransportError::Closed(waiting_for));
                 }
                 other => other?,
             }
+            if let Some(opening) = self.opening.as_mut().filter(|o| o.is_empty()) {
+                opening.extend_from_slice(&self.buf[..self.buf.len().min(crate::sniff::KEPT)]);
+            }
             started.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// A client that broke the protocol before its first frame may speak another one (an HTTP
+    /// request, a TLS handshake): then that is the error, which says what to do.
+    fn foreign_or(&self, error: crate::CodecError) -> TransportError {
+        let tls = false;
+        match self.opening.as_deref().and_then(|first| crate::sniff::client_speaks(first, tls)) {
+            Some(foreign) => TransportError::ForeignClient(foreign),
+            None => error.into(),
         }
     }
 
@@ -189,12 +216,29 @@ impl ServerConnection {
     }
 }
 
+/// How long a client waits for the first timestamp before it asks, in HTTP, whether the other
+/// end is a web server: a server of the protocol speaks first and at once, a web server waits for
+/// a request.
+pub const FIRST_WORD: Duration = Duration::from_secs(3);
+
+/// What the client sends to find a web server out: a line break ends whatever line the server
+/// has (a token field in clear text), then a request any HTTP server answers.
+const HTTP_PROBE: &[u8] = b"\r\nHEAD / HTTP/1.0\r\n\r\n";
+
 /// The client's end of a connection.
 pub struct ClientConnection {
     stream: Box<dyn Stream>,
     buf: BytesMut,
     codec: ClientCodec,
     limits: Limits,
+    /// The server's first bytes off the socket (TLS records, with TLS).
+    raw: Opening,
+    /// The server's first bytes inside TLS (the same bytes without it).
+    first: Vec<u8>,
+    /// Whether TLS is on.
+    tls: bool,
+    /// Whether the first timestamp has come.
+    started: bool,
 }
 
 impl ClientConnection {
@@ -204,7 +248,8 @@ impl ClientConnection {
     }
 
     /// Connects, with TLS and/or a token when given, naming the camera in protected mode (see
-    /// [`crate::protect`]).
+    /// [`crate::protect`]). A server whose certificate does not verify, or that turns out to
+    /// speak another protocol, is an error that says so ([`TransportError::is_permanent`]).
     pub async fn connect_protected(
         addr: impl ToSocketAddrs,
         limits: Limits,
@@ -215,24 +260,85 @@ impl ClientConnection {
         let connect = async {
             let tcp = TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
-            crate::protect::present(tcp, tls, token, name).await
+            let (tcp, raw) = Sniffed::new(tcp);
+            match crate::protect::present(tcp, tls, token, name).await {
+                Ok(stream) => Ok((stream, raw)),
+                Err(error) => Err(handshake_failure(error, &raw.bytes(), tls.is_some())),
+            }
         };
-        let stream = tokio::time::timeout(limits.read_timeout, connect)
+        let (stream, raw) = tokio::time::timeout(limits.read_timeout, connect)
             .await
             .map_err(|_| TransportError::ReadTimeout { after: limits.read_timeout, waiting_for: "the connection" })??;
-        Ok(Self { stream, buf: BytesMut::new(), codec: ClientCodec::new(), limits })
+        Ok(Self {
+            stream,
+            buf: BytesMut::new(),
+            codec: ClientCodec::new(),
+            limits,
+            raw,
+            first: Vec::new(),
+            tls: tls.is_some(),
+            started: false,
+        })
     }
 
-    /// The next message from the server.
+    /// The next message from the server. Before the first timestamp, an error may be the server
+    /// saying why it refuses this client, or showing that it speaks another protocol: then that
+    /// is the error.
     pub async fn next_event(&mut self) -> Result<ServerEvent, TransportError> {
         let deadline = Instant::now() + self.limits.exchange_timeout;
         loop {
-            if let Some(event) = self.codec.decode(&mut self.buf)? {
-                return Ok(event);
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(event)) => {
+                    self.started = true;
+                    return Ok(event);
+                }
+                Ok(None) => {}
+                Err(error) => return Err(self.unexpected(error.into())),
             }
             let needed = self.codec.needed(self.buf.len());
             let waiting_for = if self.buf.is_empty() { "the next message" } else { "the rest of a message" };
-            read_some(&mut self.stream, &mut self.buf, needed, &self.limits, deadline, waiting_for).await?;
+            let first_word = !self.started && self.buf.is_empty();
+            let patience =
+                if first_word && !self.tls { FIRST_WORD.min(self.limits.read_timeout) } else { Duration::MAX };
+            let limits = Limits { read_timeout: self.limits.read_timeout.min(patience), ..self.limits.clone() };
+            match read_some(&mut self.stream, &mut self.buf, needed, &limits, deadline, waiting_for).await {
+                Ok(()) => {}
+                Err(TransportError::ReadTimeout { .. }) if patience < Duration::MAX => {
+                    return Err(self.probe_http(patience).await)
+                }
+                Err(error) => return Err(self.unexpected(error)),
+            }
+            if !self.started && self.first.is_empty() {
+                self.first.extend_from_slice(&self.buf[..self.buf.len().min(crate::sniff::KEPT)]);
+            }
+        }
+    }
+
+    /// What an error before the first timestamp means: a refusal, another protocol, or itself.
+    fn unexpected(&self, error: TransportError) -> TransportError {
+        if self.started {
+            return error;
+        }
+        if let Some(refusal) = Refusal::parse(&self.first) {
+            return TransportError::Refused(refusal);
+        }
+        match crate::sniff::server_speaks(&self.raw.bytes(), self.tls) {
+            Some(foreign) => TransportError::ForeignServer(foreign),
+            None => error,
+        }
+    }
+
+    /// No first timestamp came: asks whether the other end is a web server. Either way the
+    /// connection is spent.
+    async fn probe_http(&mut self, waited: Duration) -> TransportError {
+        let silent = TransportError::ReadTimeout { after: waited, waiting_for: "the server's first timestamp" };
+        if write_timed(&mut self.stream, HTTP_PROBE, Duration::from_secs(1)).await.is_err() {
+            return silent;
+        }
+        let mut answer = [0u8; crate::sniff::KEPT];
+        match tokio::time::timeout(Duration::from_secs(2), self.stream.read(&mut answer)).await {
+            Ok(Ok(n)) if answer[..n].starts_with(b"HTTP/") => TransportError::ForeignServer(Foreign::Http),
+            _ => silent,
         }
     }
 
@@ -262,6 +368,24 @@ impl ClientConnection {
             return write_timed(&mut self.stream, &message[FIELD_LEN..], timeout).await;
         }
         write_timed(&mut self.stream, &message, timeout).await
+    }
+}
+
+/// What a failed TLS handshake (or token write) means: a certificate that does not verify, a
+/// server that speaks another protocol (told by the first bytes it sent, `first`), or itself.
+fn handshake_failure(error: TransportError, first: &[u8], tls: bool) -> TransportError {
+    if let TransportError::Tls(io) = &error {
+        let rustls = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(problem) = rustls.and_then(crate::verify::certificate_problem) {
+            return TransportError::Certificate(problem);
+        }
+    }
+    if let Some(refusal) = Refusal::parse(first) {
+        return TransportError::Refused(refusal);
+    }
+    match crate::sniff::server_speaks(first, tls) {
+        Some(foreign) => TransportError::ForeignServer(foreign),
+        None => error,
     }
 }
 

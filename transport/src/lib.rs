@@ -20,7 +20,10 @@
 //! - [`conn`]: the thin tokio layer: exact reads with timeouts, one write per message group,
 //!   TCP_NODELAY and TCP_QUICKACK so that neither side waits on Nagle or delayed ACKs.
 //! - [`pacing`]: when the server asks for the next frame, learned from the client's frame rate.
-//! - [`protect`]: opt-in protected mode: TLS and a shared token.
+//! - [`protect`]: opt-in protected mode: TLS and a shared token; [`verify`]: the client's check
+//!   of the server's certificate (pinned, or signed); [`self_signed`]: a certificate of the
+//!   server's own; [`refusal`]: how a server says why it refuses a client.
+//! - [`sniff`]: telling what a peer speaks when it is not the protocol (HTTP, TLS, plain).
 
 pub mod arrival;
 pub mod codec;
@@ -30,8 +33,12 @@ pub mod field;
 pub mod freshness;
 pub mod pacing;
 pub mod protect;
+pub mod refusal;
 pub mod reply;
+pub mod self_signed;
+pub mod sniff;
 pub mod stream;
+pub mod verify;
 
 pub use arrival::Arrival;
 pub use codec::{ClientCodec, ClientFrame, ServerCodec, ServerEvent, Verdict};
@@ -39,5 +46,7 @@ pub use conn::{ClientConnection, Limits, ReceivedFrame, ServerConnection};
 pub use error::{CodecError, TransportError};
 pub use freshness::{Judgement, MaxLag, StaleReason};
 pub use pacing::Pacer;
+pub use refusal::Refusal;
 pub use reply::{Judged, LinkReport, ReplyBody, ReplyDetection, ReplyDoc};
+pub use sniff::Foreign;
 pub use stream::Stream;

@@ -92,7 +92,10 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
     let folder = PrivateFolder::new().map_err(Failure::Setup)?;
     let mut models = Models::new(store_nats, group.clone(), folder, options, args.workers);
     let (detectors, store) = tokio::select! {
-        () = &mut stop => return Ok(()),
+        () = &mut stop => {
+            tracing::info!(worker = %id, "worker stopped before it was ready (stop asked while it loaded its model)");
+            return Ok(());
+        }
         first = models.first() => first.map_err(Failure::Setup)?,
     };
 
@@ -126,15 +129,15 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
     tracing::info!(worker = %id, group = group.name(), subject = %group.detect_subject(), sessions = swaps.len(), "worker ready");
     // Pushes are read and loaded on the side: requests keep flowing to the old model meanwhile.
     let watcher = tokio::spawn(models.watch(store, swaps));
-    loop {
+    let why = loop {
         tokio::select! {
-            () = &mut stop => break,
+            () = &mut stop => break "stop asked",
             request = requests.next() => match request {
-                Some(request) => if jobs.send((request, Instant::now())).await.is_err() { break },
-                None => break,
+                Some(request) => if jobs.send((request, Instant::now())).await.is_err() { break "its sessions ended" },
+                None => break "the broker ended its subscription",
             },
         }
-    }
+    };
     watcher.abort();
     // A broker that is frozen must not hold the exit up.
     let _ = tokio::time::timeout(Duration::from_millis(500), requests.unsubscribe()).await;
@@ -148,6 +151,7 @@ pub async fn run(args: Args, stop: impl std::future::Future<Output = ()>) -> Res
     if tokio::time::timeout(FINISH_WITHIN, joined).await.is_err() {
         tracing::warn!("a detector session did not finish its frame in time; leaving it");
     }
+    tracing::info!(worker = %id, group = group.name(), "worker stopped ({why})");
     Ok(())
 }
 

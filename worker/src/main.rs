@@ -11,11 +11,11 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(worker::run(args, nvt_support::program::stop_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Setup(error)) => {
-            eprintln!("nvt-worker: {error:#}");
+            eprintln!("nvt-worker: {}", nvt_support::errors::sentence(error.as_ref()));
             ExitCode::from(2)
         }
         Err(Failure::Run(error)) => {
-            eprintln!("nvt-worker: {error:#}");
+            eprintln!("nvt-worker: {}", nvt_support::errors::sentence(error.as_ref()));
             ExitCode::FAILURE
         }
     };

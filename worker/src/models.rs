@@ -79,7 +79,7 @@ impl Models {
                 Err(error) if self.options.model.is_some() => {
                     self.loaded = Some(nuid);
                     tracing::error!(
-                        error = format!("{error:#}"),
+                        error = nvt_support::errors::sentence(error.as_ref()),
                         "the group's stored model does not load; serving --model"
                     );
                 }
@@ -168,7 +168,7 @@ impl Models {
             }
             Err(error) => {
                 tracing::error!(
-                    error = format!("{error:#}"),
+                    error = nvt_support::errors::sentence(error.as_ref()),
                     "the pushed model was refused; the old one keeps serving"
                 );
             }

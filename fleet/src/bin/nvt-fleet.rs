@@ -112,7 +112,7 @@ async fn bridge(nats: &str, access: &NatsAccessArgs, consumer: String, mqtt: Mqt
     let publisher = match mqtt.start_events_only() {
         Ok(Some(publisher)) => publisher,
         Ok(None) => return refused("mqtt: --mqtt is required"),
-        Err(error) => return refused(format!("mqtt: {error:#}")),
+        Err(error) => return refused(format!("mqtt: {}", nvt_support::errors::sentence(error.as_ref()))),
     };
     let client = match nvt_fleet::connect(&access, Role::Bridge, "nvt-fleet mqtt", 1024).await {
         Ok(client) => client,
@@ -125,7 +125,8 @@ async fn bridge(nats: &str, access: &NatsAccessArgs, consumer: String, mqtt: Mqt
     tokio::task::block_in_place(|| publisher.stop(std::time::Duration::from_secs(1)));
     match bridged {
         Ok(skipped) => {
-            tracing::info!(bad = skipped.bad, repeated = skipped.repeated, "bridge stopped");
+            let (bad, repeated) = (Some(skipped.bad).filter(|&n| n > 0), Some(skipped.repeated).filter(|&n| n > 0));
+            tracing::info!(skipped_bad = bad, skipped_repeated = repeated, "nvt-fleet mqtt stopped (stop asked)");
             ExitCode::SUCCESS
         }
         Err(error) => {

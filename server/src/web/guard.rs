@@ -55,7 +55,14 @@ impl Gate {
     pub fn check(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), (StatusCode, String)> {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         if !self.host_allowed(host) {
-            return Err((StatusCode::MISDIRECTED_REQUEST, format!("this server does not answer to Host {host:?}")));
+            let name = split_host(host).0;
+            return Err((
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "this server does not answer to Host {host:?}: open it by IP address or localhost, or start \
+                     nvt-server with --http-host {name} to allow that name"
+                ),
+            ));
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");
@@ -73,7 +80,12 @@ impl Gate {
         if let Some(token) = &self.token {
             let presented = bearer(headers).or_else(|| cookie(headers)).or_else(|| query.and_then(query_token));
             if !presented.is_some_and(|p| same(p.as_bytes(), token)) {
-                return Err((StatusCode::UNAUTHORIZED, "a token is needed: Authorization: Bearer TOKEN".into()));
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "this web view needs the token of nvt-server's --http-token-file: open /?token=TOKEN once in \
+                     the browser (it keeps a cookie), or send Authorization: Bearer TOKEN"
+                        .into(),
+                ));
             }
         }
         Ok(())
