@@ -5,14 +5,14 @@
 use crate::backoff::Backoff;
 use crate::capture::{self, Captured, Encoded};
 use crate::config::Config;
-use crate::fit::{Change, Fit, Late};
+use crate::fit::{Change, Exchanged, Fit, Late};
 use crate::link::{LinkEstimate, Sample};
 use crate::outbox::{Outbox, Pick, REPEAT_BUDGET};
 use crate::preview::{self, Annotated};
 use crate::status::{Exchange, Link, Status};
 use nvt_capture::slot::Slot;
 use nvt_transport::field::{FIELD_LEN, REPLY_LEN};
-use nvt_transport::{ClientConnection, ReplyBody, ServerEvent, TransportError};
+use nvt_transport::{ClientConnection, LinkReport, ReplyBody, ServerEvent, TransportError};
 use opencv::prelude::*;
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -203,6 +203,7 @@ impl Loop<'_> {
             Err(error) => return End::Lost(error),
         };
         self.summary.connections += 1;
+        self.fit.connected();
         self.progressed = false;
         tracing::info!(server = %self.config.connect, "connected");
         loop {
@@ -257,8 +258,9 @@ impl Loop<'_> {
     /// was late, if it was.
     fn fit_link(&mut self, frame: &Encoded, repeat: bool, reply: Option<&ReplyBody>, timing: Timing) -> Option<Late> {
         let Timing { rtt, wait } = timing;
+        // The report comes from the server: numbers no server measures are ignored.
         let report = match reply {
-            Some(ReplyBody::Doc(doc)) => doc.link,
+            Some(ReplyBody::Doc(doc)) => doc.link.and_then(LinkReport::checked),
             _ => None,
         };
         let now = Instant::now();
@@ -266,7 +268,8 @@ impl Loop<'_> {
         if !repeat {
             self.fit.encoded(frame.rung, frame.jpeg.len(), now);
         }
-        let (late, change) = self.fit.exchanged(report.as_ref(), reply.is_some(), (wait, rtt), &self.link, now);
+        let exchange = Exchanged { report: report.as_ref(), accepted: reply.is_some(), wait, took: rtt };
+        let (late, change) = self.fit.exchanged(exchange, &self.link, now);
         self.rung.store(self.fit.current(), Relaxed);
         match change {
             Change::None => {}

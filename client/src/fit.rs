@@ -141,6 +141,28 @@ pub enum Change {
     Recovered,
 }
 
+/// Probes of a link that cannot be on time. They go in pairs: the first answers a timestamp held
+/// until the probe is due (late by the server's rule, whatever the link), the second answers the
+/// next timestamp at once, so that the server judges it on the link alone.
+#[derive(Debug, Clone, Copy)]
+struct Probing {
+    due: Instant,
+    second: bool,
+}
+
+/// What one exchange showed.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchanged<'a> {
+    /// How the server judged it, when it said (nvt-server's reply).
+    pub report: Option<&'a LinkReport>,
+    /// Whether the frame was on time.
+    pub accepted: bool,
+    /// How long its timestamp waited here before the frame went.
+    pub wait: Duration,
+    /// From the frame's first byte written to the verdict read.
+    pub took: Duration,
+}
+
 /// Chooses the rung for the next frames and how long to wait for one.
 #[derive(Debug)]
 pub struct Fit {
@@ -151,7 +173,7 @@ pub struct Fit {
     rule: Rule,
     interval: Option<Duration>,
     adapt: bool,
-    probing: Option<Instant>,
+    probing: Option<Probing>,
     stale_in_a_row: u32,
     /// Delay a whole-lag rule counts that the client cannot see, learned from late frames that
     /// should have been on time.
@@ -209,7 +231,16 @@ impl Fit {
 
     /// When the next probe is due, while probing.
     pub fn probe_due(&self) -> Option<Instant> {
-        self.probing.map(|last| last + PROBE_EVERY)
+        self.probing.map(|p| p.due)
+    }
+
+    /// A new connection: what the last server said of its rule, and the probing, are forgotten
+    /// (another server may answer now); the link and the frames' sizes are kept.
+    pub fn connected(&mut self) {
+        self.rule = Rule::Assumed;
+        self.probing = None;
+        self.stale_in_a_row = 0;
+        self.unseen = Duration::ZERO;
     }
 
     /// A frame was encoded at rung `rung` into `bytes` bytes.
@@ -275,18 +306,11 @@ impl Fit {
         }
     }
 
-    /// Learns from an exchange: the server's report if it gave one, whether the frame was on
-    /// time, how long its timestamp waited here and how long it took (send to verdict), and the
-    /// link as now known. Returns why a late frame was late, and what changed.
-    pub fn exchanged(
-        &mut self,
-        report: Option<&LinkReport>,
-        accepted: bool,
-        timing: (Duration, Duration),
-        link: &LinkEstimate,
-        now: Instant,
-    ) -> (Option<Late>, Change) {
-        let (wait, took) = timing;
+    /// Learns from an exchange and the link as now known. Returns why a late frame was late,
+    /// and what changed.
+    pub fn exchanged(&mut self, exchange: Exchanged<'_>, link: &LinkEstimate, now: Instant) -> (Option<Late>, Change) {
+        let Exchanged { report, accepted, wait, took } = exchange;
+        // A report is checked before it comes here (`LinkReport::checked`): its numbers are sane.
         if let Some(report) = report {
             let limit = Duration::from_secs_f64(report.limit_ms.clamp(0.0, 3.6e6) / 1000.0);
             self.rule = match report.judged {
@@ -302,14 +326,16 @@ impl Fit {
                 self.unseen = (self.unseen + UNSEEN_UP).min(limit);
             }
         }
-        let rtt = self.counted_rtt(link);
-        // Late by a whole-lag rule, with the timestamp held here less than half the limit: the
-        // link's part made it late.
-        let late = (!accepted).then(|| match self.rule.lag_limit() {
-            Some(limit) if wait < limit / 2 => Late::Link,
-            _ => Late::Waited,
+        // Late with the timestamp held here less than half the limit: the link's part made it
+        // late (its round trip and upload, or under a wait-only rule, its delay varying).
+        let limit = self.rule.lag_limit().unwrap_or(match self.rule {
+            Rule::Wait(limit) => limit,
+            _ => ORIGINAL_LIMIT,
         });
-        let change = self.probe_or_not(rtt, now);
+        let late = (!accepted).then(|| if wait < limit / 2 { Late::Link } else { Late::Waited });
+        // Only the link's own round trip makes a link hopeless: the delay learned from late
+        // frames is the server's, and a link that improves must be seen to.
+        let change = self.probe_or_not(link.rtt().unwrap_or_default(), now);
         if self.adapt && self.probing.is_none() {
             self.choose(link, now);
         }
@@ -323,10 +349,13 @@ impl Fit {
             return if self.probing.take().is_some() { Change::Recovered } else { Change::None };
         };
         let no_room = rtt + SAFETY >= limit;
-        match self.probing {
+        match &mut self.probing {
             None if no_room && self.stale_in_a_row >= 3 => {
-                self.probing = Some(now);
-                self.current = self.rungs.len() - 1;
+                self.probing = Some(Probing { due: now + PROBE_EVERY, second: false });
+                if self.adapt {
+                    self.current = self.rungs.len() - 1;
+                }
+                self.unseen = Duration::ZERO;
                 Change::Hopeless { rtt, limit }
             }
             Some(_) if !no_room => {
@@ -334,8 +363,12 @@ impl Fit {
                 self.fitting_in_a_row = 0;
                 Change::Recovered
             }
-            Some(_) => {
-                self.probing = Some(now);
+            Some(probing) => {
+                *probing = if probing.second {
+                    Probing { due: now + PROBE_EVERY, second: false }
+                } else {
+                    Probing { due: now, second: true }
+                };
                 Change::None
             }
             None => Change::None,
@@ -431,7 +464,8 @@ mod tests {
             };
             link.add(Sample { bytes, total, report });
             now += total.max(ms(33));
-            fit.exchanged(report.as_ref(), accepted, (ms(1), total), &link, now);
+            let exchange = Exchanged { report: report.as_ref(), accepted, wait: ms(1), took: total };
+            fit.exchanged(exchange, &link, now);
             if now > start + Duration::from_secs_f64(seconds / 2.0) {
                 let from = *counted_from.get_or_insert(now);
                 let _ = from;
@@ -506,7 +540,7 @@ mod tests {
     fn a_round_trip_beyond_the_limit_probes_instead() {
         let s = run(&original(120, None), 100, 20.0);
         assert!(s.probing, "{s:?}");
-        assert!(s.exchanges <= 5, "a probe every few seconds, not full frames: {s:?}");
+        assert!(s.exchanges <= 8 && s.scale <= 0.25, "a pair of small probes every few seconds: {s:?}");
     }
 
     #[test]
@@ -518,14 +552,71 @@ mod tests {
         let report = LinkReport { judged: Judged::Wait, limit_ms: 80.0, rtt_ms: 60.0, upload_ms: 330.0, wait_ms: 0.0 };
         fit.encoded(0, 207_000, now);
         link.add(Sample { bytes: 207_000, total: ms(390), report: Some(report) });
-        fit.exchanged(Some(&report), true, (ms(0), ms(390)), &link, now);
+        fit.exchanged(Exchanged { report: Some(&report), accepted: true, wait: ms(0), took: ms(390) }, &link, now);
         let chosen = fit.current();
         assert!((5..=7).contains(&chosen), "about 16 KB fit 30 ms at 5 Mbit/s: rung {chosen}");
         // The next exchange still carries a frame of the old rung; nothing is known of the new.
         fit.encoded(0, 207_000, now);
         link.add(Sample { bytes: 207_000, total: ms(390), report: Some(report) });
-        fit.exchanged(Some(&report), true, (ms(0), ms(390)), &link, now);
+        fit.exchanged(Exchanged { report: Some(&report), accepted: true, wait: ms(0), took: ms(390) }, &link, now);
         assert_eq!(fit.current(), chosen, "a guess from rung 0, not the smallest rung");
+    }
+
+    #[test]
+    fn probing_ends_when_the_link_improves_whatever_late_frames_taught() {
+        let mut fit = Fit::new(100, Some(ms(33)), true);
+        let mut link = LinkEstimate::new();
+        let mut now = Instant::now();
+        // An original server behind 120 ms: nothing is on time, whatever the frame's size.
+        for i in 0..10 {
+            link.add(Sample { bytes: 2_000 + i * 20_000, total: ms(121), report: None });
+            fit.exchanged(Exchanged { report: None, accepted: false, wait: ms(0), took: ms(121) }, &link, now);
+            now += ms(200);
+        }
+        assert!(fit.probing());
+        // The route changes: 6 ms. The pair's second probe, answered at once, is on time.
+        let mut recovered = false;
+        for i in 0..40 {
+            link.add(Sample { bytes: 2_000 + (i % 4) * 1_000, total: ms(7), report: None });
+            let (_, change) =
+                fit.exchanged(Exchanged { report: None, accepted: false, wait: ms(0), took: ms(7) }, &link, now);
+            recovered |= change == Change::Recovered;
+            now += ms(100);
+        }
+        assert!(recovered && !fit.probing(), "the client left probing once the round trip allowed");
+    }
+
+    #[test]
+    fn probes_go_in_pairs_the_second_at_once() {
+        let mut fit = Fit::new(100, Some(ms(33)), true);
+        let mut link = LinkEstimate::new();
+        let start = Instant::now();
+        for i in 0..4 {
+            link.add(Sample { bytes: 2_000 + i * 20_000, total: ms(121), report: None });
+            fit.exchanged(Exchanged { report: None, accepted: false, wait: ms(0), took: ms(121) }, &link, start);
+        }
+        let first = fit.probe_due().expect("probing");
+        assert_eq!(first, start + PROBE_EVERY, "the first probe waits");
+        fit.exchanged(Exchanged { report: None, accepted: false, wait: PROBE_EVERY, took: ms(121) }, &link, first);
+        assert_eq!(fit.probe_due(), Some(first), "the second answers the next timestamp at once");
+        fit.exchanged(Exchanged { report: None, accepted: false, wait: ms(0), took: ms(121) }, &link, first);
+        assert_eq!(fit.probe_due(), Some(first + PROBE_EVERY));
+    }
+
+    #[test]
+    fn fixed_quality_stays_fixed_even_when_probing() {
+        let mut fit = Fit::new(90, Some(ms(33)), false);
+        let mut link = LinkEstimate::new();
+        for i in 0..10 {
+            link.add(Sample { bytes: 20_000 + i * 10_000, total: ms(121), report: None });
+            fit.exchanged(
+                Exchanged { report: None, accepted: false, wait: ms(0), took: ms(121) },
+                &link,
+                Instant::now(),
+            );
+        }
+        assert!(fit.probing());
+        assert_eq!(fit.current(), 0, "--fixed-quality: never another rung");
     }
 
     #[test]
@@ -548,7 +639,8 @@ mod tests {
         for _ in 0..10 {
             fit.encoded(0, 207_000, Instant::now());
             link.add(Sample { bytes: 207_000, total: ms(400), report: None });
-            fit.exchanged(None, false, (ms(0), ms(400)), &link, Instant::now());
+            let exchange = Exchanged { report: None, accepted: false, wait: ms(0), took: ms(400) };
+            fit.exchanged(exchange, &link, Instant::now());
         }
         assert_eq!(fit.current(), 0);
     }

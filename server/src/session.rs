@@ -12,9 +12,7 @@ use nvt_pipeline::Metrics;
 use nvt_pipeline::{Feed, Incoming};
 use nvt_support::sync::lock;
 use nvt_support::Throttle;
-use nvt_transport::{
-    Judged, Judgement, LinkReport, MaxLag, Pacer, ServerConnection, StaleReason, TransportError, Verdict,
-};
+use nvt_transport::{LinkReport, Pacer, ServerConnection, StaleReason, TransportError, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
@@ -117,13 +115,14 @@ pub async fn serve(stream: TcpStream, peer: String, shared: Arc<Shared>, stop: C
         output.left(&leaving);
     })
     .await;
+    // The camera's series go before its name is free for a new connection to claim.
+    shared.metrics.forget_link(&client.camera);
     drop(camera);
     if let Some(window) = window {
         window.close();
     }
     lock(&shared.clients).retain(|c| !Arc::ptr_eq(c, &client));
     shared.metrics.connected.dec();
-    shared.metrics.forget_link(&client.camera);
     let c = client.counters.snapshot();
     if let Some(held_back) = shared.may_log() {
         tracing::info!(
@@ -212,21 +211,6 @@ async fn exchange_loop(
             interval_ms = pacer.interval().map(ms),
             "paced"
         );
-        conn.answer_at(verdict, &client.reply(link_report(conn.rule(), &judged)), next).await?;
-    }
-}
-
-/// How an exchange was judged, as the reply tells the client.
-fn link_report(rule: MaxLag, judged: &Judgement) -> LinkReport {
-    let judged_by = match rule {
-        MaxLag::Auto => Judged::Wait,
-        MaxLag::Strict(_) => Judged::Lag,
-    };
-    LinkReport {
-        judged: judged_by,
-        limit_ms: ms(rule.limit()),
-        rtt_ms: ms(judged.rtt),
-        upload_ms: ms(judged.upload),
-        wait_ms: ms(judged.wait),
+        conn.answer_at(verdict, &client.reply(LinkReport::new(conn.rule(), &judged)), next).await?;
     }
 }

@@ -41,8 +41,9 @@ fn setup(name: &str) -> Setup {
 
 /// Accepted frames per second nvt-client must reach to nvt-server over each of [`LINKS`] (the
 /// synthetic scene at 30 frames/s; over the 120 ms link the lock-step protocol allows about
-/// eight).
-const TARGET_FPS: [f64; 6] = [29.0, 25.0, 15.0, 10.0, 5.0, 6.0];
+/// eight). These are four fifths of the goals `links-bench` measures (29, 25, 15, 10, 5, 6), so
+/// that a loaded 2-core machine does not fail them; a broken fit or rule gets a fraction of them.
+const TARGET_FPS: [f64; 6] = [23.0, 20.0, 12.0, 8.0, 4.0, 4.8];
 
 fn check_nvt(spec: &LinkSpec, outcome: &Outcome, fps: f64) {
     let name = spec.name;
@@ -221,5 +222,50 @@ fn on_loopback_the_quality_and_the_bytes_are_unchanged() {
         let records = read_jsonl(&log);
         assert!(records.len() > 60, "{}", records.len());
         assert!(records.iter().all(|r| r["quality"] == 100 && r["width"] == 640 && r["height"] == 480));
+    });
+}
+
+/// A server is a peer too: a reply whose link report holds numbers no server measures (a 1e30 ms
+/// upload, a limit of 1e300) is ignored, and the client streams on.
+#[test]
+fn a_servers_impossible_link_report_is_ignored() {
+    use nvt_transport::field::{parse_length, timestamp_field, FIELD_LEN};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    exclusively(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.expect("accept");
+            let reply = br#"{"seq":0,"detections":[],"link":{"judged":"lag","limit_ms":1e300,"rtt_ms":1e30,"upload_ms":1e30,"wait_ms":-5}}"#;
+            let mut padded = reply.to_vec();
+            padded.resize(1024, b' ');
+            let mut answered = 0u32;
+            loop {
+                if sock.write_all(&timestamp_field(1.0e9 + f64::from(answered))).await.is_err() {
+                    return answered;
+                }
+                let mut field = [0u8; FIELD_LEN];
+                if sock.read_exact(&mut field).await.is_err() {
+                    return answered;
+                }
+                let len = parse_length(&field, 1 << 24).expect("length");
+                let mut rest = vec![0u8; len + FIELD_LEN];
+                if sock.read_exact(&mut rest).await.is_err() {
+                    return answered;
+                }
+                let mut answer = vec![b'1'];
+                answer.extend_from_slice(&padded);
+                if sock.write_all(&answer).await.is_err() {
+                    return answered;
+                }
+                answered += 1;
+            }
+        });
+        let mut config = nvt_client::Config::new(addr.to_string(), SourceSpec::Synthetic);
+        config.duration = Some(Duration::from_secs(2));
+        let summary = nvt_client::run(config, CancellationToken::new()).await.expect("the client runs to its end");
+        let answered = server.await.expect("server");
+        assert!(summary.accepted >= 20 && answered >= 20, "{summary:?}, {answered} answered");
+        assert_eq!(summary.failures, 0, "no reconnect: {summary:?}");
     });
 }

@@ -242,10 +242,21 @@ impl ClientConnection {
         let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
     }
 
-    /// Sends a frame: length, payload and echo, in one write.
+    /// Sends a frame: length, payload and echo, in one write. Over TLS the length goes first in
+    /// a record of its own, so that the server sees the frame begin when its first bytes arrive
+    /// rather than once a whole 16 KiB record has: it times the upload from there.
     pub async fn send_frame(&mut self, payload: &[u8], echo: &Field) -> Result<(), TransportError> {
         let message = ClientCodec::frame_message(payload, echo);
-        write_timed(&mut self.stream, &message, self.limits.read_timeout).await
+        let timeout = self.limits.read_timeout;
+        if self.stream.sealed() {
+            write_timed(&mut self.stream, &message[..FIELD_LEN], timeout).await?;
+            tokio::time::timeout(timeout, self.stream.flush()).await.map_err(|_| TransportError::ReadTimeout {
+                after: timeout,
+                waiting_for: "the peer to take our data",
+            })??;
+            return write_timed(&mut self.stream, &message[FIELD_LEN..], timeout).await;
+        }
+        write_timed(&mut self.stream, &message, timeout).await
     }
 }
 

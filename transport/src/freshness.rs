@@ -25,8 +25,20 @@ use std::time::{Duration, Instant};
 /// How long a timestamp may wait at the client under `--max-lag auto`: the original's 80 ms.
 pub const WAIT_LIMIT: Duration = Duration::from_millis(80);
 
+/// The longest round trip `--max-lag auto` learns: a client that held every timestamp the same
+/// time would look like a longer link, and no usable link is slower than this (a
+/// geostationary satellite's is about 0.6 s).
+pub const RTT_CEILING: Duration = Duration::from_secs(1);
+
+/// The longest a frame may take to arrive under `--max-lag auto`: by then what it shows is old,
+/// however promptly the client answered.
+pub const UPLOAD_LIMIT: Duration = Duration::from_secs(2);
+
 /// How far back the round trip is learned from.
 const RTT_WINDOW: Duration = Duration::from_secs(5);
+
+/// The window is kept as the quickest response of each slice this long.
+const SLICE: Duration = Duration::from_millis(250);
 
 /// How many responses the round trip is learned from at least, however old (a slow camera's).
 const RTT_SAMPLES: usize = 4;
@@ -66,7 +78,8 @@ impl fmt::Display for MaxLag {
 pub enum StaleReason {
     /// The timestamp waited at the client longer than the rule allows.
     Waited,
-    /// Strict rule only: the link's round trip and the upload alone exceeded the limit.
+    /// The link made it late: under the strict rule its round trip and the upload alone
+    /// exceeded the limit; under `auto` the upload took longer than [`UPLOAD_LIMIT`].
     Link,
 }
 
@@ -87,7 +100,8 @@ pub struct Judgement {
     pub stale: Option<StaleReason>,
     /// The link's round trip as learned so far (this frame's response included).
     pub rtt: Duration,
-    /// How long the timestamp waited at the client: the response beyond the round trip.
+    /// How long the timestamp waited at the client: the response beyond the round trip (as far
+    /// as the server can tell: a client's constant delay looks like link).
     pub wait: Duration,
     /// How long the frame took to cross, first byte to last.
     pub upload: Duration,
@@ -95,17 +109,48 @@ pub struct Judgement {
     pub lag: Duration,
 }
 
+/// The quickest response of the last [`RTT_WINDOW`], in constant time and memory whatever the
+/// exchange rate: the quickest of each [`SLICE`], and the last [`RTT_SAMPLES`] responses however
+/// old they are.
+#[derive(Debug, Default)]
+struct Quickest {
+    slices: VecDeque<(Instant, Duration)>,
+    latest: VecDeque<Duration>,
+}
+
+impl Quickest {
+    fn add(&mut self, at: Instant, response: Duration) {
+        if self.latest.len() == RTT_SAMPLES {
+            self.latest.pop_front();
+        }
+        self.latest.push_back(response);
+        match self.slices.back_mut() {
+            Some((start, quickest)) if at.saturating_duration_since(*start) < SLICE => {
+                *quickest = (*quickest).min(response);
+            }
+            _ => self.slices.push_back((at, response)),
+        }
+        while self.slices.front().is_some_and(|(start, _)| at.saturating_duration_since(*start) > RTT_WINDOW) {
+            self.slices.pop_front();
+        }
+    }
+
+    fn get(&self) -> Option<Duration> {
+        self.slices.iter().map(|(_, r)| *r).chain(self.latest.iter().copied()).min()
+    }
+}
+
 /// Judges one connection's frames and learns its link's round trip.
 #[derive(Debug)]
 pub struct Freshness {
     rule: MaxLag,
-    responses: VecDeque<(Instant, Duration)>,
+    quickest: Quickest,
 }
 
 impl Freshness {
     /// A judge that knows nothing of the link yet.
     pub fn new(rule: MaxLag) -> Self {
-        Self { rule, responses: VecDeque::new() }
+        Self { rule, quickest: Quickest::default() }
     }
 
     /// The rule it applies.
@@ -113,24 +158,21 @@ impl Freshness {
         self.rule
     }
 
-    /// The link's round trip as learned so far.
+    /// The link's round trip as learned so far: the quickest response of the last few seconds,
+    /// which holds the client's quickest answer too; at most [`RTT_CEILING`].
     pub fn rtt(&self) -> Option<Duration> {
-        self.responses.iter().map(|(_, r)| *r).min()
+        self.quickest.get().map(|r| r.min(RTT_CEILING))
     }
 
     /// Judges a frame that came in at `times`, and learns from it.
     pub fn judge(&mut self, times: Arrival) -> Judgement {
         let response = times.response();
-        self.responses.push_back((times.started, response));
-        while self.responses.len() > RTT_SAMPLES
-            && self.responses.front().is_some_and(|(at, _)| times.started.saturating_duration_since(*at) > RTT_WINDOW)
-        {
-            self.responses.pop_front();
-        }
-        let rtt = self.rtt().unwrap_or(response);
+        self.quickest.add(times.started, response);
+        let rtt = self.rtt().unwrap_or(response.min(RTT_CEILING));
         let (wait, upload, lag) = (response.saturating_sub(rtt), times.upload(), times.lag());
         let stale = match self.rule {
-            MaxLag::Auto => (wait > WAIT_LIMIT).then_some(StaleReason::Waited),
+            MaxLag::Auto if wait > WAIT_LIMIT => Some(StaleReason::Waited),
+            MaxLag::Auto => (upload > UPLOAD_LIMIT).then_some(StaleReason::Link),
             MaxLag::Strict(limit) if lag > limit => {
                 Some(if rtt + upload > limit { StaleReason::Link } else { StaleReason::Waited })
             }
@@ -210,6 +252,33 @@ mod tests {
         }
         assert!(stale <= 22, "{stale} stale frames");
         assert_eq!(judge.judge(frame(t0, i * 250, 200, 5)).stale, None);
+    }
+
+    #[test]
+    fn a_hold_of_a_second_or_more_is_caught_whatever_it_looks_like_and_so_is_a_long_upload() {
+        let t0 = Instant::now();
+        let mut judge = Freshness::new(MaxLag::Auto);
+        for i in 0..10 {
+            let held = judge.judge(frame(t0, i * 2000, 1200, 5));
+            assert_eq!(held.stale, Some(StaleReason::Waited), "a constant 1.2 s hold: {held:?}");
+        }
+        assert_eq!(judge.rtt(), Some(RTT_CEILING));
+        let mut judge = Freshness::new(MaxLag::Auto);
+        judge.judge(frame(t0, 0, 10, 5));
+        assert_eq!(judge.judge(frame(t0, 100, 10, 1999)).stale, None, "a slow but bounded upload");
+        assert_eq!(judge.judge(frame(t0, 2200, 10, 2001)).stale, Some(StaleReason::Link));
+    }
+
+    #[test]
+    fn judging_costs_the_same_at_any_exchange_rate() {
+        let t0 = Instant::now();
+        let mut judge = Freshness::new(MaxLag::Auto);
+        for i in 0..100_000u64 {
+            let started = t0 + Duration::from_micros(i * 50);
+            judge.judge(Arrival { asked: started - ms(1), started, arrived: started });
+        }
+        assert!(judge.quickest.slices.len() <= 21, "{}", judge.quickest.slices.len());
+        assert_eq!(judge.rtt(), Some(ms(1)));
     }
 
     #[test]

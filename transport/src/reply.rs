@@ -39,6 +39,31 @@ pub struct LinkReport {
     pub wait_ms: f64,
 }
 
+impl LinkReport {
+    /// How `judgement` was made under `rule`, as the reply tells it.
+    pub fn new(rule: crate::freshness::MaxLag, judgement: &crate::freshness::Judgement) -> Self {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let judged = match rule {
+            crate::freshness::MaxLag::Auto => Judged::Wait,
+            crate::freshness::MaxLag::Strict(_) => Judged::Lag,
+        };
+        Self {
+            judged,
+            limit_ms: ms(rule.limit()),
+            rtt_ms: ms(judgement.rtt),
+            upload_ms: ms(judgement.upload),
+            wait_ms: ms(judgement.wait),
+        }
+    }
+
+    /// The report if every number in it is one a server could have measured (finite, from 0 to
+    /// an hour), `None` otherwise: it comes from a peer.
+    pub fn checked(self) -> Option<Self> {
+        let fine = |v: f64| v.is_finite() && (0.0..=3_600_000.0).contains(&v);
+        [self.limit_ms, self.rtt_ms, self.upload_ms, self.wait_ms].into_iter().all(fine).then_some(self)
+    }
+}
+
 /// What a server's freshness limit applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,6 +187,16 @@ mod tests {
             "{text}"
         );
         assert_eq!(ReplyBody::parse(&bytes), ReplyBody::Doc(doc));
+    }
+
+    #[test]
+    fn a_link_report_with_numbers_no_server_measures_is_refused() {
+        let good = LinkReport { judged: Judged::Lag, limit_ms: 80.0, rtt_ms: 6.0, upload_ms: 20.0, wait_ms: 1.0 };
+        assert_eq!(good.checked(), Some(good));
+        for bad in [1e30, -1.0, f64::INFINITY, f64::NAN] {
+            assert_eq!(LinkReport { upload_ms: bad, ..good }.checked(), None, "{bad}");
+            assert_eq!(LinkReport { limit_ms: bad, ..good }.checked(), None, "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,12 @@ use tokio::net::TcpStream;
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     /// The TCP socket underneath, for socket options.
     fn tcp(&self) -> &TcpStream;
+
+    /// Whether what is written is sealed in records the reader sees only once each has arrived
+    /// whole (TLS: up to 16 KiB each).
+    fn sealed(&self) -> bool {
+        false
+    }
 }
 
 impl Stream for TcpStream {
@@ -20,10 +26,18 @@ impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
     }
+
+    fn sealed(&self) -> bool {
+        true
+    }
 }
 
 impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
+    }
+
+    fn sealed(&self) -> bool {
+        true
     }
 }
