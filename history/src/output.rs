@@ -35,7 +35,7 @@ impl HistoryOutput {
     fn queue(&self, job: Job) {
         if self.jobs.try_send(job).is_err() {
             let dropped = self.counts.dropped.fetch_add(1, Relaxed);
-            if dropped % 1000 == 0 {
+            if dropped.is_multiple_of(1000) {
                 tracing::warn!(dropped = dropped + 1, "the event store's queue is full; events are dropped");
             }
         }

@@ -4,7 +4,7 @@
 //! tested on a virtual clock.
 
 use crate::error::HistoryError;
-use crate::media::{folder_bytes, Media};
+use crate::media::{folder_bytes, Kind, Media};
 use crate::row::EventRow;
 use crate::store::Store;
 use std::path::PathBuf;
@@ -50,6 +50,13 @@ impl Files {
         freed
     }
 
+    /// The bytes of `row`'s files: its clip, thumbnail and snapshot.
+    pub fn bytes_of(&self, row: &EventRow) -> u64 {
+        let size = |path: Option<PathBuf>| path.and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+        let media = |kind| self.media.as_ref().and_then(|m| m.path(&row.id, kind));
+        size(media(Kind::Clip)) + size(media(Kind::Thumbnail)) + size(self.snapshot(row))
+    }
+
     /// Where `row`'s snapshot is, when it names one in a folder there is.
     pub fn snapshot(&self, row: &EventRow) -> Option<PathBuf> {
         let name = row.snapshot_file()?;
@@ -90,15 +97,25 @@ pub async fn apply(store: &Store, files: &Files, rules: &Rules, now: f64) -> Res
     let mut total = store.bytes().await? + files.bytes();
     if let Some(max_bytes) = rules.max_bytes {
         while total > max_bytes {
-            let oldest = store.oldest(None, BATCH.min(20)).await?;
+            let oldest = store.oldest(None, BATCH).await?;
             if oldest.is_empty() {
                 tracing::warn!(total, max_bytes, "--retain-max-size is smaller than what the events in progress take");
                 break;
             }
-            let freed = remove(store, files, &oldest).await?;
-            removed.by_size += oldest.len() as u64;
-            let files_left = files.bytes();
-            total = store.bytes().await? + files_left;
+            // As many of the oldest as free what is over the bound (a row's share of the store
+            // is its average), and at least one: no more than the bound asks for.
+            let row_bytes = store.bytes().await? / store.count().await?.max(1);
+            let (mut take, mut freeing) = (0, 0);
+            for row in &oldest {
+                if total - freeing.min(total) <= max_bytes {
+                    break;
+                }
+                freeing += files.bytes_of(row) + row_bytes;
+                take += 1;
+            }
+            let freed = remove(store, files, &oldest[..take.max(1)]).await?;
+            removed.by_size += take.max(1) as u64;
+            total = store.bytes().await? + files.bytes();
             tracing::debug!(freed, total, "removed the oldest events to stay within --retain-max-size");
         }
     }

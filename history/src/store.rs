@@ -93,8 +93,14 @@ const SCHEMA: [&str; 4] = [
 
 /// An event's row written or replaced. An update never reopens an ended event, never turns a
 /// clip off, and never takes a row back to an older state (a message delivered again).
+///
+/// No parameter is ever bound to NULL: PostgreSQL keeps a prepared statement's parameter types
+/// from its first use, and a NULL first bound as one type refuses a number later. The sub-label
+/// is bound as text (`''` for none), `end_time` and `score` as numbers with a flag saying whether
+/// they are there ($14, $15).
 const UPSERT: &str = "INSERT INTO event (id, label, sub_label, camera, start_time, end_time, top_score, score, \
-     false_positive, zones, has_snapshot, data, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     false_positive, zones, has_snapshot, data, last_seen) VALUES ($1, $2, NULLIF($3, ''), $4, $5, \
+     CASE WHEN $14 = 1 THEN $6 ELSE NULL END, $7, CASE WHEN $15 = 1 THEN $8 ELSE NULL END, $9, $10, $11, $12, $13) \
      ON CONFLICT (id) DO UPDATE SET label = excluded.label, sub_label = excluded.sub_label, \
      end_time = COALESCE(excluded.end_time, event.end_time), top_score = excluded.top_score, score = excluded.score, \
      false_positive = excluded.false_positive, zones = excluded.zones, has_snapshot = excluded.has_snapshot, \
@@ -198,17 +204,19 @@ impl Store {
                     sqlx::query(UPSERT)
                         .bind(&row.id)
                         .bind(&row.label)
-                        .bind(&row.sub_label)
+                        .bind(row.sub_label.clone().unwrap_or_default())
                         .bind(&row.camera)
                         .bind(row.start_time)
-                        .bind(row.end_time)
+                        .bind(row.end_time.unwrap_or(0.0))
                         .bind(row.top_score())
-                        .bind(row.score())
+                        .bind(row.score().unwrap_or(0.0))
                         .bind(i64::from(row.false_positive))
                         .bind(zones)
                         .bind(i64::from(row.has_snapshot))
                         .bind(row.data.to_string())
                         .bind(row.last_seen())
+                        .bind(i64::from(row.end_time.is_some()))
+                        .bind(i64::from(row.score().is_some()))
                         .execute(&mut *transaction)
                         .await
                         .map_err(|e| self.error(e))?;
@@ -297,21 +305,19 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The bytes the events take: SQLite's pages in use and its write-ahead log, or PostgreSQL's
-    /// table with its indexes.
+    /// The bytes the events take: SQLite's pages in use (its write-ahead log is left out: it is
+    /// bounded by SQLite's checkpoints, and it grows with every delete, so that counting it would
+    /// make deleting look like growing), or PostgreSQL's table with its indexes.
     pub async fn bytes(&self) -> Result<u64, HistoryError> {
         match &self.location {
-            Location::Sqlite(path) => {
+            Location::Sqlite(_) => {
                 let pragma = |name: &'static str| async move {
                     let row = sqlx::query(name).fetch_one(&self.pool).await.map_err(|e| self.error(e))?;
                     row.try_get::<i64, _>(0).map_err(|e| self.error(e))
                 };
                 let used = pragma("PRAGMA page_count").await? - pragma("PRAGMA freelist_count").await?;
                 let page = pragma("PRAGMA page_size").await?;
-                let mut wal = path.as_os_str().to_owned();
-                wal.push("-wal");
-                let wal = std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len());
-                Ok(u64::try_from(used.max(0) * page).unwrap_or(0) + wal)
+                Ok(u64::try_from(used.max(0) * page).unwrap_or(0))
             }
             Location::Postgres(_) => {
                 let row = sqlx::query("SELECT CAST(pg_total_relation_size('event') AS BIGINT)")

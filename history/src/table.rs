@@ -36,7 +36,8 @@ pub fn json_line(row: &EventRow) -> String {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS`, UTC.
 pub fn utc(unix: f64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(unix.max(0.0).min(1e11));
+    let time = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs_f64(if unix.is_finite() { unix.clamp(0.0, 1e11) } else { 0.0 });
     humantime::format_rfc3339_seconds(time).to_string().replace('T', " ").trim_end_matches('Z').to_owned()
 }
 
