@@ -477,5 +477,34 @@ async fn events_survive_a_restart_and_a_sigkill_and_none_is_left_in_progress() {
         assert!(Instant::now() < until, "the restarted server's events: {rows:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // nvt-events reads the same store while the server writes it: as JSON Lines, as a table.
+    let rows = rows_in(&db).await;
+    let db_arg = db.to_str().expect("utf8");
+    let listed = nvt_events(&["--db", db_arg, "--json"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: Vec<EventRow> =
+        String::from_utf8_lossy(&listed.stdout).lines().map(|l| serde_json::from_str(l).expect("an event")).collect();
+    // (A clip may be written in between: its row's has_clip turns true.)
+    let ids = |rows: &[EventRow]| rows.iter().map(|r| (r.id.clone(), r.end_time)).collect::<Vec<_>>();
+    assert_eq!(ids(&listed), ids(&rows), "the store's events, newest first");
+    let table = nvt_events(&["--db", db_arg, "--label", "red square", "--in-progress", "0"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("START (UTC)"), "{text}");
+    let red = rows.iter().filter(|r| r.label == "red square" && r.end_time.is_some()).count();
+    assert_eq!(lines.len() - 1, red, "{text}");
+    assert!(lines[1..].iter().all(|l| l.contains("red square")), "{text}");
+    // What it cannot use is a clear error, never a panic.
+    let missing = nvt_events(&["--db", "/nonexistent/events.db"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file"), "{missing:?}");
+    for bad in [&["--after", "yesterday"][..], &["--has-clip", "maybe"], &["--db", "mysql://x"]] {
+        let refused = nvt_events(bad);
+        assert_eq!(refused.status.code(), Some(2), "{bad:?}: {refused:?}");
+    }
     drop(restarted);
+}
+
+fn nvt_events(args: &[&str]) -> std::process::Output {
+    Command::new(nvt_tests::harness::binary("nvt-events")).args(args).output().expect("run nvt-events")
 }
