@@ -258,6 +258,18 @@ async fn the_web_view_answers_frigates_questions_from_the_store_with_thumbnails_
     assert!(metrics.contains("nvt_events_total{type=\"new\"} 2"), "{metrics}");
     assert!(metrics.contains("nvt_events_total{type=\"end\"} 2"), "{metrics}");
     assert!(metrics.contains("nvt_clips_written_total 2"), "{metrics}");
+    // The page's history in a real browser: both events, ended, each with its thumbnail loaded
+    // and its clip to play.
+    nvt_tests::harness::require("chromium", "--version", "chromium");
+    let (url, profile) = (format!("http://{web}/"), dir.join("profile"));
+    let dom = tokio::task::spawn_blocking(move || nvt_tests::harness::chromium(&url, "--dump-dom", 4000, &profile))
+        .await
+        .expect("chromium thread")
+        .expect("chromium runs");
+    assert_eq!(dom.matches(r#"class="event ended""#).count(), 2, "{dom}");
+    assert_eq!(dom.matches(r#"class="clip""#).count(), 2, "a clip to play each:\n{dom}");
+    assert!(dom.matches(r#"data-loaded="1""#).count() >= 2, "the thumbnails loaded:\n{dom}");
+    assert!(dom.contains("red square") && dom.contains("green circle"), "{dom}");
     server.stop().await;
     // The store outlives the server: read again, it holds the same events.
     let store =
