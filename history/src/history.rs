@@ -7,6 +7,8 @@
 
 use crate::clips::{ClipSettings, Recorder};
 use crate::error::HistoryError;
+pub use crate::jobs::HistoryCounts;
+use crate::jobs::Job;
 use crate::media::{Kind, Media};
 use crate::query::Query;
 use crate::retention::{self, Files, Rules};
@@ -15,7 +17,7 @@ use crate::store::{Change, Location, Mode, Store};
 use nvt_capture::Mat;
 use nvt_events::EventObject;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -55,35 +57,6 @@ pub struct Settings {
     /// Ends, at the start, the events a crash left in progress: for the one process that makes
     /// the store's events (a server), not for a fleet's history.
     pub close_open: bool,
-}
-
-/// What the history did, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct HistoryCounts {
-    /// Changes written.
-    pub written: AtomicU64,
-    /// Events dropped because the queue was full.
-    pub dropped: AtomicU64,
-    /// Writes that failed (their changes are tried again).
-    pub write_errors: AtomicU64,
-    /// Events removed for their age.
-    pub removed_age: AtomicU64,
-    /// Events removed to stay within the size.
-    pub removed_size: AtomicU64,
-    /// Events in the store, at the last count.
-    pub events: AtomicU64,
-    /// Bytes of the store, clips, thumbnails and snapshots, at the last count.
-    pub bytes: AtomicU64,
-    /// Thumbnails that could not be made or saved.
-    pub thumbnail_errors: AtomicU64,
-}
-
-/// One job for the writer.
-pub(crate) enum Job {
-    Change(Change),
-    Thumbnail { object: Box<EventObject>, image: Arc<Mat> },
-    Flush(oneshot::Sender<()>),
-    Stop(oneshot::Sender<()>),
 }
 
 /// The history: query it, hand it events ([`History::output`]), frames ([`History::frame`]).

@@ -6,7 +6,7 @@
 //! retention rules ([`retention`]).
 //!
 //! Events come in from the events hub as one more of its outputs ([`output`]), and frames from
-//! the server's sessions; [`history::History`] holds it together: a writer task, the clip
+//! the server's sessions; [`history::History`] holds it together: a writer task (handed [`jobs`]), the clip
 //! recorder's thread, and the counts [`metrics`] shows. [`flags`] holds the flags.
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod clips;
 pub mod error;
 pub mod flags;
 pub mod history;
+pub mod jobs;
 pub mod lock;
 pub mod media;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! removed, what the store and its files hold, and what the clip recorder did.
 
 use crate::clips::ClipCounts;
-use crate::history::HistoryCounts;
+use crate::jobs::HistoryCounts;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};

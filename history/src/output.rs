@@ -4,7 +4,7 @@
 //! thumbnail.
 
 use crate::clips::Recorder;
-use crate::history::{HistoryCounts, Job};
+use crate::jobs::{HistoryCounts, Job};
 use crate::row::EventRow;
 use crate::store::Change;
 use nvt_capture::Mat;
