@@ -29,6 +29,7 @@ run cargo run -q --release -p nvt-tests --bin pipeline-bench
 run cargo run -q --release -p nvt-tests --bin swap-bench
 run cargo run -q --release -p nvt-tests --bin events-bench -- --cameras 8 --fps 10 --seconds 30
 run cargo run -q --release -p nvt-tests --bin fleet-bench -- --seconds 15
+run cargo run -q --release -p nvt-tests --bin history-bench
 printf '\n#### `cargo bench -p nvt-tests --bench pieces`\n\n```\n' >> "$out"
 cargo bench -q -p nvt-tests --bench pieces -- --output-format bencher | tee -a "$out"
 printf '```\n' >> "$out"

@@ -8,7 +8,7 @@ ORT_VERSION=1.31.1
 # Everything a test needs is installed here, and a package that cannot be installed fails setup:
 # tests never skip themselves for want of a tool.
 PACKAGES=(libopencv-dev clang libclang-dev pkg-config xvfb x11-utils darknet chromium mosquitto
-  mosquitto-clients nats-server openssl)
+  mosquitto-clients nats-server openssl postgresql)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

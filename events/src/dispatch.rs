@@ -124,7 +124,7 @@ impl Dispatch {
                 }
             }
             for other in &self.others {
-                other.event(&event);
+                other.event_with_frame(&event, best_frame.as_ref());
             }
             let mut recent = lock(&self.recent);
             // An event without a new snapshot keeps showing the object's last one.

@@ -3,6 +3,7 @@
 use crate::mqtt::Publisher;
 use crate::object::Event;
 use crate::snapshots::SnapshotStore;
+use nvt_capture::Mat;
 use nvt_support::JsonLines;
 use serde::Serialize;
 use std::sync::atomic::AtomicU64;
@@ -16,6 +17,12 @@ pub const RECENT_EVENTS: usize = 50;
 pub trait EventOutput: Send {
     /// Takes one event.
     fn event(&self, event: &Event);
+
+    /// Takes one event with its object's best frame when that changed with it (for an output
+    /// that makes pictures); by default only the event.
+    fn event_with_frame(&self, event: &Event, _best_frame: Option<&Arc<Mat>>) {
+        self.event(event);
+    }
 }
 
 /// Where events go.

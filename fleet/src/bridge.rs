@@ -132,7 +132,7 @@ pub async fn run(
 
 /// Opens the durable consumer, waiting for the stream (no ingest server may have made it yet);
 /// `None` when `stop` came first.
-async fn open(
+pub(crate) async fn open(
     nats: async_nats::Client,
     name: &str,
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
@@ -140,6 +140,7 @@ async fn open(
     let jetstream = async_nats::jetstream::new(nats);
     let config =
         pull::Config { durable_name: Some(name.to_owned()), ack_policy: AckPolicy::Explicit, ..Default::default() };
+    tracing::debug!(consumer = name, "opening the events stream's durable consumer");
     let mut failures = 0u32;
     loop {
         let opened = async {
@@ -167,7 +168,7 @@ async fn open(
 
 /// Up to `batch` messages from the stream: those there now, or else the next one to come within
 /// a second (none when none comes).
-async fn take(
+pub(crate) async fn take(
     consumer: &Consumer<pull::Config>,
     batch: usize,
 ) -> Result<Vec<async_nats::jetstream::Message>, FleetError> {
@@ -204,7 +205,7 @@ fn check_event(payload: &[u8]) -> Result<(), &'static str> {
         .map_err(|_| "not a JSON object")
 }
 
-async fn acknowledge(message: &async_nats::jetstream::Message, kind: AckKind) {
+pub(crate) async fn acknowledge(message: &async_nats::jetstream::Message, kind: AckKind) {
     if let Err(error) = message.ack_with(kind).await {
         tracing::debug!(%error, "cannot acknowledge a stream message; it may come again");
     }

@@ -2,9 +2,10 @@
 //! server as requests to a queue group of workers and detections come back ([`subjects`],
 //! [`wire`]); a model pushed to a JetStream object store reaches every worker of the group
 //! ([`models`]); events from every ingest server go to a JetStream stream ([`stream`]), which
-//! [`bridge`] publishes to MQTT. [`connect`] opens a connection that survives the broker's
+//! [`bridge`] publishes to MQTT and
+//! [`history`] keeps in one event store. [`connect`] opens a connection that survives the broker's
 //! restarts, with the TLS and credentials [`access`] reads; [`labels`] bounds what workers may
-//! name. The `nvt-fleet` program (push, mqtt) is this crate's binary; the worker is the
+//! name. The `nvt-fleet` program (push, mqtt, history) is this crate's binary; the worker is the
 //! `nvt-worker` crate (`worker/`).
 
 pub mod access;
@@ -12,6 +13,7 @@ pub mod bridge;
 pub mod connect;
 pub mod error;
 pub mod flags;
+pub mod history;
 pub mod labels;
 pub mod models;
 pub mod stream;

@@ -7,6 +7,7 @@ use clap::Parser;
 use nvt_detect::ModelArgs;
 use nvt_events::flags::{EventArgs, MqttArgs, TrackArgs};
 use nvt_fleet::flags::{parse_group, parse_nats_url, NatsAccessArgs};
+use nvt_history::flags::HistoryArgs;
 use nvt_support::units::{bytes_in, duration_in};
 use nvt_support::JsonLines;
 use nvt_transport::{protect, Limits};
@@ -37,6 +38,9 @@ pub struct Args {
     /// MQTT.
     #[command(flatten)]
     pub mqtt: MqttArgs,
+    /// The event store, clips and retention.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Send each frame chosen for detection to a queue group of nvt-worker processes on this
     /// NATS server (nats://HOST:PORT, or tls://HOST:PORT) instead of running a model here.
     #[arg(long, conflicts_with = "model", value_parser = parse_nats_url)]
@@ -210,7 +214,7 @@ fn web_url(addr: std::net::SocketAddr, hosts: &[String], tls: bool) -> String {
 
 impl Args {
     /// Validates the flags and opens what they name.
-    pub fn into_config(self) -> anyhow::Result<Config> {
+    pub async fn into_config(self) -> anyhow::Result<Config> {
         if self.show && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
             anyhow::bail!("--show needs a display, and DISPLAY is not set: run headless with --log, or under xvfb-run");
         }
@@ -280,7 +284,11 @@ impl Args {
         let objects = self.track.objects()?;
         let named = self.cameras.iter().map(|(name, _)| name.clone()).collect();
         let web_address = self.http.map(|addr| web_url(addr, &self.http_hosts, web.tls.is_some()));
-        let events = nvt_events::flags::hub(&self.events, &objects, self.mqtt.start(named, web_address)?, false)?;
+        let events =
+            Arc::new(nvt_events::flags::hub(&self.events, &objects, self.mqtt.start(named, web_address)?, false)?);
+        // Without a detector there are no objects, so nothing to keep.
+        let detects = self.model.model.is_some() || self.nats.is_some();
+        let history = if detects { crate::history::open(&self.history, &self.events, &events).await? } else { None };
         let (workers, threads) = crate::config::plan_workers(self.workers, self.model.threads);
         let model = ModelArgs { threads, ..self.model.clone() };
         Ok(Config {
@@ -309,7 +317,8 @@ impl Args {
             web,
             cameras: crate::cameras::Cameras::new(self.cameras.clone()),
             track: self.track.settings(&objects),
-            events: Arc::new(events),
+            events,
+            history,
             fleet,
         })
     }

@@ -42,6 +42,8 @@ pub struct Config {
     pub track: nvt_events::TrackSettings,
     /// Where events go.
     pub events: Arc<nvt_events::Hub>,
+    /// The event store, clips and retention (`--db`, `--clips`); one of the events' outputs.
+    pub history: Option<Arc<nvt_history::History>>,
     /// `--nats`: frames go to a group of workers instead of a local model.
     pub fleet: Option<FleetSettings>,
 }
@@ -89,6 +91,7 @@ impl Default for Config {
             cameras: crate::cameras::Cameras::default(),
             track: nvt_events::TrackSettings::default(),
             events: Arc::new(nvt_events::Hub::new(nvt_events::EventSettings::default(), Default::default(), false)),
+            history: None,
             fleet: None,
         }
     }

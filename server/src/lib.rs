@@ -6,13 +6,15 @@
 //! freshness, telling repeats apart with [`repeats`]) and puts each fresh frame in its camera's
 //! feed. From there the frame path (`nvt-pipeline`) decodes and detects it and hands it to every
 //! output. What goes out besides: the replies on the same connection, the web view, its API and
-//! `/metrics` ([`web`]), and the stats line ([`stats`]). [`cli`] turns the flags into a
+//! `/metrics` ([`web`]), the stats line ([`stats`]), and the event store with its clips
+//! ([`history`]). [`cli`] turns the flags into a
 //! [`Config`].
 
 pub mod admission;
 pub mod cameras;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod repeats;
 pub mod server;
 pub mod session;

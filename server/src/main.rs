@@ -19,7 +19,7 @@ fn main() -> ExitCode {
 /// Runs the server; flags or files that cannot be used exit with status 2, as clap's own do.
 async fn serve(args: Args) -> ExitCode {
     let listen = args.listen.clone();
-    let config = match args.into_config() {
+    let config = match args.into_config().await {
         Ok(config) => config,
         Err(error) => {
             eprintln!("nvt-server: {}", nvt_support::errors::sentence(error.as_ref()));

@@ -127,6 +127,10 @@ fn handlers(
     let metrics = Arc::new(Metrics::new(Arc::clone(&totals)));
     metrics.register(Box::new(crate::stats::connection_metrics(Arc::clone(&connections))));
     metrics.watch_events(Arc::clone(&config.events));
+    if let Some(history) = &config.history {
+        let clips = history.recorder().map(|r| Arc::clone(&r.counts));
+        metrics.register(Box::new(nvt_history::metrics::HistoryCollector::new(Arc::clone(&history.counts), clips)));
+    }
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(ReplySink), Box::new(StageMetricsSink(Arc::clone(&metrics)))];
     // Without a detector there are no objects, so no events.
     if !config.detectors.is_empty() || fleet.is_some() {
@@ -397,6 +401,11 @@ impl Listener {
         let stopped = tokio::task::spawn_blocking(move || events.stop(patience));
         if tokio::time::timeout_at(until, stopped).await.is_err() {
             tracing::warn!("shutdown: the events did not stop in time; leaving them");
+        }
+        // What the events thread handed over is written, and the clips under way are finished
+        // with the frames they have.
+        if let Some(history) = &shared.config.history {
+            history.stop(left().max(std::time::Duration::from_millis(700))).await;
         }
         let summary = summary(&shared);
         drop(self);

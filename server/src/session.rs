@@ -248,6 +248,9 @@ async fn exchange_loop(
                 Ok(_) => {
                     client.bump(|c| &c.fresh);
                     client.recent().accepted(std::time::Instant::now());
+                    if let Some(history) = &config.history {
+                        history.frame(&client.camera, config.events.now(), frame.payload.clone());
+                    }
                     let incoming =
                         Incoming { seq, payload: frame.payload.clone(), arrived: frame.arrived, lag: judged.lag };
                     if client.frames.put(incoming) {

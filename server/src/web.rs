@@ -1,8 +1,9 @@
 //! `--http`: the live web view and metrics. `/` is a page with every client's annotated stream,
-//! stats and latest detections, and the latest events with their snapshots; `/api/clients` the
-//! clients as JSON; `/api/events` the latest events; `/api/events/{id}/snapshot.jpg` an event's
-//! snapshot; `/stream/{id}` a client's annotated frames as MJPEG; `/metrics` Prometheus. A slow viewer never slows detection: each
-//! viewer reads the newest frame from a watch channel and skips the ones it was too slow for.
+//! stats and latest detections, and the event history with its thumbnails and clips;
+//! `/api/clients` the clients as JSON; `/api/events` and each event's files as Frigate serves
+//! them (`nvt_history::api`); `/stream/{id}` a client's annotated frames as MJPEG; `/metrics`
+//! Prometheus. A slow viewer never slows detection: each viewer reads the newest frame from a
+//! watch channel and skips the ones it was too slow for.
 //! `/camera` is a page that streams the browser's own camera to the server ([`camera`]).
 
 use crate::session::Shared;
@@ -30,6 +31,7 @@ pub use guard::{Gate, CONTENT_SECURITY_POLICY};
 const PAGE: &str = include_str!("web/index.html");
 const SCRIPT: &str = include_str!("web/app.js");
 const STYLE: &str = include_str!("web/app.css");
+const HISTORY: &str = include_str!("web/history.js");
 
 /// Largest body `POST /api/model` reads.
 const MAX_MODEL_REQUEST: usize = 4096;
@@ -59,9 +61,8 @@ pub fn start(
         .route("/", get(page))
         .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .route("/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .route("/history.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], HISTORY) }))
         .route("/api/clients", get(clients))
-        .route("/api/events", get(events))
-        .route("/api/events/{id}/snapshot.jpg", get(snapshot))
         .route("/stream/{id}", get(stream))
         .route("/metrics", get(metrics))
         .route(
@@ -69,8 +70,9 @@ pub fn start(
             axum::routing::post(reload_model).layer(axum::extract::DefaultBodyLimit::max(MAX_MODEL_REQUEST)),
         )
         .merge(camera::routes())
-        .layer(axum::middleware::from_fn_with_state(gate, guard::guard))
-        .with_state(WebState { shared, stop: stop.clone() });
+        .with_state(WebState { shared: Arc::clone(&shared), stop: stop.clone() })
+        .merge(nvt_history::api::routes(history_api(&shared)))
+        .layer(axum::middleware::from_fn_with_state(gate, guard::guard));
     Ok(tokio::spawn(async move {
         let listener = listener::Capped::new(listener, listener::MAX_CONNECTIONS, tls);
         let app = app.into_make_service_with_connect_info::<listener::Peer>();
@@ -78,6 +80,12 @@ pub fn start(
             tracing::error!(%error, "web view stopped");
         }
     }))
+}
+
+/// Where `/api/events` answers from: the event store, or else the events hub's memory.
+fn history_api(shared: &Shared) -> Arc<nvt_history::api::Api> {
+    let hub = Arc::clone(&shared.config.events);
+    Arc::new(nvt_history::api::Api { history: shared.config.history.clone(), recent: Box::new(move || hub.recent()) })
 }
 
 /// The page, with a card for every client connected now already in it, so that their streams
@@ -198,44 +206,6 @@ pub fn client_views(shared: &Shared) -> Vec<ClientView> {
             }
         })
         .collect()
-}
-
-/// An event as `/api/events` lists it: Frigate's shape, with where its snapshot is served.
-#[derive(Serialize)]
-pub struct EventView {
-    /// The event.
-    #[serde(flatten)]
-    pub event: nvt_events::Event,
-    /// `/api/events/{id}/snapshot.jpg`, when the event has a snapshot.
-    pub snapshot_url: Option<String>,
-}
-
-/// The latest events, newest first.
-async fn events(State(state): State<WebState>) -> Json<Vec<EventView>> {
-    let views = state
-        .shared
-        .config
-        .events
-        .recent()
-        .into_iter()
-        .map(|recent| {
-            let snapshot_url = recent.jpeg.as_ref().map(|_| {
-                let after = &recent.event.after;
-                let version = after.snapshot.as_ref().map_or(0.0, |s| s.frame_time);
-                format!("/api/events/{}/snapshot.jpg?v={version}", after.id)
-            });
-            EventView { event: recent.event, snapshot_url }
-        })
-        .collect();
-    Json(views)
-}
-
-/// A recent event's snapshot.
-async fn snapshot(State(state): State<WebState>, Path(id): Path<String>) -> Response {
-    match state.shared.config.events.snapshot(&id) {
-        Some(jpeg) => ([(header::CONTENT_TYPE, "image/jpeg")], Body::from(jpeg.to_vec())).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such event snapshot\n").into_response(),
-    }
 }
 
 async fn clients(State(state): State<WebState>) -> Json<Vec<ClientView>> {

@@ -58,7 +58,14 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Runs one of our binaries with `args`, output to the test's own.
 pub fn spawn(name: &str, args: &[&str]) -> ChildGuard {
-    let child = Command::new(binary(name)).args(args).env("RUST_LOG", "warn").spawn().expect("spawn binary");
+    // The servers' event stores go into a folder of the test run's own, not the user's.
+    let data = std::env::temp_dir().join(format!("nvt-data-{}", std::process::id()));
+    let child = Command::new(binary(name))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("XDG_DATA_HOME", data)
+        .spawn()
+        .expect("spawn binary");
     ChildGuard(child)
 }
 

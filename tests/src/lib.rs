@@ -12,4 +12,5 @@ pub mod nats;
 pub mod original;
 pub mod over_link;
 pub mod pki;
+pub mod postgres;
 pub mod schema;

@@ -153,32 +153,133 @@ async fn each_shape_keeps_one_track_id_and_makes_one_new_and_one_end_at_every_ra
     }
 }
 
+/// Opens a SQLite history in `dir` (clips a second either side) as one more output of `config`'s
+/// events, on their clock.
+async fn with_history(config: &mut nvt_server::Config, dir: &Path) -> Arc<nvt_history::History> {
+    let settings = nvt_history::Settings {
+        location: nvt_history::Location::Sqlite(dir.join("events.db")),
+        media: Some(dir.join("clips")),
+        clips: nvt_history::clips::ClipSettings { pre: 1.0, post: 1.0, max_length: 60.0 },
+        retention: nvt_history::retention::Rules::default(),
+        snapshots: Some(dir.join("snapshots")),
+        close_open: true,
+    };
+    let hub = Arc::clone(&config.events);
+    let history = Arc::new(nvt_history::History::open(settings, Arc::new(move || hub.now())).await.expect("history"));
+    config.events.add_output(Box::new(history.output()));
+    config.history = Some(Arc::clone(&history));
+    history
+}
+
+async fn json(web: std::net::SocketAddr, path: &str) -> Value {
+    let (status, _, body) = http_get(web, path, Duration::from_secs(5)).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_web_view_lists_the_latest_events_with_their_snapshots() {
+async fn the_web_view_answers_frigates_questions_from_the_store_with_thumbnails_snapshots_and_clips() {
     let dir = temp_dir("events-web");
     let mut config = server_config(&dir);
+    with_history(&mut config, &dir).await;
     let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let web = http.local_addr().expect("addr");
     config.http = Some(http);
     let server = TestServer::start(config).await;
-    nvt_client::run(client(&server, 15.0, 30, None), CancellationToken::new()).await.expect("client");
-    let (status, _, body) = http_get(web, "/api/events", Duration::from_secs(2)).await;
-    assert_eq!(status, 200);
-    let events: Vec<Value> = serde_json::from_slice(&body).expect("JSON");
-    assert_one_life_per_shape(&events.iter().rev().cloned().collect::<Vec<_>>(), "127_0_0_1");
-    assert_eq!(events[0]["type"], "end", "newest first");
-    let url = events[0]["snapshot_url"].as_str().expect("snapshot url");
-    let (status, headers, jpeg) = http_get(web, url, Duration::from_secs(2)).await;
+    let summary = nvt_client::run(client(&server, 15.0, 30, None), CancellationToken::new()).await.expect("client");
+    // The camera left, so its objects ended; their clips are written a second after.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let events = json(web, "/api/events?has_clip=1").await;
+        if events.as_array().expect("list").len() == 2 || std::time::Instant::now() > until {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let events = events.as_array().expect("list").clone();
+    assert_eq!(events.len(), 2, "one ended event with a clip per true positive: {events:?}");
+    let labels: BTreeSet<&str> = events.iter().map(|e| e["label"].as_str().expect("label")).collect();
+    assert_eq!(labels, BTreeSet::from(TRUE_POSITIVES), "{events:?}");
+    let starts: Vec<f64> = events.iter().map(|e| e["start_time"].as_f64().expect("start")).collect();
+    assert!(starts[0] >= starts[1], "newest first: {starts:?}");
+    for event in &events {
+        assert_eq!(event["camera"], "127_0_0_1");
+        assert!(event["end_time"].as_f64().expect("ended") >= event["start_time"].as_f64().expect("start"));
+        assert_eq!(event["has_snapshot"], true);
+        assert_eq!(event["false_positive"], false);
+    }
+    // Frigate's parameters, each answered from the store.
+    let red = json(web, "/api/events?label=red%20square").await;
+    assert_eq!(red.as_array().map(|a| a.len()), Some(1), "{red}");
+    assert_eq!(red[0]["label"], "red square");
+    assert_eq!(json(web, "/api/events?camera=elsewhere").await, serde_json::json!([]));
+    assert_eq!(json(web, "/api/events?in_progress=1").await, serde_json::json!([]));
+    assert_eq!(json(web, "/api/events?limit=1").await.as_array().map(|a| a.len()), Some(1));
+    assert_eq!(json(web, &format!("/api/events?after={}", starts[0] + 1.0)).await, serde_json::json!([]));
+    // A question that cannot be asked costs only its own request.
+    for bad in ["/api/events?limit=many", "/api/events?after=yesterday", "/api/events?has_clip=perhaps"] {
+        let (status, _, _) = http_get(web, bad, Duration::from_secs(2)).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    for missing in
+        ["/api/events/no-such-id", "/api/events/..%2F..%2Fetc%2Fpasswd/clip.avi", "/api/events/x/snapshot.jpg"]
+    {
+        let (status, _, _) = http_get(web, missing, Duration::from_secs(2)).await;
+        assert_eq!(status, 404, "{missing}");
+    }
+    // Each event: its row, its thumbnail (Frigate's: 175 pixels high), snapshot and clip.
+    let id = events[0]["id"].as_str().expect("id");
+    assert_eq!(json(web, &format!("/api/events/{id}")).await, events[0]);
+    let (status, headers, jpeg) =
+        http_get(web, &format!("/api/events/{id}/snapshot.jpg"), Duration::from_secs(2)).await;
     assert_eq!(status, 200);
     assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "image/jpeg"));
     assert_eq!(nvt_capture::jpeg::dimensions(&jpeg).expect("a JPEG"), (640, 480));
-    let (status, _, _) = http_get(web, "/api/events/no-such-id/snapshot.jpg", Duration::from_secs(2)).await;
-    assert_eq!(status, 404);
+    let (status, _, jpeg) = http_get(web, &format!("/api/events/{id}/thumbnail.jpg"), Duration::from_secs(2)).await;
+    assert_eq!(status, 200);
+    assert_eq!(nvt_capture::jpeg::dimensions(&jpeg).expect("a JPEG").1, 175);
+    let (status, headers, avi) = http_get(web, &format!("/api/events/{id}/clip.avi"), Duration::from_secs(5)).await;
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "video/x-msvideo"));
+    let (frames, fps) = nvt_history::clips::avi::read(&avi).expect("a clip nvt wrote");
+    assert!(
+        frames.len() >= 5 && frames.len() as u64 <= summary.accepted,
+        "{} frames of {}",
+        frames.len(),
+        summary.accepted
+    );
+    assert!(
+        frames.iter().all(|f| nvt_capture::jpeg::dimensions(f).ok() == Some((640, 480))),
+        "each frame a JPEG as it came"
+    );
+    assert!(fps > 1.0 && fps < 60.0, "{fps} frames per second");
     let (_, _, metrics) = http_get(web, "/metrics", Duration::from_secs(2)).await;
     let metrics = String::from_utf8_lossy(&metrics);
     assert!(metrics.contains("nvt_events_total{type=\"new\"} 2"), "{metrics}");
     assert!(metrics.contains("nvt_events_total{type=\"end\"} 2"), "{metrics}");
+    assert!(metrics.contains("nvt_clips_written_total 2"), "{metrics}");
+    // The page's history in a real browser: both events, ended, each with its thumbnail loaded
+    // and its clip to play.
+    nvt_tests::harness::require("chromium", "--version", "chromium");
+    let (url, profile) = (format!("http://{web}/"), dir.join("profile"));
+    let dom = tokio::task::spawn_blocking(move || nvt_tests::harness::chromium(&url, "--dump-dom", 4000, &profile))
+        .await
+        .expect("chromium thread")
+        .expect("chromium runs");
+    assert_eq!(dom.matches(r#"class="event ended""#).count(), 2, "{dom}");
+    assert_eq!(dom.matches(r#"class="clip""#).count(), 2, "a clip to play each:\n{dom}");
+    assert!(dom.matches(r#"data-loaded="1""#).count() >= 2, "the thumbnails loaded:\n{dom}");
+    assert!(dom.contains("red square") && dom.contains("green circle"), "{dom}");
     server.stop().await;
+    // The store outlives the server: read again, it holds the same events.
+    let store =
+        nvt_history::Store::open(&nvt_history::Location::Sqlite(dir.join("events.db")), nvt_history::store::Mode::Read)
+            .await
+            .expect("store");
+    let rows = store.query(&nvt_history::Query::default()).await.expect("query");
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, events.iter().map(|e| e["id"].as_str().expect("id")).collect::<Vec<_>>());
+    assert!(rows.iter().all(|r| r.has_clip && r.end_time.is_some()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

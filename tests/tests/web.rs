@@ -154,10 +154,10 @@ fn the_page_shows_the_live_stream_in_a_browser() {
     let (first, last) = (attribute(&dom, "data-first-processed"), attribute(&dom, "data-processed"));
     assert!(last > first, "the stats changed while the page was open: {first} then {last}");
     assert!(dom.contains("red square") && dom.contains("shapes.onnx@"), "{dom}");
-    // The latest events, each shape's `new` with its snapshot thumbnail, loaded.
+    // The history: each shape's event, in view, with its thumbnail, loaded.
     // (two shapes: the blue triangle is a false positive at Frigate's default threshold)
-    assert!(dom.matches(r#"class="event new""#).count() >= 2, "the events list:\n{dom}");
-    assert!(dom.contains(r#"src="/api/events/"#), "snapshot thumbnails:\n{dom}");
+    assert!(dom.matches(r#"class="event in-progress""#).count() >= 2, "the events list:\n{dom}");
+    assert!(dom.contains(r#"src="/api/events/"#), "thumbnails:\n{dom}");
     assert!(dom.matches(r#"data-loaded="1""#).count() >= 2, "the stream and a thumbnail loaded:\n{dom}");
 
     let shot = dir.join("web-view.png");

@@ -120,14 +120,18 @@ impl AsyncWrite for Sniffed {
 }
 
 impl Stream for Sniffed {
-    fn tcp(&self) -> &TcpStream {
-        &self.tcp
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(&self.tcp)
     }
 }
 
 impl Stream for tokio_rustls::client::TlsStream<Sniffed> {
-    fn tcp(&self) -> &TcpStream {
-        &self.get_ref().0.tcp
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(&self.get_ref().0.tcp)
+    }
+
+    fn sealed(&self) -> bool {
+        true
     }
 }
 

@@ -1,6 +1,7 @@
 //! `nvt-fleet push --nats URL [--group NAME] MODEL.onnx`: one model swap for a whole worker group.
 //! `nvt-fleet mqtt --nats URL --mqtt URL [...]`: every ingest server's events, from the events
-//! stream, to MQTT. Every argument is checked before anything connects: a bad one is exit
+//! stream, to MQTT. `nvt-fleet history --nats URL --db URL [--http ADDR]`: every ingest server's
+//! events, from the events stream, in one event store, served as `/api/events`. Every argument is checked before anything connects: a bad one is exit
 //! status 2 with a message naming it.
 
 use clap::Parser;
@@ -8,6 +9,7 @@ use nvt_events::flags::MqttArgs;
 use nvt_fleet::flags::{parse_group, parse_nats_url, NatsAccessArgs};
 use nvt_fleet::models::{ModelFile, ModelStore};
 use nvt_fleet::{Group, Role};
+use nvt_history::flags::HistoryArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +49,28 @@ enum Command {
         #[command(flatten)]
         mqtt: MqttArgs,
     },
+    /// Keeps the events of every ingest server, read from the JetStream stream NVT_EVENTS with a
+    /// durable consumer, in one event store (a postgres:// URL, or a SQLite file), and serves
+    /// them as Frigate's /api/events on --http. Events are acknowledged once the store has them.
+    History {
+        /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+        #[arg(long, value_parser = parse_nats_url)]
+        nats: String,
+        /// TLS and credentials for NATS.
+        #[command(flatten)]
+        access: NatsAccessArgs,
+        /// The durable consumer's name (1-64 letters, digits, '_' or '-'): a history that
+        /// restarts under it reads on from there.
+        #[arg(long, default_value = nvt_fleet::history::DEFAULT_CONSUMER, value_parser = parse_consumer)]
+        consumer: String,
+        /// The event store and its retention (clips are made by each server, not here).
+        #[command(flatten)]
+        history: HistoryArgs,
+        /// Serve /api/events and /api/events/{id} here (e.g. 127.0.0.1:5001). Read-only and
+        /// without a login: keep it on loopback, or behind a proxy that asks for one.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+    },
 }
 
 fn parse_consumer(text: &str) -> Result<String, String> {
@@ -60,6 +84,9 @@ fn main() -> ExitCode {
     let code = match command {
         Command::Push { nats, access, group, model } => runtime.block_on(push(&nats, &access, group, model)),
         Command::Mqtt { nats, access, consumer, mqtt } => runtime.block_on(bridge(&nats, &access, consumer, mqtt)),
+        Command::History { nats, access, consumer, history: args, http } => {
+            runtime.block_on(history(&nats, &access, &consumer, &args, http))
+        }
     };
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     code
@@ -131,6 +158,76 @@ async fn bridge(nats: &str, access: &NatsAccessArgs, consumer: String, mqtt: Mqt
         }
         Err(error) => {
             eprintln!("nvt-fleet mqtt: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `nvt-fleet history`: the stream's events into one store, served on `--http`.
+async fn history(
+    nats: &str,
+    access: &NatsAccessArgs,
+    consumer: &str,
+    args: &HistoryArgs,
+    http: Option<std::net::SocketAddr>,
+) -> ExitCode {
+    let access = match access.access(nats) {
+        Ok(access) => access,
+        Err(error) => return refused(error),
+    };
+    let settings = match args.settings(None, false) {
+        Ok(Some(settings)) => nvt_history::Settings { media: None, ..settings },
+        Ok(None) => return refused("--db off: nvt-fleet history keeps its events in a store"),
+        Err(error) => return refused(format!("{error:#}")),
+    };
+    let listener = match http {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(error) => return refused(format!("--http {addr}: {error}")),
+        },
+        None => None,
+    };
+    let clock = std::sync::Arc::new(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    });
+    let location = settings.location.display();
+    let history = match nvt_history::History::open(settings, clock).await {
+        Ok(history) => std::sync::Arc::new(history),
+        Err(error) => return refused(format!("--db: {error}")),
+    };
+    tracing::info!(db = %location, "event store");
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let web = listener.map(|listener| {
+        let api = nvt_history::api::Api { history: Some(std::sync::Arc::clone(&history)), recent: Box::new(Vec::new) };
+        let routes = nvt_history::api::routes(std::sync::Arc::new(api));
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, routes).with_graceful_shutdown(shutdown).await {
+                tracing::warn!(%error, "the history's web server stopped");
+            }
+        })
+    });
+    let client = match nvt_fleet::connect(&access, Role::Bridge, "nvt-fleet history", 1024).await {
+        Ok(client) => client,
+        Err(error) => return refused(error),
+    };
+    let stop = nvt_support::program::stop_signal();
+    let kept = nvt_fleet::history::run(client, consumer, history.store(), stop).await;
+    let _ = stopping.send(true);
+    if let Some(web) = web {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), web).await;
+    }
+    history.stop(std::time::Duration::from_secs(1)).await;
+    match kept {
+        Ok(kept) => {
+            tracing::info!(written = kept.written, bad = kept.bad, write_errors = kept.write_errors, "history stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("nvt-fleet history: {error}");
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,5 @@
-// The live page: every second, /api/clients updates each client's card and /api/events the
-// list of latest events. Everything a peer or a
+// The live page: every second, /api/clients updates each client's card (history.js keeps the
+// event history). Everything a peer or a
 // model provides (addresses, model ids, labels) is set as text, never parsed as HTML, and the
 // page's Content-Security-Policy allows no inline script.
 'use strict';
@@ -92,46 +92,5 @@ async function refresh() {
   document.body.dataset.updates = String(Number(document.body.dataset.updates) + 1);
 }
 
-/** One event's line: its snapshot (when it has one), then what happened. */
-function eventItem(e) {
-  const o = e.after;
-  const item = el('li', 'event ' + e.type);
-  item.dataset.id = o.id;
-  if (e.snapshot_url) {
-    const img = el('img');
-    img.alt = 'snapshot';
-    img.src = e.snapshot_url;
-    watchImage(img);
-    item.append(img);
-  }
-  const text = el('div', 'what');
-  text.append(el('b', null, `${o.label} #${o.track_id}`), el('span', 'kind', e.type));
-  const when = new Date(o.frame_time * 1000).toLocaleTimeString();
-  const stayed = o.end_time === null ? 'in view' : `stayed ${fmt(o.end_time - o.start_time)} s`;
-  text.append(el('small', null, `${o.camera} · ${when} · best ${fmt(o.top_score, 2)} · ${stayed}`));
-  item.append(text);
-  return item;
-}
-
-let shownEvents = '';
-
-async function refreshEvents() {
-  let list;
-  try {
-    list = await (await fetch('/api/events', { cache: 'no-store' })).json();
-  } catch (e) {
-    return;
-  }
-  // The list is rebuilt only when it changed, so thumbnails are not fetched again every second.
-  const shown = list.slice(0, 20).map(e => `${e.type} ${e.after.id} ${e.after.frame_time}`).join('|');
-  if (shown === shownEvents) return;
-  shownEvents = shown;
-  const root = document.getElementById('event-list');
-  root.replaceChildren(...(list.length ? list.slice(0, 20).map(eventItem) : [el('li', 'none', 'No events yet.')]));
-  document.body.dataset.events = String(list.length);
-}
-
 refresh();
-refreshEvents();
 setInterval(refresh, 1000);
-setInterval(refreshEvents, 1000);
