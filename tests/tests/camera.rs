@@ -552,6 +552,30 @@ async fn the_camera_socket_has_the_doors_of_the_web_view_and_a_bad_page_costs_on
     server.stop().await;
 }
 
+/// A page that floods pings and never reads the pongs costs the server a bounded write buffer,
+/// not a pong kept for every ping (400 MB of pings here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_that_reads_nothing_costs_a_bounded_buffer() {
+    let dir = temp_dir("camera-pings");
+    let (server, web) = start_server(&dir, |c| c.limits.read_timeout = Duration::from_secs(120)).await;
+    let mut camera = RawCamera::open(web, "", &[("origin", &format!("http://{web}"))]).await.expect("socket");
+    let rss_mib = || {
+        let status = std::fs::read_to_string("/proc/self/status").expect("status");
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS").to_owned();
+        line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("kB") / 1024
+    };
+    let before = rss_mib();
+    let payload = vec![7u8; 125];
+    for _ in 0..3_200_000u32 {
+        if camera.socket.send(Message::Ping(payload.clone().into())).await.is_err() {
+            break;
+        }
+    }
+    let grown = rss_mib().saturating_sub(before);
+    assert!(grown < 150, "the server kept {grown} MiB of pongs nobody read");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_web_token_the_camera_socket_needs_it_and_max_clients_holds() {
     let dir = temp_dir("camera-token");

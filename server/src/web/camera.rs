@@ -91,7 +91,10 @@ async fn connect(
     // One message may hold a whole exchange's worth: the length, the largest frame, the echo.
     let largest = shared.config.limits.max_frame_bytes + 2 * FIELD_LEN;
     let (stop, outside) = (state.stop, shared.outside.clone());
-    upgrade.max_message_size(largest).max_frame_size(largest).on_upgrade(move |socket| {
+    // What the server writes and the page does not read (pongs to a flood of pings) may pile up
+    // to this much, then the socket is dropped: the replies themselves are a few KiB.
+    let unread = 1 << 20;
+    upgrade.max_message_size(largest).max_frame_size(largest).max_write_buffer_size(unread).on_upgrade(move |socket| {
         outside.track_future(async move {
             let stream = Box::new(CameraSocket::new(socket));
             session::serve_admitted(stream, peer.to_string(), name, shared, stop).await;
