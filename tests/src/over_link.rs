@@ -194,17 +194,24 @@ async fn nvt_to_nvt(spec: LinkSpec, length: Duration, setup: &Setup) -> anyhow::
     let link = Link::start(server.addr, spec).await?;
     let summary = nvt_client::run(nvt_client(link.addr, length, &client_log)?, CancellationToken::new()).await?;
     server.stop().await;
-    let mut outcome = Outcome {
-        seconds: length.as_secs_f64(),
-        sends: summary.sent + summary.repeats,
-        accepted: summary.accepted,
-        stale: summary.stale,
-        up_bytes_per_s: link.carried.up.load(Ordering::Relaxed) as f64 / length.as_secs_f64(),
-        ..Outcome::default()
-    };
+    let mut outcome = Outcome::of_client(&summary, length, &link);
     client_choices(&client_log, &mut outcome);
     server_ages(&server_log, &mut outcome);
     Ok(outcome)
+}
+
+impl Outcome {
+    /// What nvt-client's run of `length` through `link` counted.
+    fn of_client(summary: &nvt_client::Summary, length: Duration, link: &Link) -> Self {
+        Outcome {
+            seconds: length.as_secs_f64(),
+            sends: summary.sent + summary.repeats,
+            accepted: summary.accepted,
+            stale: summary.stale,
+            up_bytes_per_s: link.carried.up.load(Ordering::Relaxed) as f64 / length.as_secs_f64(),
+            ..Outcome::default()
+        }
+    }
 }
 
 async fn original_to_nvt(spec: LinkSpec, length: Duration, setup: &Setup) -> anyhow::Result<Outcome> {
@@ -233,14 +240,7 @@ async fn nvt_to_original(spec: LinkSpec, length: Duration, setup: &Setup) -> any
     let link = Link::start(server.addr, spec).await?;
     let summary = nvt_client::run(nvt_client(link.addr, length, &client_log)?, CancellationToken::new()).await?;
     let seen = tokio::task::spawn_blocking(move || server.stop()).await?;
-    let mut outcome = Outcome {
-        seconds: length.as_secs_f64(),
-        sends: summary.sent + summary.repeats,
-        accepted: summary.accepted,
-        stale: summary.stale,
-        up_bytes_per_s: link.carried.up.load(Ordering::Relaxed) as f64 / length.as_secs_f64(),
-        ..Outcome::default()
-    };
+    let mut outcome = Outcome::of_client(&summary, length, &link);
     client_choices(&client_log, &mut outcome);
     if seen.ages_ms.len() > 2 {
         let q = quantiles(seen.ages_ms[2..].to_vec(), &[0.5, 0.95]);

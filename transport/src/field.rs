@@ -6,6 +6,7 @@
 //! space padding) and refuse everything else with a [`CodecError`].
 
 use crate::error::CodecError;
+use crate::refusal::Refusal;
 
 /// Width of the timestamp, length and echo fields.
 pub const FIELD_LEN: usize = 32;
@@ -99,6 +100,18 @@ fn trimmed<'a>(field: &'a [u8], name: &'static str) -> Result<&'a [u8], CodecErr
     let start = field.iter().position(|c| !is_space(c)).unwrap_or(field.len());
     let end = field.iter().rposition(|c| !is_space(c)).map_or(start, |i| i + 1);
     Ok(&field[start..end])
+}
+
+impl Refusal {
+    /// The field that carries the refusal: `!`, the reason word, space padded.
+    pub fn field(&self) -> Field {
+        let mut field = [b' '; FIELD_LEN];
+        field[0] = b'!';
+        let word = self.word().as_bytes();
+        let n = word.len().min(FIELD_LEN - 1);
+        field[1..=n].copy_from_slice(&word[..n]);
+        field
+    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@
 //! "Refusals"): instead of the first timestamp it sends one 32-byte field, `!` and a reason word,
 //! space padded, then closes the connection. `!` never starts a timestamp, so a client tells a
 //! refusal from the first exchange by its first byte; a client that knows no refusals fails on
-//! it as on any malformed timestamp.
-
-use crate::field::FIELD_LEN;
+//! it as on any malformed timestamp. The field itself is made where the protocol's fields are
+//! ([`crate::field`]).
 
 /// Why a server refused a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,16 +29,6 @@ impl Refusal {
             Self::Tls => "tls",
             Self::Other(word) => word,
         }
-    }
-
-    /// The 32-byte field that carries the refusal.
-    pub fn field(&self) -> [u8; FIELD_LEN] {
-        let mut field = [b' '; FIELD_LEN];
-        field[0] = b'!';
-        let word = self.word().as_bytes();
-        let n = word.len().min(FIELD_LEN - 1);
-        field[1..=n].copy_from_slice(&word[..n]);
-        field
     }
 
     /// Reads a refusal from the first bytes a server sent; `None` when they are not one.
@@ -79,6 +68,7 @@ impl std::fmt::Display for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::field::FIELD_LEN;
 
     #[test]
     fn refusals_travel_as_one_field_and_read_back() {
