@@ -142,9 +142,14 @@ pub async fn serve_admitted(
         outcome = exchange_loop(stream, &client, &shared) => outcome,
         () = stop.cancelled() => Ok(()),
     };
+    // The same camera connecting again now waits for its name rather than taking another, while
+    // its frames finish and its session is torn down.
+    camera.leaving();
     match outcome {
-        Ok(()) => {}
-        Err(error) if error.is_clean_close() => finish_frames(&client, &stop).await,
+        // A client that left cleanly, or one still streaming when the server stops: the frames
+        // it was promised finish (an accepted frame is detected, logged and evented).
+        Ok(()) => finish_frames(&client).await,
+        Err(error) if error.is_clean_close() => finish_frames(&client).await,
         Err(error @ TransportError::ForeignClient(foreign)) => {
             Counters::bump(&shared.connections.failed);
             if let Some(held_back) = shared.may_hint(foreign) {
@@ -159,8 +164,6 @@ pub async fn serve_admitted(
         }
     }
     client.frames.close();
-    // The same camera connecting again now waits for its name rather than taking another.
-    camera.leaving();
     let (frames, output, leaving) = (Arc::clone(&shared.frames), Arc::clone(&shared.output), Arc::clone(&client));
     let _ = tokio::task::spawn_blocking(move || {
         frames.unregister(&leaving);
@@ -195,12 +198,13 @@ pub async fn serve_admitted(
 /// How long the frames a client left behind may take to finish.
 const FINISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Lets the frames of a client that left cleanly (a `--frames` run, a file's end) finish their
-/// way through the frame path, so that its last frame is logged too; within [`FINISH_LIMIT`],
-/// and no longer than the server runs.
-async fn finish_frames(client: &Feed, stop: &CancellationToken) {
+/// Lets the frames of a client that left cleanly (a `--frames` run, a file's end), or that was
+/// streaming when the server stopped, finish their way through the frame path, so that its last
+/// frame is logged too; within [`FINISH_LIMIT`]. The frame path stops only once the sessions
+/// have ended, and the server's shutdown budget bounds the wait.
+async fn finish_frames(client: &Feed) {
     let deadline = tokio::time::Instant::now() + FINISH_LIMIT;
-    while client.counters.snapshot().in_flight() > 0 && tokio::time::Instant::now() < deadline && !stop.is_cancelled() {
+    while client.counters.snapshot().in_flight() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

@@ -74,8 +74,10 @@ async fn against_nvt_server(setting: Setting) {
     let repeats = late.iter().filter(|r| r["repeat"] == true).count();
     let distinct = late.len() - repeats;
     // An original server asks again at once: ~28 repeats a frame at 1 fps. Paced, about none;
-    // a busy machine's jitter may cost one now and then.
-    assert!(distinct > 0 && repeats <= distinct + 2, "{repeats} repeats for {distinct} frames at {setting:?}");
+    // a busy machine's jitter (this suite runs a 60 fps and a 30 fps stream beside it) may make
+    // a frame later than the pacer's margin and the client's 30 ms wait, which costs a repeat or
+    // two for that frame (10 for 7 frames seen once on a loaded CI machine).
+    assert!(distinct > 0 && repeats <= 2 * distinct + 2, "{repeats} repeats for {distinct} frames at {setting:?}");
 }
 
 fn against_original_server(setting: Setting) {
