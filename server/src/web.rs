@@ -74,7 +74,7 @@ pub fn start(
         .merge(nvt_history::api::routes(history_api(&shared)))
         .layer(axum::middleware::from_fn_with_state(gate, guard::guard));
     Ok(tokio::spawn(async move {
-        let listener = listener::Capped::new(listener, listener::MAX_CONNECTIONS, tls);
+        let listener = listener::Capped::new(listener, listener::MAX_CONNECTIONS, listener::MAX_PER_ADDRESS, tls);
         let app = app.into_make_service_with_connect_info::<listener::Peer>();
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
             tracing::error!(%error, "web view stopped");

@@ -8,8 +8,10 @@ use futures_util::{SinkExt, StreamExt};
 use nvt_capture::SourceSpec;
 use nvt_detect::{Detector, DetectorOptions};
 use nvt_events::hub::Outputs;
+use nvt_events::mqtt::{MqttSettings, Publisher};
 use nvt_events::{EventSettings, Hub};
 use nvt_support::JsonLines;
+use nvt_tests::broker::{Mosquitto, Subscriber};
 use nvt_tests::browser::{fake_camera, Browser, Page};
 use nvt_tests::harness::{http_get, read_jsonl, temp_dir, TestServer};
 use serde_json::Value;
@@ -44,11 +46,26 @@ async fn start_server_on(
     http: std::net::TcpListener,
     adjust: impl FnOnce(&mut nvt_server::Config),
 ) -> (TestServer, SocketAddr) {
+    start_server_with(dir, http, None, adjust).await
+}
+
+/// As [`start_server_on`], publishing to the MQTT broker `mqtt` under the prefix `page` too.
+async fn start_server_with(
+    dir: &Path,
+    http: std::net::TcpListener,
+    mqtt: Option<&Mosquitto>,
+    adjust: impl FnOnce(&mut nvt_server::Config),
+) -> (TestServer, SocketAddr) {
     let web = http.local_addr().expect("addr");
+    let mqtt = mqtt.map(|broker| {
+        let mut settings = MqttSettings::from_url(&broker.url()).expect("url");
+        settings.prefix = "page".into();
+        Publisher::start(settings).expect("publisher")
+    });
     let outputs = Outputs {
         log: Some(Arc::new(JsonLines::open(dir.join("events.jsonl").to_str().expect("utf8")).expect("events"))),
         snapshots: None,
-        mqtt: None,
+        mqtt,
         others: Vec::new(),
     };
     let mut config = nvt_server::Config {
@@ -110,7 +127,10 @@ async fn the_page_streams_and_the_server_detects_tracks_and_makes_events_as_for_
     let _one = BROWSER.lock().await;
     let dir = temp_dir("camera-page");
     let scene = scene(&dir, (640, 480));
-    let (server, web) = start_server(&dir, |_| {}).await;
+    let broker = Mosquitto::start(&dir.join("broker"), "");
+    let subscriber = Subscriber::start(broker.addr, &["page/#", "homeassistant/#"]);
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, web) = start_server_with(&dir, http, Some(&broker), |_| {}).await;
     let browser = Browser::launch(&dir, &fake_camera(&scene));
     // The kiosk link: the name in the link starts the camera without a click.
     let mut page = browser.open(&format!("http://{web}/camera?name=door")).await;
@@ -192,6 +212,34 @@ async fn the_page_streams_and_the_server_detects_tracks_and_makes_events_as_for_
         assert_eq!(tracks.len(), 1, "{id}: one track id for the whole life");
         assert!(life.iter().all(|e| e["after"]["camera"] == "door"), "{id}");
     }
+
+    // MQTT, as for nvt-client: the same events in the same order, the camera's counts, and
+    // Home Assistant's entities for the page's camera.
+    assert!(
+        subscriber.wait_until(Duration::from_secs(10), |m| nvt_tests::broker::events(m, "page").len() >= ends.len()),
+        "the events reach the broker"
+    );
+    let messages = subscriber.messages();
+    let published: Vec<(String, String)> = nvt_tests::broker::events(&messages, "page")
+        .iter()
+        .map(|e| (e["type"].as_str().expect("type").to_owned(), e["after"]["id"].as_str().expect("id").to_owned()))
+        .collect();
+    let written: Vec<(String, String)> = ends
+        .iter()
+        .map(|e| (e["type"].as_str().expect("type").to_owned(), e["after"]["id"].as_str().expect("id").to_owned()))
+        .collect();
+    let mut first_seen = BTreeSet::new();
+    let published: Vec<_> = published.into_iter().filter(|key| first_seen.insert(key.clone())).collect();
+    assert_eq!(published, written, "the broker got the events file's events");
+    let topics: BTreeSet<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+    assert!(topics.contains("page/door/all") && topics.contains("page/door/available"), "{topics:?}");
+    for shape in ["red", "green"] {
+        assert!(topics.iter().any(|t| t.starts_with("page/door/") && t.contains(shape)), "{shape}: {topics:?}");
+    }
+    assert!(
+        topics.iter().any(|t| t.starts_with("homeassistant/") && t.contains("door") && t.ends_with("/config")),
+        "Home Assistant discovery for the page's camera: {topics:?}"
+    );
 }
 
 /// A tiny web server for another site: every request gets `page`.
@@ -277,6 +325,12 @@ async fn a_kiosk_link_opened_from_another_site_waits_for_a_click_before_the_came
     wait_accepted(&mut page, 3, Duration::from_secs(30)).await;
     let names: Vec<Value> = clients(web).await.iter().map(|c| c["camera"].clone()).collect();
     assert_eq!(names, vec![Value::from("lured")]);
+    // The page differs by the browser's word on where it was opened from: no cache keeps it, so
+    // a copy from the own site's kiosk link never answers a lure.
+    let (_, headers, _) = http_get(web, "/camera?name=lured", Duration::from_secs(2)).await;
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.to_ascii_lowercase());
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"), "{headers:?}");
+    assert!(header("vary").is_some_and(|v| v.contains("sec-fetch-site")), "{headers:?}");
     server.stop().await;
     let _ = std::fs::remove_file(&scene);
 }
@@ -604,19 +658,26 @@ async fn the_link_chooses_the_front_or_back_camera_and_the_size_the_page_streams
     let scene = scene(&dir, (1280, 720));
     let (server, web) = start_server(&dir, |_| {}).await;
     let browser = Browser::launch(&dir, &fake_camera(&scene));
-    let mut page = browser.open(&format!("http://{web}/camera?name=small&camera=front&size=640x480")).await;
+    // `quality=30` caps the JPEG quality the page encodes at; the kiosk link keeps the cap.
+    let mut page = browser.open(&format!("http://{web}/camera?name=small&camera=front&size=640x480&quality=30")).await;
     let small = wait_accepted(&mut page, 5, Duration::from_secs(30)).await;
     assert_eq!(small["width"], "640", "{small}");
+    let quality = small["quality"].as_str().and_then(|q| q.parse::<u32>().ok());
+    assert!(quality.is_some_and(|q| (1..=30).contains(&q)), "the cap holds: {small}");
     let asked = page.eval("video.srcObject.getVideoTracks()[0].getConstraints()").await;
     assert_eq!(asked["facingMode"], "user", "the front camera was asked for: {asked}");
     let shown = page.eval("[$('camera').value, $('size').value, $('kiosk').getAttribute('href')]").await;
     assert_eq!(shown[0], "user");
     assert_eq!(shown[1], "640x480");
-    assert_eq!(shown[2], "/camera?name=small&camera=user&size=640x480", "the page offers the kiosk link: {shown}");
+    assert_eq!(
+        shown[2], "/camera?name=small&camera=user&size=640x480&quality=30",
+        "the page offers the kiosk link: {shown}"
+    );
 
     page.navigate(&format!("http://{web}/camera?name=large&camera=back&size=1280x720")).await;
     let large = wait_accepted(&mut page, 5, Duration::from_secs(30)).await;
     assert_eq!(large["width"], "1280", "{large}");
+    assert!(large["quality"].as_str().and_then(|q| q.parse::<u32>().ok()).is_some_and(|q| q > 30), "uncapped: {large}");
     let asked = page.eval("video.srcObject.getVideoTracks()[0].getConstraints()").await;
     assert_eq!(asked["facingMode"], "environment", "the back camera was asked for: {asked}");
     server.stop().await;

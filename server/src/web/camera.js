@@ -35,6 +35,7 @@ const params = new URLSearchParams(location.search);
  * after three exchanges in a row that fit it). */
 class Fit {
   constructor(ceiling) {
+    this.ceiling = ceiling;
     this.rungs = [];
     for (const rung of LADDER) {
       const r = { ...rung, quality: Math.min(rung.quality, ceiling) };
@@ -428,6 +429,7 @@ async function start() {
   if (name) kiosk.searchParams.set('name', name);
   kiosk.searchParams.set('camera', $('camera').value.startsWith('device:') ? 'environment' : $('camera').value);
   kiosk.searchParams.set('size', $('size').value);
+  if (params.has('quality')) kiosk.searchParams.set('quality', String(fit.ceiling));
   $('kiosk').href = kiosk.pathname + kiosk.search;
   $('kiosk').textContent = kiosk.pathname + kiosk.search;
   try {

@@ -40,13 +40,17 @@ pub(super) fn routes() -> Router<WebState> {
 /// The page. A link that names the camera starts it at once (the kiosk link), but not when the
 /// browser says the page was opened from another site (`Sec-Fetch-Site`: a link or a script's
 /// navigation there): another site must not be able to start a visitor's camera, so the page
-/// then waits for a click on Start.
-async fn page(headers: HeaderMap) -> Html<Cow<'static, str>> {
+/// then waits for a click on Start. The two answers differ by that header alone, and neither is
+/// kept by a cache (`no-store`, `Vary`), so a page cached from the own site's link never answers
+/// another site's.
+async fn page(headers: HeaderMap) -> impl IntoResponse {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(site, Some("cross-site" | "same-site")) {
-        return Html(Cow::Owned(PAGE.replacen("<body ", "<body data-autostart=\"no\" ", 1)));
-    }
-    Html(Cow::Borrowed(PAGE))
+    let page = if matches!(site, Some("cross-site" | "same-site")) {
+        Cow::Owned(PAGE.replacen("<body ", "<body data-autostart=\"no\" ", 1))
+    } else {
+        Cow::Borrowed(PAGE)
+    };
+    ([(header::CACHE_CONTROL, "no-store"), (header::VARY, "Sec-Fetch-Site")], Html(page))
 }
 
 /// What the page asks for when it connects.

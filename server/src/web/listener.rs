@@ -1,13 +1,18 @@
-//! The web view's listener: at most [`MAX_CONNECTIONS`] connections at once, and each must send
-//! its first request head within [`HEAD_DEADLINE`]. Past the cap it stops accepting, so further
-//! connections wait in the kernel's queue instead of taking the process's file descriptors from
-//! the camera port; a peer that trickles its head, or sends none, is dropped at the deadline.
+//! The web view's listener: at most [`MAX_CONNECTIONS`] connections at once, at most
+//! [`MAX_PER_ADDRESS`] of them from one address, and each must send its first request head within
+//! [`HEAD_DEADLINE`]. Past the cap it stops accepting, so further connections wait in the kernel's
+//! queue instead of taking the process's file descriptors from the camera port; past an
+//! address's share, that address's new connections are closed at once, so that one peer holding
+//! idle connections cannot lock the others out; a peer that trickles its head, or sends none, is
+//! dropped at the deadline.
 
+use nvt_support::sync::lock;
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,6 +26,11 @@ use super::tls::WebStream;
 /// Most web connections at once.
 pub const MAX_CONNECTIONS: usize = 64;
 
+/// Most web connections at once from one address: a browser opens at most six to a host (plus
+/// a camera page's socket), so a few browsers on one machine fit, and one peer cannot take all
+/// of [`MAX_CONNECTIONS`].
+pub const MAX_PER_ADDRESS: usize = 16;
+
 /// How long a new connection has to send its first request head.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -28,13 +38,53 @@ pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Capped {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    per_address: Arc<Shares>,
     tls: Option<TlsAcceptor>,
 }
 
 impl Capped {
-    /// Caps `inner` at `max` connections at once, each one TLS when `tls` is given.
-    pub fn new(inner: TcpListener, max: usize, tls: Option<TlsAcceptor>) -> Self {
-        Self { inner, slots: Arc::new(Semaphore::new(max)), tls }
+    /// Caps `inner` at `max` connections at once and `per_address` from one address, each one
+    /// TLS when `tls` is given.
+    pub fn new(inner: TcpListener, max: usize, per_address: usize, tls: Option<TlsAcceptor>) -> Self {
+        let shares = Shares { most: per_address, open: Mutex::new(HashMap::new()) };
+        Self { inner, slots: Arc::new(Semaphore::new(max)), per_address: Arc::new(shares), tls }
+    }
+}
+
+/// The connections open per address.
+struct Shares {
+    most: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in its address's share; given back when the connection ends.
+struct Share {
+    shares: Arc<Shares>,
+    ip: IpAddr,
+}
+
+impl Shares {
+    /// A place for a connection from `ip`, if its share has room.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Share> {
+        let mut open = lock(&self.open);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.most {
+            return None;
+        }
+        *count += 1;
+        Some(Share { shares: Arc::clone(self), ip })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = lock(&self.shares.open);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -50,8 +100,10 @@ impl axum::serve::Listener for Capped {
             };
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    // Past its share the address's connection is closed (dropped) at once.
+                    let Some(share) = self.per_address.take(addr.ip()) else { continue };
                     let _ = stream.set_nodelay(true);
-                    return (Guarded::new(WebStream::new(stream, self.tls.as_ref()), slot), addr);
+                    return (Guarded::new(WebStream::new(stream, self.tls.as_ref()), slot, share), addr);
                 }
                 // Out of descriptors and the like: give the slot back and breathe.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -74,17 +126,19 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Capp
     }
 }
 
-/// A web connection: its slot, and the deadline for its first request head.
+/// A web connection: its slot, its place in its address's share, and the deadline for its first
+/// request head.
 pub struct Guarded {
     stream: WebStream,
     _slot: OwnedSemaphorePermit,
+    _share: Share,
     /// Until the first head is in: the deadline, and how far "\r\n\r\n" has been matched.
     head: Option<(Pin<Box<Sleep>>, usize)>,
 }
 
 impl Guarded {
-    fn new(stream: WebStream, slot: OwnedSemaphorePermit) -> Self {
-        Self { stream, _slot: slot, head: Some((Box::pin(tokio::time::sleep(HEAD_DEADLINE)), 0)) }
+    fn new(stream: WebStream, slot: OwnedSemaphorePermit, share: Share) -> Self {
+        Self { stream, _slot: slot, _share: share, head: Some((Box::pin(tokio::time::sleep(HEAD_DEADLINE)), 0)) }
     }
 }
 
@@ -160,7 +214,7 @@ mod tests {
     async fn a_connection_without_a_head_is_dropped_at_the_deadline_and_past_the_cap_nobody_is_accepted() {
         let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = inner.local_addr().expect("addr");
-        let mut listener = Capped::new(inner, 1, None);
+        let mut listener = Capped::new(inner, 1, 1, None);
         let _first = TcpStream::connect(addr).await.expect("connect");
         let (mut guarded, _) = axum::serve::Listener::accept(&mut listener).await;
         // The one slot is taken: the next accept waits.
@@ -174,10 +228,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn past_its_share_an_address_is_closed_at_once_and_others_still_get_in() {
+        let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = inner.local_addr().expect("addr");
+        let mut listener = Capped::new(inner, 8, 2, None);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let _client = TcpStream::connect(addr).await.expect("connect");
+            held.push((axum::serve::Listener::accept(&mut listener).await, _client));
+        }
+        // A third from 127.0.0.1 is closed; one from 127.0.0.2 is served meanwhile.
+        let mut third = TcpStream::connect(addr).await.expect("connect");
+        let other = tokio::net::TcpSocket::new_v4().expect("socket");
+        other.bind("127.0.0.2:0".parse().expect("addr")).expect("bind another address");
+        let _other = other.connect(addr).await.expect("connect");
+        let (_, from) = axum::serve::Listener::accept(&mut listener).await;
+        assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 2]));
+        let mut buf = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await.expect("closed");
+        assert!(matches!(closed, Ok(0) | Err(_)), "the third connection was closed: {closed:?}");
+        // A connection that ends gives its place back.
+        held.pop();
+        let _again = TcpStream::connect(addr).await.expect("connect");
+        let (_, from) = axum::serve::Listener::accept(&mut listener).await;
+        assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[tokio::test]
     async fn once_the_head_is_in_there_is_no_deadline() {
         let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = inner.local_addr().expect("addr");
-        let mut listener = Capped::new(inner, 4, None);
+        let mut listener = Capped::new(inner, 4, 4, None);
         let mut client = TcpStream::connect(addr).await.expect("connect");
         client.write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("send");
         let (mut guarded, _) = axum::serve::Listener::accept(&mut listener).await;
