@@ -69,8 +69,9 @@ impl Admission {
     }
 }
 
-/// The address that stands for every address the same host could connect from.
-fn host_of(ip: IpAddr) -> IpAddr {
+/// The address that stands for every address the same host could connect from: loopback as
+/// one, an IPv6 /64 as one.
+pub(crate) fn host_of(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         IpAddr::V4(v4) => IpAddr::V4(v4),

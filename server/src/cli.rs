@@ -262,6 +262,17 @@ impl Args {
             (Some(cert), Some(key)) => Some(protect::acceptor(cert, key).context("--http-tls-cert")?),
             _ => None,
         };
+        if let (Some(addr), None) = (self.http, &http_token) {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    "the web view on {addr} has no --http-token-file: anyone who reaches it can watch every camera, \
+                     stream as a camera from /camera and switch the model"
+                );
+            }
+            if token.is_some() {
+                tracing::warn!("{}", crate::web::PROTECTED_WITHOUT_WEB_TOKEN);
+            }
+        }
         let web = crate::config::WebSettings {
             host_names: self.http_hosts.clone(),
             token: http_token,

@@ -26,6 +26,7 @@ mod listener;
 mod socket;
 mod tls;
 
+pub use camera::PROTECTED_WITHOUT_WEB_TOKEN;
 pub use guard::{Gate, CONTENT_SECURITY_POLICY};
 
 const PAGE: &str = include_str!("web/index.html");
@@ -56,7 +57,12 @@ pub fn start(
     let tls = web.tls.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, "web view and metrics");
-    let gate = Arc::new(Gate { port: addr.port(), names: web.host_names.clone(), token: web.token.clone() });
+    let gate = Arc::new(Gate {
+        port: addr.port(),
+        tls: web.tls.is_some(),
+        names: web.host_names.clone(),
+        token: web.token.clone(),
+    });
     let app = Router::new()
         .route("/", get(page))
         .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))

@@ -650,6 +650,25 @@ async fn with_a_web_token_the_camera_socket_needs_it_and_max_clients_holds() {
     server.stop().await;
 }
 
+/// A camera port that needs a token (protected mode) is not walked around through the page:
+/// without a web token the page may not stream; with one, the web token lets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_camera_port_is_not_walked_around_through_the_page() {
+    let dir = temp_dir("camera-protected");
+    let (server, web) = start_server(&dir, |c| c.guard.token = Some(b"camera-token".to_vec())).await;
+    assert_eq!(RawCamera::open(web, "?name=intruder", &[]).await.err(), Some(403));
+    assert!(clients(web).await.is_empty());
+    server.stop().await;
+    let (server, web) = start_server(&dir, |c| {
+        c.guard.token = Some(b"camera-token".to_vec());
+        c.web.token = Some(b"web-token".to_vec());
+    })
+    .await;
+    let mut page = RawCamera::open(web, "?name=door", &[("authorization", "Bearer web-token")]).await.expect("open");
+    assert_eq!(page.exchange(&nvt_tests::harness::synthetic_jpeg(1)).await, Some(b'1'));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_link_chooses_the_front_or_back_camera_and_the_size_the_page_streams_at() {
     let _one = BROWSER.lock().await;

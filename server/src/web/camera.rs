@@ -24,6 +24,11 @@ use nvt_pipeline::Counters;
 use nvt_transport::field::FIELD_LEN;
 use std::borrow::Cow;
 
+/// Why a page may not stream to a server whose camera port is protected and web view is not.
+pub const PROTECTED_WITHOUT_WEB_TOKEN: &str =
+    "the camera port needs a token (--token-file) and the web view has none: \
+     start nvt-server with --http-token-file too to let camera pages stream";
+
 const PAGE: &str = include_str!("camera.html");
 const SCRIPT: &str = include_str!("camera.js");
 const STYLE: &str = include_str!("camera.css");
@@ -77,6 +82,14 @@ async fn connect(
         }
     };
     let shared = state.shared;
+    // A camera port that needs a token must not be walked around through the page: without a
+    // web token of its own, the page may not stream.
+    if shared.config.guard.token.is_some() && shared.config.web.token.is_none() {
+        if let Some(held_back) = shared.may_log() {
+            tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {PROTECTED_WITHOUT_WEB_TOKEN}");
+        }
+        return (StatusCode::FORBIDDEN, PROTECTED_WITHOUT_WEB_TOKEN).into_response();
+    }
     let slot = match shared.admission.admit(peer.ip()) {
         Ok(slot) => slot,
         Err(refusal) => {

@@ -25,11 +25,17 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The cookie a browser keeps the token in after visiting `/?token=TOKEN`.
 pub const TOKEN_COOKIE: &str = "nvt_token";
 
+/// How long a browser keeps the token's cookie, in seconds: 400 days, the most browsers keep one,
+/// so that a kiosk phone's browser still has it after a restart.
+pub const COOKIE_MAX_AGE: u32 = 400 * 24 * 3600;
+
 /// Who may talk to the web view.
 #[derive(Debug, Clone, Default)]
 pub struct Gate {
     /// The port the web view serves.
     pub port: u16,
+    /// Whether it serves HTTPS: a `Host` without a port then means 443, not 80.
+    pub tls: bool,
     /// Host names besides IP addresses and `localhost` (`--http-host`).
     pub names: Vec<String>,
     /// The bearer token every request must carry (`--http-token-file`).
@@ -42,7 +48,7 @@ impl Gate {
         let (name, port) = split_host(host);
         let port_ok = match port {
             Some(port) => port == Some(self.port),
-            None => self.port == 80,
+            None => self.port == if self.tls { 443 } else { 80 },
         };
         let name = name.to_ascii_lowercase();
         let name_ok = name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
@@ -137,7 +143,11 @@ pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) 
             });
             let cookie = cookie.and_then(|token| {
                 let token = String::from_utf8_lossy(token);
-                HeaderValue::from_str(&format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/")).ok()
+                let secure = if gate.tls { "; Secure" } else { "" };
+                HeaderValue::from_str(&format!(
+                    "{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_MAX_AGE}{secure}"
+                ))
+                .ok()
             });
             let mut response = next.run(request).await;
             if let Some(cookie) = cookie {
@@ -172,7 +182,7 @@ mod tests {
     }
 
     fn gate() -> Gate {
-        Gate { port: 8080, names: vec!["cam-box.lan".into()], token: None }
+        Gate { port: 8080, tls: false, names: vec!["cam-box.lan".into()], token: None }
     }
 
     #[test]
@@ -194,6 +204,10 @@ mod tests {
         assert!(gate.host_allowed("[::1]"), "the colons inside the brackets are not a port");
         assert!(gate.host_allowed("[::1]:80"));
         assert!(!gate.host_allowed("[::1]:8080"));
+        // Over HTTPS the default port is 443: browsers leave it out of the Host header.
+        let https = Gate { port: 443, tls: true, ..gate.clone() };
+        assert!(https.host_allowed("localhost") && https.host_allowed("[::1]") && https.host_allowed("10.0.0.5"));
+        assert!(!Gate { port: 80, tls: true, ..gate }.host_allowed("localhost"), "HTTPS on port 80 has no default");
     }
 
     #[test]

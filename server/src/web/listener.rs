@@ -2,7 +2,8 @@
 //! [`MAX_PER_ADDRESS`] of them from one address, and each must send its first request head within
 //! [`HEAD_DEADLINE`]. Past the cap it stops accepting, so further connections wait in the kernel's
 //! queue instead of taking the process's file descriptors from the camera port; past an
-//! address's share, that address's new connections are closed at once, so that one peer holding
+//! address's share (a host's: loopback is one, an IPv6 /64 is one, as for `--max-clients-per-ip`),
+//! that address's new connections are closed at once, so that one peer holding
 //! idle connections cannot lock the others out; a peer that trickles its head, or sends none, is
 //! dropped at the deadline.
 
@@ -101,7 +102,7 @@ impl axum::serve::Listener for Capped {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     // Past its share the address's connection is closed (dropped) at once.
-                    let Some(share) = self.per_address.take(addr.ip()) else { continue };
+                    let Some(share) = self.per_address.take(crate::admission::host_of(addr.ip())) else { continue };
                     let _ = stream.set_nodelay(true);
                     return (Guarded::new(WebStream::new(stream, self.tls.as_ref()), slot, share), addr);
                 }
@@ -228,22 +229,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn past_its_share_an_address_is_closed_at_once_and_others_still_get_in() {
+    async fn past_its_share_a_host_is_closed_at_once_until_a_connection_ends() {
         let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = inner.local_addr().expect("addr");
         let mut listener = Capped::new(inner, 8, 2, None);
         let mut held = Vec::new();
         for _ in 0..2 {
-            let _client = TcpStream::connect(addr).await.expect("connect");
-            held.push((axum::serve::Listener::accept(&mut listener).await, _client));
+            let client = TcpStream::connect(addr).await.expect("connect");
+            held.push((axum::serve::Listener::accept(&mut listener).await, client));
         }
-        // A third from 127.0.0.1 is closed; one from 127.0.0.2 is served meanwhile.
-        let mut third = TcpStream::connect(addr).await.expect("connect");
-        let other = tokio::net::TcpSocket::new_v4().expect("socket");
-        other.bind("127.0.0.2:0".parse().expect("addr")).expect("bind another address");
-        let _other = other.connect(addr).await.expect("connect");
-        let (_, from) = axum::serve::Listener::accept(&mut listener).await;
-        assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 2]));
+        // A third from this host (127.0.0.2 is loopback too: the same host) is closed.
+        let third = tokio::net::TcpSocket::new_v4().expect("socket");
+        third.bind("127.0.0.2:0".parse().expect("addr")).expect("bind another loopback address");
+        let mut third = third.connect(addr).await.expect("connect");
+        let accepting = tokio::time::timeout(Duration::from_millis(500), axum::serve::Listener::accept(&mut listener));
+        assert!(accepting.await.is_err(), "nothing accepted past the share");
         let mut buf = [0u8; 1];
         let closed = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await.expect("closed");
         assert!(matches!(closed, Ok(0) | Err(_)), "the third connection was closed: {closed:?}");
@@ -251,7 +251,7 @@ mod tests {
         held.pop();
         let _again = TcpStream::connect(addr).await.expect("connect");
         let (_, from) = axum::serve::Listener::accept(&mut listener).await;
-        assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 1]));
+        assert!(from.ip().is_loopback());
     }
 
     #[tokio::test]
