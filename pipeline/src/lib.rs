@@ -8,12 +8,14 @@
 //! over NATS. Each finished frame becomes a [`record::FrameRecord`] with its detections,
 //! tracked per camera, and goes out through every [`Sink`]: the camera's next reply, the stage
 //! metrics, the events (objects, snapshots, MQTT), the web viewers' newest picture, the log and
-//! the window ([`display`]).
+//! the window ([`display`]). Each stage says whether detection is happening, and why not
+//! ([`detection`]).
 //!
 //! What it does not know: sockets, HTTP or the protocol. The server's session and web view are
 //! on one side of it, the outputs on the other.
 
 pub mod counters;
+pub mod detection;
 pub mod display;
 pub mod feed;
 pub mod frame;
@@ -27,6 +29,7 @@ pub mod stage;
 pub mod swap;
 
 pub use counters::{CounterValues, Counters};
+pub use detection::{Detection, DetectionState};
 pub use feed::{Feed, Incoming};
 pub use frame::Output;
 pub use metrics::Metrics;

@@ -9,6 +9,7 @@
 //! that the session never waits for it. Frames that are superseded before their turn are never
 //! decoded at all.
 
+use crate::detection::{DetectionState, Watch};
 use crate::feed::{Feed, Incoming};
 use crate::frame::{self, Decoded, Output, Results};
 use crate::panics;
@@ -40,6 +41,8 @@ struct Shared {
     stop: AtomicBool,
     output: Arc<Output>,
     max_pixels: u64,
+    /// Whether the model gives frames their detections (it can load and then fail on every one).
+    watch: Mutex<Watch>,
 }
 
 /// The feeds, and where the round robin goes next.
@@ -96,6 +99,7 @@ impl DetectorStage {
             stop: AtomicBool::new(false),
             output,
             max_pixels,
+            watch: Mutex::default(),
         });
         let mut stage = Self { shared, workers: Vec::new(), threads: Mutex::default() };
         for (n, detector) in detectors.into_iter().enumerate() {
@@ -181,6 +185,11 @@ impl FrameStage for DetectorStage {
 
     fn stop(&self) {
         self.stop_threads();
+    }
+
+    /// One state for every feed: they share the model.
+    fn detection(&self, _feed: Option<&Feed>, now: Instant) -> crate::Detection {
+        lock(&self.shared.watch).read(now)
     }
 }
 
@@ -315,7 +324,7 @@ fn infer_loop(detector: &mut Detector, worker: &Worker, shared: &Shared) {
         let result = if input.is_for(&preparer) { Ok(()) } else { preparer.prepare(&frame.image, &mut input) }
             .and_then(|()| detector.run(&input));
         lock(&worker.state).spare.push(input);
-        process(detector, &feed, frame, result, &shared.output);
+        process(detector, &feed, frame, result, shared);
         let busy = taken.elapsed();
         metrics.detector_busy_seconds.inc_by(busy.as_secs_f64());
         let mut state = lock(&worker.state);
@@ -347,6 +356,7 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
     let old = std::mem::replace(detector, new);
     let new = &*detector;
     let info = new.info();
+    let what = if old.info().id == info.id { "model reloaded; its file has not changed" } else { "model swapped" };
     tracing::info!(
         from = %old.info().id,
         to = %info.id,
@@ -354,7 +364,7 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
         classes = info.names.len(),
         load_ms = format!("{:.1}", ms(new.load_time())),
         warm_up_ms = format!("{:.1}", ms(new.warm_up_time())),
-        "model swapped"
+        "{what}"
     );
     let metrics = &output.metrics;
     metrics.model_info.reset();
@@ -374,11 +384,16 @@ fn process(
     feed: &Feed,
     frame: Decoded,
     result: Result<(Vec<Detection>, nvt_detect::Timings), DetectError>,
-    output: &Output,
+    shared: &Shared,
 ) {
     let (detections, timings) = match result {
-        Ok(found) => found,
+        Ok(found) => {
+            lock(&shared.watch).answered(Instant::now());
+            found
+        }
         Err(error) => {
+            let why = format!("the model {} fails on the frames: {error}", detector.info().id);
+            lock(&shared.watch).failed(crate::Detection::not(DetectionState::ModelFailed, why), Instant::now());
             feed.bump(|c| &c.detect_errors);
             if let Some(held_back) = feed.may_warn() {
                 tracing::warn!(peer = %feed.peer, seq = frame.seq, %error, held_back_since_last = held_back, "detection failed");
@@ -392,7 +407,7 @@ fn process(
         timings,
         remote: None,
     };
-    frame::finish(feed, output, frame, Some(results));
+    frame::finish(feed, &shared.output, frame, Some(results));
 }
 
 #[cfg(test)]
@@ -427,6 +442,7 @@ mod tests {
             stop: AtomicBool::new(false),
             output: Arc::new(Output { sinks: Vec::new(), metrics, track: nvt_events::TrackSettings::default() }),
             max_pixels: 1 << 24,
+            watch: Mutex::default(),
         };
         let feeds: Vec<Arc<Feed>> = (0..n)
             .map(|i| Arc::new(Feed::new(i as u64, format!("peer{i}"), format!("camera{i}"), None, Arc::clone(&totals))))

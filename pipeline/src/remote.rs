@@ -8,6 +8,7 @@
 //! strings are cut and escaped, its times bounded by the round trip, its labels by a set per
 //! camera.
 
+use crate::detection::{Detection, DetectionState, Watch};
 use crate::feed::{Feed, Incoming};
 use crate::frame::{self, Output, Results};
 use crate::metrics::Metrics;
@@ -108,6 +109,8 @@ struct Fleet {
     /// The labels each camera has taken from workers.
     labels: Arc<Mutex<LabelBook>>,
     metrics: Arc<FleetMetrics>,
+    /// Whether each feed's frames get answers, by feed id.
+    watches: Arc<Mutex<HashMap<u64, Watch>>>,
 }
 
 impl RemoteStage {
@@ -144,6 +147,7 @@ impl RemoteStage {
             deadline: Arc::default(),
             labels: Arc::default(),
             metrics: Arc::new(FleetMetrics { requests, deadline, labels_refused }),
+            watches: Arc::default(),
         };
         Self { fleet, threads: Mutex::default() }
     }
@@ -178,11 +182,29 @@ impl FrameStage for RemoteStage {
             gone.cancel();
             let _ = thread.join();
         }
+        lock(&self.fleet.watches).remove(&feed.id);
     }
 
     fn stop(&self) {
         for (_, gone) in lock(&self.threads).values() {
             gone.cancel();
+        }
+    }
+
+    /// A feed's own state; for the stage, `ok` when any feed gets answers, else the first
+    /// feed's trouble.
+    fn detection(&self, feed: Option<&Feed>, now: Instant) -> Detection {
+        let watches = lock(&self.fleet.watches);
+        match feed {
+            Some(feed) => watches.get(&feed.id).map_or_else(Detection::pending, |w| w.read(now)),
+            None => {
+                let states: Vec<Detection> = watches.values().map(|w| w.read(now)).collect();
+                if states.iter().any(|d| d.state == DetectionState::Ok) {
+                    Detection::ok()
+                } else {
+                    states.into_iter().find(|d| d.state != DetectionState::Pending).unwrap_or_else(Detection::pending)
+                }
+            }
         }
     }
 }
@@ -192,6 +214,17 @@ impl Fleet {
         self.metrics.requests.with_label_values(&[outcome]).inc();
     }
 
+    /// Notes whether `feed`'s frame got an answer (`None`) or not, and why.
+    fn saw(&self, feed: &Feed, trouble: Option<(DetectionState, String)>) {
+        let now = Instant::now();
+        let mut watches = lock(&self.watches);
+        let watch = watches.entry(feed.id).or_default();
+        match trouble {
+            None => watch.answered(now),
+            Some((state, why)) => watch.failed(Detection::not(state, why), now),
+        }
+    }
+
     /// Sends one of `feed`'s frames and finishes it with the reply; decodes it meanwhile.
     /// `gone` gives the request up.
     fn process(&self, feed: &Feed, frame: Incoming, gone: &CancellationToken) {
@@ -199,12 +232,20 @@ impl Fleet {
             // The broker is away: the frame is not sent (nothing piles up to flood the workers
             // when it is back); the feed's newest frame goes once it is.
             self.outcome("disconnected");
+            self.saw(
+                feed,
+                Some((
+                    DetectionState::NoWorkers,
+                    "the NATS server does not answer (--nats); detection resumes once it is back".into(),
+                )),
+            );
             std::thread::sleep(RETRY_AFTER);
             return;
         }
         let max_payload = self.nats.server_info().max_payload;
         if max_payload > 0 && frame.payload.len() + HEADER_ROOM > max_payload {
             self.outcome("too_large");
+            self.saw(feed, Some((DetectionState::Failing, format!("frames of {} bytes are larger than the NATS server's max_payload ({max_payload}); raise it in its config", frame.payload.len()))));
             if let Some(held_back) = feed.may_warn() {
                 tracing::warn!(peer = %feed.peer, bytes = frame.payload.len(), max_payload, held_back_since_last = held_back,
                     "frame too large for the NATS server's max_payload; not sent to the workers (raise max_payload in its config)");
@@ -254,6 +295,7 @@ impl Fleet {
             Err(_) => {
                 lock(&self.deadline).missed();
                 self.outcome("abandoned");
+                self.saw(feed, Some((DetectionState::NoWorkers, late(deadline))));
                 return;
             }
             Ok(Err(error)) => {
@@ -267,6 +309,18 @@ impl Fleet {
                     _ => ("failed", true),
                 };
                 self.outcome(outcome);
+                let trouble = match error.kind() {
+                    RequestErrorKind::TimedOut => (DetectionState::NoWorkers, late(deadline)),
+                    RequestErrorKind::NoResponders => (
+                        DetectionState::NoWorkers,
+                        format!(
+                            "no worker answers on {}: start nvt-worker with the same --nats and --group",
+                            self.subject
+                        ),
+                    ),
+                    _ => (DetectionState::Failing, format!("detection requests fail: {error}")),
+                };
+                self.saw(feed, Some(trouble));
                 if let Some(held_back) = feed.may_warn() {
                     tracing::warn!(peer = %feed.peer, %error, deadline_ms = ms(deadline), held_back_since_last = held_back, "detection request {outcome}");
                 }
@@ -280,6 +334,8 @@ impl Fleet {
             Ok(reply) if reply.error.is_none() => reply,
             Ok(reply) => {
                 self.outcome("worker_error");
+                let why = format!("worker {} cannot detect: {}", reply.worker, reply.error.as_deref().unwrap_or(""));
+                self.saw(feed, Some((DetectionState::ModelFailed, why)));
                 feed.bump(|c| &c.detect_errors);
                 if let Some(held_back) = feed.may_warn() {
                     tracing::warn!(peer = %feed.peer, worker = %reply.worker, error = reply.error.as_deref().unwrap_or(""), held_back_since_last = held_back, "the worker could not process the frame");
@@ -288,6 +344,7 @@ impl Fleet {
             }
             Err(error) => {
                 self.outcome("bad_reply");
+                self.saw(feed, Some((DetectionState::Failing, format!("a worker's reply was refused: {error}"))));
                 if let Some(held_back) = feed.may_warn() {
                     tracing::warn!(peer = %feed.peer, %error, held_back_since_last = held_back, "a worker's reply was refused");
                 }
@@ -295,6 +352,7 @@ impl Fleet {
             }
         };
         self.outcome("answered");
+        self.saw(feed, None);
         lock(&self.deadline).observe(round_trip_ms);
         let t = reply.timings.bounded(round_trip_ms);
         let worker_ms = t.total();
@@ -322,6 +380,11 @@ impl Fleet {
         };
         frame::finish(feed, &self.output, decoded, Some(results));
     }
+}
+
+/// Why a feed has no detections when no worker answered in time.
+fn late(deadline: Duration) -> String {
+    format!("no worker answered within {} ms: the workers are busy, slow or gone", deadline.as_millis())
 }
 
 #[cfg(test)]

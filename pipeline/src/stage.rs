@@ -3,6 +3,7 @@
 //! ([`crate::local::DetectorStage`]). The session hands frames over through the feed's
 //! newest-wins slot and tells the stage; it never asks which stage it has.
 
+use crate::detection::Detection;
 use crate::feed::{Feed, Incoming};
 use crate::frame::{self, Output};
 use nvt_capture::slot::Taken;
@@ -10,7 +11,7 @@ use nvt_support::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A stage that takes each feed's newest frame from its slot and finishes it.
 pub trait FrameStage: Send + Sync {
@@ -23,6 +24,9 @@ pub trait FrameStage: Send + Sync {
     fn unregister(&self, feed: &Arc<Feed>);
     /// Finishes the frames in hand and stops.
     fn stop(&self);
+    /// Whether `feed`'s frames get detections at `now`, and if not why; for the stage as a whole
+    /// without a feed.
+    fn detection(&self, feed: Option<&Feed>, now: Instant) -> Detection;
 }
 
 /// Starts a thread named `name` that hands each of `feed`'s newest frames to `each`, until the
@@ -47,12 +51,14 @@ pub struct DecodeOnly {
     output: Arc<Output>,
     max_pixels: u64,
     workers: Mutex<HashMap<u64, JoinHandle<()>>>,
+    why: Detection,
 }
 
 impl DecodeOnly {
-    /// Decodes frames of at most `max_pixels` and sends them to `output`.
-    pub fn new(output: Arc<Output>, max_pixels: u64) -> Self {
-        Self { output, max_pixels, workers: Mutex::default() }
+    /// Decodes frames of at most `max_pixels` and sends them to `output`; `why` says why there is
+    /// no detection (the web view shows it).
+    pub fn new(output: Arc<Output>, max_pixels: u64, why: Detection) -> Self {
+        Self { output, max_pixels, workers: Mutex::default(), why }
     }
 }
 
@@ -78,4 +84,8 @@ impl FrameStage for DecodeOnly {
     }
 
     fn stop(&self) {}
+
+    fn detection(&self, _feed: Option<&Feed>, _now: Instant) -> Detection {
+        self.why.clone()
+    }
 }

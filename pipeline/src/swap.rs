@@ -3,14 +3,19 @@
 //! takes over (the old model keeps serving and an error says why). Reloads come from a watcher
 //! of the `--model` file (a rename onto it, as deploy tools do, or a write in place), SIGHUP, and
 //! `POST /api/model`. After a switch to another file, SIGHUP reloads that file and a change to the
-//! `--model` file loads the `--model` file again. `/metrics` counts reloads by outcome.
+//! `--model` file loads the `--model` file again (the log says so at the switch, and when it
+//! happens). `/metrics` counts reloads by outcome; [`status`] holds the latest, which
+//! `POST /api/model` waits for and `/api/status` shows.
+
+pub mod status;
 
 use crate::local::DetectorStage;
 use crate::metrics::Metrics;
 use crate::panics;
 use nvt_detect::{Detector, DetectorOptions};
+use status::ReloadStatus;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,9 +47,14 @@ enum Request {
     Changed,
 }
 
+/// A request and its ticket.
+type Ticketed = (Request, u64);
+
 /// Asks the loader thread for a reload.
 pub struct Reloader {
-    requests: Mutex<Sender<Request>>,
+    requests: Mutex<Sender<Ticketed>>,
+    tickets: Arc<AtomicU64>,
+    status: tokio::sync::watch::Receiver<ReloadStatus>,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -54,23 +64,42 @@ impl Reloader {
     pub fn start(source: ModelSource, stage: Arc<DetectorStage>, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
+        let tickets = Arc::new(AtomicU64::new(0));
+        let (news, status) = tokio::sync::watch::channel(ReloadStatus::serving(&source.path));
         let mut threads = Vec::new();
         let (path, watch) = (source.path.clone(), source.watch);
-        let loader = move || load_loop(&source, &stage, &rx, &metrics);
+        let loader = move || load_loop(&source, &stage, &rx, &metrics, &news);
         threads.push(std::thread::Builder::new().name("model loader".into()).spawn(loader)?);
         if watch {
-            let (tx, stop) = (tx.clone(), Arc::clone(&stop));
-            let watcher = move || watch_loop(&path, &tx, &stop);
+            let (tx, stop, tickets) = (tx.clone(), Arc::clone(&stop), Arc::clone(&tickets));
+            let watcher = move || watch_loop(&path, &tx, &tickets, &stop);
             threads.push(std::thread::Builder::new().name("model watcher".into()).spawn(watcher)?);
         }
-        Ok(Self { requests: Mutex::new(tx), stop, threads: Mutex::new(threads) })
+        Ok(Self { requests: Mutex::new(tx), tickets, status, stop, threads: Mutex::new(threads) })
     }
 
     /// Reloads the model file, or loads `path` instead (which then becomes the model file).
-    pub fn request(&self, path: Option<PathBuf>) {
+    /// Returns the request's ticket, for [`Reloader::outcome`].
+    pub fn request(&self, path: Option<PathBuf>) -> u64 {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed) + 1;
         if let Ok(tx) = self.requests.lock() {
-            let _ = tx.send(path.map_or(Request::Reload, Request::Switch));
+            let _ = tx.send((path.map_or(Request::Reload, Request::Switch), ticket));
         }
+        ticket
+    }
+
+    /// The loader's latest news.
+    pub fn status(&self) -> ReloadStatus {
+        self.status.borrow().clone()
+    }
+
+    /// The outcome of the load that answered `ticket`, once it has ended; `None` when it takes
+    /// longer than `within` (or the loader has stopped).
+    pub async fn outcome(&self, ticket: u64, within: Duration) -> Option<ReloadStatus> {
+        let mut status = self.status.clone();
+        let answered = tokio::time::timeout(within, status.wait_for(|s| s.done >= ticket)).await;
+        let status = answered.ok()?.ok()?.clone();
+        Some(status)
     }
 
     /// Stops the threads, after any load under way.
@@ -87,13 +116,20 @@ impl Reloader {
     }
 }
 
-fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Request>, metrics: &Metrics) {
+fn load_loop(
+    source: &ModelSource,
+    stage: &DetectorStage,
+    requests: &Receiver<Ticketed>,
+    metrics: &Metrics,
+    news: &tokio::sync::watch::Sender<ReloadStatus>,
+) {
     let mut path = source.path.clone();
-    while let Ok(request) = requests.recv() {
+    while let Ok((request, ticket)) = requests.recv() {
         // Requests that piled up while a load ran collapse into one: the last that names a
-        // file wins, a plain reload gives way to any of them.
-        let mut wanted = request;
-        while let Ok(next) = requests.try_recv() {
+        // file wins, a plain reload gives way to any of them. The load answers them all.
+        let (mut wanted, mut done) = (request, ticket);
+        while let Ok((next, ticket)) = requests.try_recv() {
+            done = done.max(ticket);
             if !matches!(next, Request::Reload) {
                 wanted = next;
             }
@@ -112,25 +148,49 @@ fn load_loop(source: &ModelSource, stage: &DetectorStage, requests: &Receiver<Re
             Request::Changed => path.clone(),
         };
         tracing::info!(model = %target.display(), "loading a new model");
+        news.send_modify(|s| s.loading(&target));
         // A file that fails to load, or makes the loader panic, changes nothing: the old model
         // keeps serving and later reloads still read the file that last worked.
         let load = || (0..source.workers.max(1)).map(|_| Detector::load(&target, source.options.clone())).collect();
-        match panics::caught(metrics, "model loader", load) {
+        let failure = match panics::caught(metrics, "model loader", load) {
             Some(Ok(detectors)) => {
-                metrics.model_reloads.with_label_values(&["loaded"]).inc();
                 stage.offer(detectors);
+                if target != source.path && target != path {
+                    switched(source, &target);
+                }
                 path = target;
+                None
             }
             Some(Err(error)) => {
-                metrics.model_reloads.with_label_values(&["failed"]).inc();
                 let error: nvt_detect::DetectError = error;
-                tracing::error!(model = %target.display(), %error, "model reload failed; the old model keeps serving");
+                tracing::error!(model = %target.display(), "model reload failed; the old model keeps serving: {error}");
+                Some(error.to_string())
             }
             None => {
-                metrics.model_reloads.with_label_values(&["failed"]).inc();
                 tracing::error!(model = %target.display(), "model reload failed; the old model keeps serving");
+                Some("the loader failed on this file (a bug: see the log)".to_owned())
             }
-        }
+        };
+        let outcome = if failure.is_some() { "failed" } else { "loaded" };
+        metrics.model_reloads.with_label_values(&[outcome]).inc();
+        news.send_modify(|s| s.ended(done, failure, crate::record::unix_now()));
+    }
+}
+
+/// Says, at a switch to another file, what becomes of the `--model` file.
+fn switched(source: &ModelSource, target: &Path) {
+    if source.watch {
+        tracing::info!(
+            serving = %target.display(),
+            watched = %source.path.display(),
+            "switched to another model file; the --model file is still watched: a change to it loads it again in place of this one"
+        );
+    } else {
+        tracing::info!(
+            serving = %target.display(),
+            model = %source.path.display(),
+            "switched to another model file; SIGHUP reloads this one, not the --model file"
+        );
     }
 }
 
@@ -166,7 +226,7 @@ fn signature(path: &Path) -> Option<(u64, SystemTime, u64)> {
 
 /// Asks for a reload once a change to the file has held still for one look, so that a file
 /// being written is not loaded half-written.
-fn watch_loop(path: &Path, requests: &Sender<Request>, stop: &AtomicBool) {
+fn watch_loop(path: &Path, requests: &Sender<Ticketed>, tickets: &AtomicU64, stop: &AtomicBool) {
     let mut current = signature(path);
     let mut changed = None;
     while !stop.load(Ordering::Relaxed) {
@@ -176,7 +236,8 @@ fn watch_loop(path: &Path, requests: &Sender<Request>, stop: &AtomicBool) {
             (Some(sig), Some(pending)) if sig == pending => {
                 changed = None;
                 current = Some(sig);
-                if requests.send(Request::Changed).is_err() {
+                let ticket = tickets.fetch_add(1, Ordering::Relaxed) + 1;
+                if requests.send((Request::Changed, ticket)).is_err() {
                     return;
                 }
             }

@@ -142,6 +142,7 @@ fn handlers(
     }
     sinks.push(Box::new(WindowSink));
     let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics), track: config.track.clone() });
+    let had_model = !config.detectors.is_empty();
     let detector = detector_stage(std::mem::take(&mut config.detectors), &output, config.max_pixels);
     let reloader = match (config.model_source.take(), &detector) {
         (Some(source), Some(stage)) => match Reloader::start(source, Arc::clone(stage), Arc::clone(&metrics)) {
@@ -172,7 +173,7 @@ fn handlers(
             config.max_pixels,
             &metrics,
         )),
-        (None, None) => Arc::new(DecodeOnly::new(Arc::clone(&output), config.max_pixels)),
+        (None, None) => Arc::new(DecodeOnly::new(Arc::clone(&output), config.max_pixels, no_detection(had_model))),
     };
     Arc::new(Shared {
         config,
@@ -190,6 +191,20 @@ fn handlers(
         lifecycle: Mutex::new(Throttle::new(std::time::Duration::from_millis(50))),
         hints: Mutex::new([(); 3].map(|()| Throttle::new(std::time::Duration::from_secs(1)))),
     })
+}
+
+/// Why a server without a detector stage does not detect: none was asked for, or its threads
+/// could not start.
+fn no_detection(had_model: bool) -> nvt_pipeline::Detection {
+    use nvt_pipeline::{Detection, DetectionState::NoModel};
+    if had_model {
+        Detection::not(NoModel, "the detector could not start (see the log); frames are only decoded")
+    } else {
+        Detection::not(
+            NoModel,
+            "the server runs without a model: start it with --model FILE, or --nats URL to send frames to nvt-worker processes",
+        )
+    }
 }
 
 /// The detector stage around the loaded model, one session per worker; `None` without a model

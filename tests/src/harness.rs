@@ -199,7 +199,8 @@ pub async fn http_get(
     (status, headers, raw[split + 4..].to_vec())
 }
 
-/// A plain HTTP/1.0 POST with a JSON body: the status code and the body.
+/// A plain HTTP/1.0 POST with a JSON body: the status code and the body. Waits up to 40 s for
+/// the answer (`POST /api/model` answers once the load has ended, within 30 s).
 pub async fn http_post(addr: SocketAddr, path: &str, json: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -209,7 +210,7 @@ pub async fn http_post(addr: SocketAddr, path: &str, json: &str) -> (u16, String
     );
     sock.write_all(request.as_bytes()).await.expect("request");
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sock.read_to_end(&mut raw)).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(40), sock.read_to_end(&mut raw)).await;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();

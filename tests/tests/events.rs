@@ -436,3 +436,46 @@ async fn an_original_client_reads_replies_with_camera_and_track_ids_in_1024_byte
     }
     assert!(tracked >= 30, "replies carried track ids: {tracked}");
 }
+
+/// The page's history in a real browser while events happen: one card per event, from its start
+/// to its end, the same card updated in place (new, then end), never a card per update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_event_list_keeps_one_card_per_event_updated_in_place() {
+    let dir = temp_dir("events-cards");
+    let mut config = server_config(&dir);
+    with_history(&mut config, &dir).await;
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let web = http.local_addr().expect("addr");
+    config.http = Some(http);
+    let server = TestServer::start(config).await;
+    let browser = nvt_tests::browser::Browser::launch(&dir, &[]);
+    let mut page = browser.open(&format!("http://{web}/")).await;
+    // Every change to the list is checked for two cards of one event.
+    let watch = "window.doubled = []; new MutationObserver(() => { \
+        const ids = [...document.querySelectorAll('#event-list li.event')].map(li => li.dataset.id); \
+        if (new Set(ids).size !== ids.length) window.doubled.push(ids.join(' ')); \
+    }).observe(document.getElementById('event-list'), { childList: true, subtree: true }); true";
+    assert!(page.wait_for(watch, Duration::from_secs(10)).await.is_some(), "the page loads");
+    let streaming = tokio::spawn(nvt_client::run(client(&server, 10.0, 100, None), CancellationToken::new()));
+    // Both objects in view: each card is marked, to be found again once the events end.
+    let in_view = "(() => { const cards = [...document.querySelectorAll('#event-list li.event.in-progress')]; \
+        if (cards.length < 2) return null; cards.forEach(li => { li.marked = true; }); \
+        return cards.map(li => li.dataset.id); })()";
+    let ids = page.wait_for(in_view, Duration::from_secs(30)).await.expect("two events in view on the page");
+    let ids: Vec<String> = serde_json::from_value(ids).expect("ids");
+    streaming.await.expect("task").expect("client");
+    // The camera left: its events end, on the very cards that showed them in view.
+    let ended = format!(
+        "{ids:?}.every(id => {{ const li = document.querySelector(`#event-list li[data-id=\"${{id}}\"]`); \
+         return li && li.marked === true && li.classList.contains('ended'); }})"
+    );
+    assert!(page.wait_for(&ended, Duration::from_secs(20)).await.is_some(), "the same cards show the ends");
+    let cards = page.eval("document.querySelectorAll('#event-list li.event').length").await;
+    assert_eq!(cards, 2, "one card per event");
+    let updates = page
+        .eval(&format!("{ids:?}.map(id => Number(document.querySelector(`li[data-id=\"${{id}}\"]`).dataset.updates))"))
+        .await;
+    assert!(updates.as_array().expect("list").iter().all(|n| n.as_u64() >= Some(2)), "new, then end: {updates}");
+    assert_eq!(page.eval("window.doubled").await, serde_json::json!([]), "no event ever had two cards");
+    server.stop().await;
+}

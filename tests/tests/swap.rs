@@ -170,19 +170,35 @@ async fn post_api_model_switches_to_another_file() {
     let client = streaming_client(server.addr, &dir, &stop);
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
+    // The answer waits for the load and says how it went.
     let (status, body) = http_post(http, "/api/model", r#"{"path": "shapes-e2e.onnx"}"#).await;
-    assert_eq!(status, 202, "a file inside --model-dir: {body}");
+    assert_eq!(status, 200, "a file inside --model-dir that loads: {body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert!(answer["loaded"].as_str().is_some_and(|f| f.ends_with("/shapes-e2e.onnx")), "{answer}");
+    assert_eq!(answer["serving"], answer["loaded"]);
     wait_for_model(&dir.join("server.jsonl"), |m| m.starts_with("shapes-e2e.onnx@")).await;
     let (status, _) = http_post(http, "/api/model", "{\"nonsense\": ").await;
     assert_eq!(status, 400);
-    // A file that does not load: the answer can only say it was asked for, /metrics says how it went.
+    // A file that does not load: 422 with the reason, not a bare 202 with the reason in the log.
     let (status, body) = http_post(http, "/api/model", r#"{"path": "fixtures/not-onnx.onnx"}"#).await;
-    assert_eq!(status, 202, "{body}");
-    let started = Instant::now();
-    while reloads(http, "failed").await != 1 {
-        assert!(started.elapsed() < Duration::from_secs(20), "no failed reload in /metrics");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(status, 422, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert!(answer["failed"].as_str().is_some_and(|f| f.ends_with("/fixtures/not-onnx.onnx")), "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "the reason: {answer}");
+    assert!(answer["serving"].as_str().is_some_and(|f| f.ends_with("/shapes-e2e.onnx")), "{answer}");
+    assert_eq!(reloads(http, "failed").await, 1);
+    // /api/status keeps it, and the page shows it.
+    let (_, _, body) = http_get(http, "/api/status", Duration::from_secs(5)).await;
+    let status: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(status["model"]["state"], "failed", "{status}");
+    assert_eq!(status["model"]["error"], answer["error"]);
+    assert_eq!(status["detection"]["state"], "ok", "the old model keeps detecting: {status}");
+    let browser = nvt_tests::browser::Browser::launch(&dir, &[]);
+    let mut page = browser.open(&format!("http://{http}/")).await;
+    let banner = "(() => { const b = document.getElementById('model-alert'); return b && b.dataset.state + ' ' + b.textContent; })()";
+    let shown = page.wait_for(banner, Duration::from_secs(15)).await.expect("the page shows the failed reload");
+    let shown = shown.as_str().expect("text").to_owned();
+    assert!(shown.starts_with("failed Model reload failed.") && shown.contains("not-onnx.onnx"), "{shown}");
     assert_eq!(reloads(http, "loaded").await, 1, "the switch to shapes-e2e.onnx");
     // After a switch, a new --model file is loaded, in place of the file switched to.
     let staging = dir.join("model.onnx.new");
@@ -190,6 +206,8 @@ async fn post_api_model_switches_to_another_file() {
     std::fs::rename(&staging, &model).expect("rename");
     wait_for_model(&dir.join("server.jsonl"), |m| m.starts_with("model.onnx@")).await;
     assert_eq!((reloads(http, "loaded").await, reloads(http, "failed").await), (2, 1));
+    let gone = "!document.getElementById('model-alert') && Number(document.body.dataset.updates) > 0";
+    assert!(page.wait_for(gone, Duration::from_secs(15)).await.is_some(), "a reload that worked clears the banner");
     stop.cancel();
     let summary = client.await.expect("task").expect("client");
     server.stop().await;
@@ -256,4 +274,44 @@ fn sighup_reloads_the_model_file() {
     );
     Command::new("kill").arg(server.0.id().to_string()).status().expect("kill");
     assert!(wait_exit(&mut server, Duration::from_secs(10)).success());
+}
+
+/// After a switch through the API, the log says the --model file is still watched, and when it
+/// changes, that it is loaded in place of the file switched to: never a silent reload of the
+/// other file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_switch_the_log_says_which_file_a_change_loads() {
+    let dir = temp_dir("swap-watched");
+    let model = model_file(&dir);
+    let (listen, http_port) = (format!("127.0.0.1:{}", free_port()), free_port());
+    let models_dir = models().display().to_string();
+    let server = nvt_tests::harness::Logged::start(
+        "nvt-server",
+        &[
+            "--listen",
+            &listen,
+            "--model",
+            model.to_str().expect("utf8"),
+            "--model-dir",
+            &models_dir,
+            "--http",
+            &http_port.to_string(),
+        ],
+    );
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], http_port).into();
+    wait_for_port(http, Duration::from_secs(30));
+    let (status, body) = http_post(http, "/api/model", r#"{"path": "shapes-e2e.onnx"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let said = server.wait_for("the --model file is still watched", Duration::from_secs(10));
+    let line = said.lines().find(|l| l.contains("still watched")).expect("line");
+    assert!(line.contains("shapes-e2e.onnx") && line.contains(model.to_str().expect("utf8")), "{line}");
+    std::fs::copy(models().join("variants/shapes-swap-v5.onnx"), dir.join("model.onnx.new")).expect("copy");
+    std::fs::rename(dir.join("model.onnx.new"), &model).expect("rename");
+    let said = server.wait_for("in place of the file switched to", Duration::from_secs(20));
+    let line = said.lines().find(|l| l.contains("in place of the file switched to")).expect("line");
+    assert!(line.contains("shapes-e2e.onnx") && line.contains(model.to_str().expect("utf8")), "{line}");
+    // Reloading what is served already says so, instead of "swapped from X to X".
+    let (status, body) = http_post(http, "/api/model", "{}").await;
+    assert_eq!(status, 200, "{body}");
+    server.wait_for("model reloaded; its file has not changed", Duration::from_secs(10));
 }

@@ -1,5 +1,6 @@
-// The live page: every second, /api/clients updates each client's card (history.js keeps the
-// event history). Everything a peer or a
+// The live page: every second, /api/clients updates each client's card, and /api/status the
+// banners above them: detection not happening and why (no workers, no model, a failing model),
+// a model reload under way or failed (history.js keeps the event history). Everything a peer or a
 // model provides (addresses, model ids, labels) is set as text, never parsed as HTML, and the
 // page's Content-Security-Policy allows no inline script.
 'use strict';
@@ -37,6 +38,58 @@ function card(id) {
   return section;
 }
 
+/** The detection states that mean no detections, with their title. */
+const TROUBLE = {
+  no_workers: 'No detection: no workers.',
+  no_model: 'No detection: no model.',
+  model_failed: 'No detection: the model fails.',
+  failing: 'No detection.',
+};
+
+/** Fills a banner with a bold title and the reason, as text; hides it when there is no title. */
+function banner(node, title, reason, state) {
+  node.hidden = !title;
+  node.dataset.state = state || '';
+  if (title) node.replaceChildren(el('b', null, title), document.createTextNode(reason || ''));
+  else node.replaceChildren();
+}
+
+/** Shows whether a client's frames get detections, and why not. */
+function showDetection(node, detection) {
+  const state = detection ? detection.state : '';
+  banner(node, TROUBLE[state], detection && detection.reason, state);
+}
+
+/** The banners above the cards: the server's detection state and the model loader's news. */
+async function refreshStatus() {
+  let status;
+  try {
+    status = await (await fetch('/api/status', { cache: 'no-store' })).json();
+  } catch (e) {
+    return;
+  }
+  const alerts = [];
+  const detection = status.detection || {};
+  if (TROUBLE[detection.state]) {
+    const node = el('div', 'banner');
+    node.id = 'detection-alert';
+    banner(node, TROUBLE[detection.state], detection.reason, detection.state);
+    alerts.push(node);
+  }
+  const model = status.model;
+  if (model && (model.state === 'failed' || model.state === 'loading')) {
+    const node = el('div', 'banner' + (model.state === 'loading' ? ' busy' : ''));
+    node.id = 'model-alert';
+    if (model.state === 'failed') {
+      banner(node, 'Model reload failed.', `${model.file}: ${model.error} · still serving ${model.serving}`, 'failed');
+    } else {
+      banner(node, 'Loading a model…', model.file, 'loading');
+    }
+    alerts.push(node);
+  }
+  document.getElementById('alerts').replaceChildren(...alerts);
+}
+
 function chips(detections) {
   if (!detections.length) return [el('span', 'chip', 'nothing detected')];
   return detections.map(d => {
@@ -60,6 +113,7 @@ async function refresh() {
     document.getElementById('summary').textContent = 'server unreachable';
     return;
   }
+  await refreshStatus();
   const root = document.getElementById('clients');
   const seen = new Set();
   for (const c of list) {
@@ -81,6 +135,7 @@ async function refresh() {
     section.dataset.processed = c.frames_processed;
     if (!section.dataset.firstProcessed) section.dataset.firstProcessed = c.frames_processed;
     section.querySelector('.dets').replaceChildren(...chips(c.detections));
+    showDetection(section.querySelector('.detection'), c.detection);
   }
   for (const [id, section] of cards) {
     if (!seen.has(id)) { section.remove(); cards.delete(id); }

@@ -2,12 +2,15 @@
 // time (older pages ask for events that started before the last one shown, as Frigate's own page
 // does), each with its thumbnail; the first page follows new events by itself. A clip plays in
 // the page's own player: browsers do not play AVI, so it reads the clip's JPEG frames from the
-// file and draws them on a canvas at the clip's rate. Names from cameras and models are set as
+// file and draws them on a canvas at the clip's rate. Each event has one card, kept from its
+// start to its end and updated in place as the event changes (never one card per update). Names from cameras and models are set as
 // text, never parsed as HTML.
 'use strict';
 (() => {
   const PAGE = 20;
-  const state = { before: null, newer: [], shown: '', rows: [] };
+  const state = { before: null, newer: [], rows: [] };
+  /** The card of each event shown, by event id. */
+  const cards = new Map();
   const $ = id => document.getElementById(id);
 
   function node(tag, cls, text) {
@@ -45,21 +48,40 @@
     list.append(option);
   }
 
+  /** The event's card: the one it has, updated, or a new one. */
   function item(row) {
-    const li = node('li', 'event ' + (row.end_time === null ? 'in-progress' : 'ended'));
-    li.dataset.id = row.id;
-    const img = node('img');
-    img.alt = 'thumbnail';
-    img.dataset.loaded = '0';
-    img.addEventListener('load', () => { img.dataset.loaded = '1'; });
-    img.addEventListener('error', () => { img.classList.add('missing'); });
-    img.src = '/api/events/' + encodeURIComponent(row.id) + '/thumbnail.jpg';
-    li.append(img);
-    const what = node('div', 'what');
-    what.append(node('b', null, row.label), node('span', 'kind', row.end_time === null ? 'in view' : 'ended'));
-    const start = new Date(row.start_time * 1000);
-    const length = row.end_time === null ? 'in view now' : `${(row.end_time - row.start_time).toFixed(1)} s`;
+    let li = cards.get(row.id);
+    if (!li) {
+      li = node('li', 'event');
+      li.dataset.id = row.id;
+      const img = node('img');
+      img.alt = 'thumbnail';
+      img.dataset.loaded = '0';
+      img.addEventListener('load', () => { img.dataset.loaded = '1'; });
+      img.addEventListener('error', () => { img.classList.add('missing'); });
+      img.src = '/api/events/' + encodeURIComponent(row.id) + '/thumbnail.jpg';
+      li.append(img, node('div', 'what'));
+      cards.set(row.id, li);
+    }
+    fill(li, row);
+    suggest('known-cameras', row.camera);
+    suggest('known-labels', row.label);
+    return li;
+  }
+
+  /** Writes what a card says, when the event has changed since. */
+  function fill(li, row) {
+    const ended = row.end_time !== null;
     const score = Number(row.data && row.data.top_score || 0).toFixed(2);
+    const key = `${row.end_time} ${row.has_clip} ${score}`;
+    if (li.dataset.key === key) return;
+    li.dataset.key = key;
+    li.dataset.updates = String(Number(li.dataset.updates || 0) + 1);
+    li.className = 'event ' + (ended ? 'ended' : 'in-progress');
+    const what = node('div', 'what');
+    what.append(node('b', null, row.label), node('span', 'kind', ended ? 'ended' : 'in view'));
+    const start = new Date(row.start_time * 1000);
+    const length = ended ? `${(row.end_time - row.start_time).toFixed(1)} s` : 'in view now';
     what.append(node('small', null, `${row.camera} · ${start.toLocaleString()} · ${length} · best ${score}`));
     if (row.has_clip) {
       const play = node('button', 'clip', 'Play clip');
@@ -67,10 +89,7 @@
       play.addEventListener('click', () => player.open(row));
       what.append(play);
     }
-    li.append(what);
-    suggest('known-cameras', row.camera);
-    suggest('known-labels', row.label);
-    return li;
+    li.querySelector('.what').replaceWith(what);
   }
 
   async function load() {
@@ -85,13 +104,13 @@
     } catch (e) {
       return;
     }
-    const shown = rows.map(r => `${r.id} ${r.end_time} ${r.has_clip}`).join('|');
-    if (shown !== state.shown) {
-      state.shown = shown;
-      state.rows = rows;
-      const list = $('event-list');
-      list.replaceChildren(...(rows.length ? rows.map(item) : [node('li', 'none', 'No events.')]));
-    }
+    state.rows = rows;
+    const list = $('event-list');
+    const items = rows.map(item);
+    const ids = new Set(rows.map(r => r.id));
+    for (const id of [...cards.keys()]) if (!ids.has(id)) cards.delete(id);
+    const same = items.length === list.children.length && items.every((li, i) => list.children[i] === li);
+    if (!same) list.replaceChildren(...(items.length ? items : [node('li', 'none', 'No events.')]));
     $('page-older').disabled = rows.length < PAGE;
     $('page-newer').disabled = state.newer.length === 0;
     $('page-info').textContent = rows.length ? `${state.newer.length * PAGE + 1}–${state.newer.length * PAGE + rows.length}` : '';
