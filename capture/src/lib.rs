@@ -8,11 +8,13 @@
 //! - [`stamp`]: a frame number and capture time written into the pixels so that they survive JPEG.
 //! - [`media`]: image and video files for offline work, read and written.
 //! - [`draw`]: detection boxes with their labels drawn on a frame.
+//! - [`library_log`]: OpenCV's, FFmpeg's and GStreamer's own messages, quieted.
 
 pub mod draw;
 pub mod error;
 pub mod frame;
 pub mod jpeg;
+pub mod library_log;
 pub mod media;
 pub mod slot;
 pub mod source;

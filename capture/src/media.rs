@@ -47,7 +47,7 @@ impl VideoReader {
         if !path.is_file() {
             return Err(CaptureError::NoSuchFile(path.into()));
         }
-        let capture = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)?;
+        let capture = open_video_file(&path.to_string_lossy())?;
         if !capture.is_opened()? {
             return Err(CaptureError::Open {
                 spec: path.display().to_string(),
@@ -65,6 +65,18 @@ impl VideoReader {
         let mut image = Mat::default();
         (self.capture.read(&mut image).unwrap_or(false) && !image.empty()).then_some(image)
     }
+}
+
+/// Opens a video file with FFmpeg alone, when OpenCV has it: after FFmpeg, `CAP_ANY` would try
+/// GStreamer, image sequences and OpenCV's own MJPEG reader in turn, and each says on standard
+/// error why a file that is no video is none of theirs either. Without FFmpeg, every backend.
+pub fn open_video_file(name: &str) -> Result<videoio::VideoCapture, CaptureError> {
+    let api = if videoio::has_backend(videoio::VideoCaptureAPIs::CAP_FFMPEG).unwrap_or(false) {
+        videoio::CAP_FFMPEG
+    } else {
+        videoio::CAP_ANY
+    };
+    Ok(videoio::VideoCapture::from_file(name, api)?)
 }
 
 /// A Motion-JPEG `.avi` written frame by frame, sized by its first frame.

@@ -98,13 +98,22 @@ impl Video {
     }
 
     fn open(name: &str, live: bool) -> Result<Self, CaptureError> {
-        let capture = videoio::VideoCapture::from_file(name, videoio::CAP_ANY)?;
+        // A stream may need any backend (GStreamer for some); a file is FFmpeg's.
+        let capture = if live {
+            videoio::VideoCapture::from_file(name, videoio::CAP_ANY)?
+        } else {
+            crate::media::open_video_file(name)?
+        };
         Self::checked(capture, name, live)
     }
 
     fn checked(capture: videoio::VideoCapture, spec: &str, live: bool) -> Result<Self, CaptureError> {
         if !capture.is_opened()? {
-            let reason = "OpenCV could not open it (no such device, unsupported format or unreachable)";
+            let reason = if live {
+                "OpenCV could not open it (no such device, unsupported format or unreachable)"
+            } else {
+                "neither a video nor an image OpenCV can open"
+            };
             return Err(CaptureError::Open { spec: spec.to_owned(), reason: reason.into() });
         }
         Ok(Self { capture, live, next_index: 0 })

@@ -13,6 +13,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Flags people type for `nvt-client` that it does not take, with the ones they mean (clap's own
+/// suggestions for some name other things: `--server` → `--tls-server-name`).
+pub const FLAG_HINTS: &[nvt_support::flag_hints::Hint] = &[
+    nvt_support::flag_hints::Hint {
+        typed: &["--server", "--host", "--port", "--address", "--addr", "--url"],
+        tip: "the server's address goes to '--connect HOST:PORT' (its --listen port, 1998 unless changed)",
+    },
+    nvt_support::flag_hints::Hint {
+        typed: &["--camera", "--input", "--video", "--file", "--image", "--device"],
+        tip: "what to stream goes to '--source' (a camera index, a video or image file, a URL or 'synthetic'); \
+              the camera's name on the server to '--name'",
+    },
+];
+
 /// Captures frames, JPEG-encodes them and streams them to an nvt (or original) server over the
 /// classic timestamped-handshake protocol. Reconnects by itself whenever the server goes away.
 #[derive(Debug, Parser)]

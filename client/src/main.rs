@@ -1,13 +1,18 @@
 //! `nvt-client`: flags → config → [`nvt_client::run`] until done, SIGINT or SIGTERM.
 
-use clap::Parser;
-use nvt_client::cli::Args;
+use nvt_client::cli::{Args, FLAG_HINTS};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads: it sets the media libraries' environment variables.
+    nvt_capture::library_log::quiet();
+    let Some(runtime) = nvt_support::program::runtime("nvt-client") else { return ExitCode::FAILURE };
+    runtime.block_on(client())
+}
+
+async fn client() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -15,7 +20,7 @@ async fn main() -> ExitCode {
         .init();
     let stop = CancellationToken::new();
     tokio::spawn(cancel_on_signal(stop.clone()));
-    let config = match Args::parse().into_config() {
+    let config = match nvt_support::flag_hints::parse::<Args>(FLAG_HINTS).into_config() {
         Ok(config) => config,
         Err(error) => {
             // Flags and files that cannot be used: status 2, as clap's own errors.

@@ -126,6 +126,18 @@ pub struct EventArgs {
 }
 
 impl EventArgs {
+    /// Refuses `--events -` when the records' `--log` writes standard output too: the two kinds
+    /// of lines would be mixed on one stream.
+    pub fn check_standard_output(&self, log: Option<&str>) -> anyhow::Result<()> {
+        if self.events.as_deref() == Some("-") && log == Some("-") {
+            anyhow::bail!(
+                "--log - and --events - would both write standard output, the records and events mixed: \
+                 give one of them a file"
+            );
+        }
+        Ok(())
+    }
+
     /// The event settings, with `objects`' thresholds.
     pub fn settings(&self, objects: &Arc<ObjectFilters>) -> EventSettings {
         EventSettings {

@@ -26,9 +26,10 @@ pub struct Args {
     /// The detector and its settings (`--model` is required here).
     #[command(flatten)]
     pub model: ModelArgs,
-    /// JSON Lines output, one record per image or video frame ('-' for standard output).
-    #[arg(long, default_value = "-")]
-    pub log: String,
+    /// JSON Lines output, one record per image or video frame ('-' for standard output, the
+    /// default unless `--events -` takes it).
+    #[arg(long)]
+    pub log: Option<String>,
     /// Write copies with the boxes drawn into this folder (videos as Motion-JPEG .avi).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
@@ -49,6 +50,21 @@ pub struct Args {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 }
+
+/// Flags people type for `nvt-detect` that it does not take, with the ones they mean (clap's own
+/// suggestions for them name other things: `--output` is the model's output tensor).
+pub const FLAG_HINTS: &[nvt_support::flag_hints::Hint] = &[
+    nvt_support::flag_hints::Hint {
+        typed: &["--out", "--outdir", "--out-dir", "--output-dir", "--save", "--save-dir", "--dir"],
+        tip: "for a folder of copies with the boxes drawn, give '--annotate DIR'; the records go to '--log FILE' \
+              ('--output' names the model's output tensor)",
+    },
+    nvt_support::flag_hints::Hint {
+        typed: &["--input", "--inputs", "--source", "--image", "--images", "--video", "--folder", "--file"],
+        tip: "give images, folders and videos without a flag, after the others: \
+              nvt-detect --model MODEL clip.mp4 photos/",
+    },
+];
 
 /// What a run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +88,7 @@ pub enum Failure {
 pub fn run(args: Args) -> Result<Summary, Failure> {
     let setup = || -> anyhow::Result<_> {
         let detector = args.model.load(1)?.into_iter().next().context("--model is required")?;
-        let log = JsonLines::open(&args.log).context("--log")?;
+        let log = records_log(args.log.as_deref(), &args.events)?;
         if let Some(dir) = &args.annotate {
             std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
         }
@@ -83,6 +99,10 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         Ok((detector, log, hub, objects))
     };
     let (mut detector, log, hub, objects) = setup().map_err(Failure::Setup)?;
+    let inputs = expand(&args.inputs);
+    if hub.is_some() {
+        say_images_make_no_events(&args.events, &inputs);
+    }
     let mut run = Run {
         detector: &mut detector,
         log: &log,
@@ -95,7 +115,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         progress_every: args.progress_every,
     };
     let mut summary = Summary::default();
-    for input in expand(&args.inputs) {
+    for input in inputs {
         let result = if is_image_file(&input) { run.image(&input) } else { run.video(&input) };
         match result {
             Ok(frames) => summary.frames += frames,
@@ -110,6 +130,42 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         hub.stop(std::time::Duration::from_secs(60));
     }
     Ok(summary)
+}
+
+/// The records' log: `--log`, or standard output when it is not given, unless `--events -`
+/// writes there: two kinds of lines on one stream would be one a reader must sort.
+fn records_log(log: Option<&str>, events: &EventArgs) -> anyhow::Result<JsonLines> {
+    events.check_standard_output(log)?;
+    match (log, events.events.as_deref()) {
+        (None, Some("-")) => {
+            tracing::info!("the records are not written: --events - has standard output (--log FILE writes them)");
+            Ok(JsonLines::to_writer(Box::new(std::io::sink())))
+        }
+        (log, _) => JsonLines::open(log.unwrap_or("-")).context("--log"),
+    }
+}
+
+/// Events follow an object through a video's frames; a still image is no such sequence (an
+/// image has no time, and a folder of them is not known to be frames of one scene). Said once,
+/// when images are among the inputs, rather than leaving the events file empty without a word.
+fn say_images_make_no_events(events: &EventArgs, inputs: &[PathBuf]) {
+    let images = inputs.iter().filter(|input| is_image_file(input)).count();
+    if images == 0 {
+        return;
+    }
+    let flags = match (&events.events, &events.snapshots) {
+        (Some(_), Some(_)) => "--events and --snapshots",
+        (Some(_), None) => "--events",
+        _ => "--snapshots",
+    };
+    if images == inputs.len() {
+        tracing::warn!(
+            "{flags}: no events will come, as the inputs are images only: an event follows an object \
+             through a video's frames over time (give a video file)"
+        );
+    } else {
+        tracing::info!("{flags}: the {images} image(s) make no events; events come from the videos' frames");
+    }
 }
 
 /// Folders become their image files, sorted by name.
@@ -228,6 +284,7 @@ impl Run<'_> {
     fn video(&mut self, path: &Path) -> anyhow::Result<u64> {
         let mut video = VideoReader::open(path)?;
         let fps = video.fps;
+        let announced = video.frames;
         let mut progress = Progress::start(&path.display().to_string(), video.frames, self.progress_every);
         let preparer = self.detector.preparer();
         let (ready, prepared) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
@@ -288,6 +345,14 @@ impl Run<'_> {
         }
         result?;
         anyhow::ensure!(index > 0, "{} has no frames OpenCV can read", path.display());
+        // FFmpeg's own word for this (`overread`) is quieted (`nvt_capture::library_log`); a
+        // count estimated from the duration may be one off, so one frame short is let be.
+        if let Some(announced) = announced.filter(|&announced| index + 1 < announced) {
+            tracing::warn!(
+                "{} ended after {index} of the {announced} frames it announces: the file may be cut short",
+                path.display()
+            );
+        }
         Ok(index)
     }
 

@@ -212,12 +212,32 @@ fn web_url(addr: std::net::SocketAddr, hosts: &[String], tls: bool) -> String {
     format!("{scheme}://{host}:{}/", addr.port())
 }
 
+/// Flags people type for `nvt-server` that it does not take, with the ones they mean (clap's own
+/// suggestions for them name other things: `--output` is the model's output tensor).
+pub const FLAG_HINTS: &[nvt_support::flag_hints::Hint] = &[
+    nvt_support::flag_hints::Hint {
+        typed: &["--out", "--outdir", "--out-dir", "--output-dir"],
+        tip: "the records go to '--log FILE', events to '--events FILE', snapshots to '--snapshots DIR' \
+              ('--output' names the model's output tensor)",
+    },
+    nvt_support::flag_hints::Hint {
+        typed: &["--input", "--source", "--video", "--file", "--image"],
+        tip: "nvt-server takes its frames from clients ('nvt-client --source FILE --connect HOST:PORT'); \
+              'nvt-detect --model MODEL FILE' runs a model over files",
+    },
+    nvt_support::flag_hints::Hint {
+        typed: &["--port", "--host", "--bind", "--address", "--addr"],
+        tip: "clients connect to '--listen PORT' (or HOST:PORT); the web view is on '--http PORT'",
+    },
+];
+
 impl Args {
     /// Validates the flags and opens what they name.
     pub async fn into_config(self) -> anyhow::Result<Config> {
         if self.show && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
             anyhow::bail!("--show needs a display, and DISPLAY is not set: run headless with --log, or under xvfb-run");
         }
+        self.events.check_standard_output(self.log.as_deref())?;
         let log = match &self.log {
             Some(target) => Some(Arc::new(JsonLines::open(target).context("--log")?)),
             None => None,

@@ -1,13 +1,13 @@
 //! `nvt-server`: flags → config → [`nvt_server::run`] until SIGINT or SIGTERM.
 
 use anyhow::Context;
-use clap::Parser;
 use nvt_server::cli::Args;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    nvt_capture::library_log::quiet();
     nvt_support::program::init_logging();
-    let args = Args::parse();
+    let args = nvt_support::flag_hints::parse::<Args>(nvt_server::cli::FLAG_HINTS);
     let Some(runtime) = nvt_support::program::runtime("nvt-server") else { return ExitCode::FAILURE };
     let code = runtime.block_on(serve(args));
     // Whatever a thread is still doing (a model load, a frame) is not waited for: the server has

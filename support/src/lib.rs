@@ -7,10 +7,12 @@
 //! - [`units`]: the durations, sizes and numbers users write on the command line, range-checked;
 //! - [`sync`]: locks taken back after a panic elsewhere;
 //! - [`throttle`]: at most one log line per interval about the same thing;
-//! - [`program`]: a program's runtime, its log, and the signals that stop it.
+//! - [`program`]: a program's runtime, its log, and the signals that stop it;
+//! - [`flag_hints`]: the right flag named for one people type, where clap would name a wrong one.
 
 pub mod errors;
 pub mod files;
+pub mod flag_hints;
 pub mod jsonl;
 pub mod program;
 pub mod sync;

@@ -22,6 +22,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Flags people type for `nvt-worker` that it does not take, with what they mean (clap's own
+/// suggestion for `--out` is `--output`, the model's output tensor).
+pub const FLAG_HINTS: &[nvt_support::flag_hints::Hint] = &[nvt_support::flag_hints::Hint {
+    typed: &["--out", "--outdir", "--out-dir", "--output-dir", "--log"],
+    tip: "nvt-worker writes no files: its detections go back over NATS to the server, whose '--log FILE' \
+          records them ('--output' names the model's output tensor)",
+}];
+
 /// Serves detection requests from a NATS queue group.
 #[derive(Debug, clap::Parser)]
 #[command(name = "nvt-worker", version)]
