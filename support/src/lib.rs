@@ -7,8 +7,10 @@
 //! - [`units`]: the durations, sizes and numbers users write on the command line, range-checked;
 //! - [`sync`]: locks taken back after a panic elsewhere;
 //! - [`throttle`]: at most one log line per interval about the same thing;
+//! - [`backoff`]: a lasting condition said at once, then at growing intervals;
 //! - [`program`]: a program's runtime, its log, and the signals that stop it.
 
+pub mod backoff;
 pub mod errors;
 pub mod files;
 pub mod jsonl;
@@ -17,5 +19,6 @@ pub mod sync;
 pub mod throttle;
 pub mod units;
 
+pub use backoff::LogBackoff;
 pub use jsonl::JsonLines;
 pub use throttle::Throttle;
