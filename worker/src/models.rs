@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use nvt_detect::Detector;
 use nvt_detect::ModelArgs;
 use nvt_fleet::models::{ModelStore, StoredModel};
-use nvt_fleet::Group;
+use nvt_fleet::{FleetError, Group};
 use nvt_support::LogBackoff;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -24,11 +24,10 @@ const HINT_MOST: Duration = Duration::from_secs(300);
 
 /// What to check when the store cannot be opened: nothing more when the error says it (a
 /// server without JetStream), else the usual suspects.
-fn why_not_open(error: &str) -> &'static str {
-    if error.contains("JetStream") {
-        ""
-    } else {
-        " (is the NATS server up, with JetStream, and may this user read the store?)"
+fn why_not_open(error: &FleetError) -> &'static str {
+    match error {
+        FleetError::NoJetStream => "",
+        _ => " (is the NATS server up, with JetStream, and may this user read the store?)",
     }
 }
 
@@ -70,7 +69,6 @@ impl Models {
                 Ok(store) => break store,
                 Err(error) => {
                     if let Some(held_back) = hint.allow(Instant::now()) {
-                        let error = error.to_string();
                         tracing::warn!(%error, held_back_since_last = held_back, "cannot open the model store yet; retrying every second{}", why_not_open(&error));
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -146,7 +144,6 @@ impl Models {
                     }
                     Err(error) => {
                         if let Some(held_back) = open_hint.allow(Instant::now()) {
-                            let error = error.to_string();
                             tracing::warn!(%error, held_back_since_last = held_back, "cannot look for the group's model; retrying every 2 s{}", why_not_open(&error));
                         }
                         tokio::time::sleep(STORE_RETRY).await;
