@@ -17,6 +17,7 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
 use async_nats::jetstream::AckKind;
 use futures_util::StreamExt;
 use nvt_events::mqtt::Publisher;
+use nvt_support::LogBackoff;
 use std::time::Duration;
 
 /// The durable consumer's name, unless told otherwise.
@@ -58,6 +59,7 @@ pub async fn run(
     let mut settled = publisher.settled();
     let mut skipped = Skipped::default();
     let mut last_published: Option<u64> = None;
+    let mut skip_hint = skip_backoff();
     loop {
         if futures_util::FutureExt::now_or_never(&mut stop).is_some() {
             let _ = tokio::time::timeout(Duration::from_secs(1), nats.flush()).await;
@@ -90,7 +92,9 @@ pub async fn run(
             if let Err(why) = check_event(&message.payload) {
                 skipped.bad += 1;
                 let subject = crate::wire::escaped(message.subject.as_str(), 200);
-                tracing::warn!(sequence, %subject, why, skipped = skipped.bad, "a stream message that is not an event was skipped");
+                if let Some(held_back) = may_log_skip(skipped.bad, &mut skip_hint) {
+                    tracing::warn!(sequence, %subject, why, skipped = skipped.bad, held_back_since_last = held_back, "a stream message that is not an event was skipped");
+                }
                 acknowledge(&message, AckKind::Term).await;
                 continue;
             }
@@ -141,10 +145,10 @@ pub(crate) async fn open(
     let config =
         pull::Config { durable_name: Some(name.to_owned()), ack_policy: AckPolicy::Explicit, ..Default::default() };
     tracing::debug!(consumer = name, "opening the events stream's durable consumer");
-    let mut failures = 0u32;
+    let mut hint = LogBackoff::new(Duration::from_secs(2), Duration::from_secs(300));
     loop {
         let opened = async {
-            let stream = jetstream.get_stream(EVENTS_STREAM).await.map_err(FleetError::nats)?;
+            let stream = jetstream.get_stream(EVENTS_STREAM).await.map_err(crate::jetstream::error)?;
             stream.get_or_create_consumer(name, config.clone()).await.map_err(FleetError::nats)
         };
         tokio::select! {
@@ -152,10 +156,13 @@ pub(crate) async fn open(
             opened = opened => match opened {
                 Ok(consumer) => return Ok(Some(consumer)),
                 Err(error) => {
-                    if failures.is_multiple_of(30) {
-                        tracing::warn!(%error, "cannot open the events stream's consumer yet (has an ingest server made the stream? may this user read it?); retrying");
+                    if let Some(held_back) = hint.allow(std::time::Instant::now()) {
+                        let why = match error {
+                            FleetError::NoJetStream => "",
+                            _ => " (has an ingest server made the stream? may this user read it?)",
+                        };
+                        tracing::warn!(%error, held_back_since_last = held_back, "cannot open the events stream's consumer yet; retrying every second{why}");
                     }
-                    failures += 1;
                 }
             },
         }
@@ -208,6 +215,24 @@ fn check_event(payload: &[u8]) -> Result<(), &'static str> {
 pub(crate) async fn acknowledge(message: &async_nats::jetstream::Message, kind: AckKind) {
     if let Err(error) = message.ack_with(kind).await {
         tracing::debug!(%error, "cannot acknowledge a stream message; it may come again");
+    }
+}
+
+/// How many skipped messages are each logged before the lines about them are spaced out.
+const SKIPS_LOGGED: u64 = 10;
+
+/// The spacing of the lines about skipped messages past the first [`SKIPS_LOGGED`].
+pub(crate) fn skip_backoff() -> LogBackoff {
+    LogBackoff::new(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Whether to log the `count`th skipped message: each of the first few, then at growing
+/// intervals (a writer that fills the stream with junk cannot fill the log too).
+pub(crate) fn may_log_skip(count: u64, backoff: &mut LogBackoff) -> Option<Option<u64>> {
+    if count <= SKIPS_LOGGED {
+        Some(None)
+    } else {
+        backoff.allow(std::time::Instant::now())
     }
 }
 

@@ -13,7 +13,7 @@ pub enum Role {
     Ingest,
     /// `nvt-worker`: answers requests, reads the model store.
     Worker,
-    /// `nvt-fleet push`: writes the model store.
+    /// `nvt-fleet push`, `models` and `rm`: write and read the model store.
     Push,
     /// `nvt-fleet mqtt`: reads the events stream.
     Bridge,
@@ -48,9 +48,14 @@ pub async fn connect(
     buffered: usize,
 ) -> Result<async_nats::Client, FleetError> {
     let label = name.to_owned();
+    let one_off = role == Role::Push;
     let refusals = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     let url = access.url().to_owned();
-    tracing::info!(%url, client = %name, tls = access.tls(), "connecting to NATS (retrying until it answers)");
+    if role == Role::Push {
+        tracing::debug!(%url, client = %name, tls = access.tls(), "connecting to NATS");
+    } else {
+        tracing::info!(%url, client = %name, tls = access.tls(), "connecting to NATS (retrying until it answers)");
+    }
     let mut options = async_nats::ConnectOptions::new();
     if role != Role::Push {
         options = options.retry_on_initial_connect();
@@ -66,6 +71,8 @@ pub async fn connect(
             let (label, refusals) = (label.clone(), std::sync::Arc::clone(&refusals));
             async move {
                 match event {
+                    // A one-off command says what it did instead.
+                    async_nats::Event::Connected if one_off => tracing::debug!(client = %label, "NATS connected"),
                     async_nats::Event::Connected => tracing::info!(client = %label, "NATS connected"),
                     async_nats::Event::Disconnected => {
                         tracing::warn!(client = %label, "NATS disconnected; reconnecting")
@@ -87,5 +94,13 @@ pub async fn connect(
                 }
             }
         });
-    access.apply(options)?.connect(url.as_str()).await.map_err(FleetError::nats)
+    access.apply(options)?.connect(url.as_str()).await.map_err(|error| {
+        use async_nats::ConnectErrorKind;
+        match error.kind() {
+            ConnectErrorKind::Io | ConnectErrorKind::TimedOut | ConnectErrorKind::Dns => {
+                FleetError::Unreachable { url: url.clone(), reason: nvt_support::errors::sentence(&error) }
+            }
+            _ => FleetError::nats(error),
+        }
+    })
 }

@@ -53,3 +53,33 @@ pub fn parse_nats_url(text: &str) -> Result<String, String> {
 pub fn parse_group(text: &str) -> Result<crate::subjects::Group, String> {
     crate::subjects::Group::new(text).map_err(|e| e.to_string())
 }
+
+/// How `nvt-fleet push` checks the file before it pushes: loaded as the group's workers load it,
+/// with the flags of theirs that decide whether a model loads at all.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CheckArgs {
+    /// Push without loading the file first. Only to test how a fleet refuses a bad model: its
+    /// workers then load it, refuse it and keep their old one.
+    #[arg(long)]
+    pub no_check: bool,
+    /// The workers' --imgsz, if they give one.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=4096), conflicts_with = "no_check")]
+    pub imgsz: Option<u32>,
+    /// The workers' --layout (v8, v5 or e2e), if they give one.
+    #[arg(long, value_parser = nvt_detect::OutputLayout::parse_override, conflicts_with = "no_check")]
+    pub layout: Option<nvt_detect::layout::LayoutKind>,
+    /// The workers' --output, if they give one.
+    #[arg(long, conflicts_with = "no_check")]
+    pub output: Option<String>,
+}
+
+impl CheckArgs {
+    /// What the check loads the model with; `None` with `--no-check`.
+    pub fn hints(&self) -> Option<crate::check::LoadHints> {
+        (!self.no_check).then(|| crate::check::LoadHints {
+            imgsz: self.imgsz,
+            layout: self.layout,
+            output: self.output.clone(),
+        })
+    }
+}

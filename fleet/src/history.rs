@@ -10,12 +10,13 @@
 //! - The stream is input like any other: a message that is not an event, or is larger than
 //!   [`crate::bridge::MAX_EVENT_BYTES`], is skipped, terminated in JetStream and counted.
 
-use crate::bridge::{acknowledge, open, take, MAX_EVENT_BYTES};
+use crate::bridge::{acknowledge, may_log_skip, open, skip_backoff, take, MAX_EVENT_BYTES};
 use crate::error::FleetError;
 use crate::subjects::EVENTS_STREAM;
 use async_nats::jetstream::AckKind;
 use nvt_history::store::{Change, Store};
 use nvt_history::EventRow;
+use nvt_support::LogBackoff;
 use std::time::Duration;
 
 /// The durable consumer's name, unless told otherwise.
@@ -50,6 +51,7 @@ pub async fn run(
     let Some(consumer) = open(nats.clone(), consumer, &mut stop).await? else { return Ok(Kept::default()) };
     tracing::info!(stream = EVENTS_STREAM, "keeping the fleet's events");
     let mut kept = Kept::default();
+    let (mut skip_hint, mut write_hint) = (skip_backoff(), LogBackoff::new(RETRY_AFTER, Duration::from_secs(300)));
     loop {
         if futures_util::FutureExt::now_or_never(&mut stop).is_some() {
             let _ = tokio::time::timeout(Duration::from_secs(1), nats.flush()).await;
@@ -76,7 +78,9 @@ pub async fn run(
                 Err(why) => {
                     kept.bad += 1;
                     let subject = crate::wire::escaped(message.subject.as_str(), 200);
-                    tracing::warn!(%subject, why, skipped = kept.bad, "a stream message that is not an event was skipped");
+                    if let Some(held_back) = may_log_skip(kept.bad, &mut skip_hint) {
+                        tracing::warn!(%subject, why, skipped = kept.bad, held_back_since_last = held_back, "a stream message that is not an event was skipped");
+                    }
                     acknowledge(&message, AckKind::Term).await;
                 }
             }
@@ -86,6 +90,7 @@ pub async fn run(
         }
         match store.write(&changes).await {
             Ok(()) => {
+                write_hint.reset();
                 kept.written += good.len() as u64;
                 for message in &good {
                     acknowledge(message, AckKind::Ack).await;
@@ -93,7 +98,9 @@ pub async fn run(
             }
             Err(error) => {
                 kept.write_errors += 1;
-                tracing::warn!(%error, events = good.len(), "cannot write to the event store; the events come again");
+                if let Some(held_back) = write_hint.allow(std::time::Instant::now()) {
+                    tracing::warn!(%error, events = good.len(), held_back_since_last = held_back, "cannot write to the event store; the events come again");
+                }
                 for message in &good {
                     acknowledge(message, AckKind::Nak(Some(RETRY_AFTER))).await;
                 }

@@ -5,15 +5,20 @@
 //! [`bridge`] publishes to MQTT and
 //! [`history`] keeps in one event store. [`connect`] opens a connection that survives the broker's
 //! restarts, with the TLS and credentials [`access`] reads; [`labels`] bounds what workers may
-//! name. The `nvt-fleet` program (push, mqtt, history) is this crate's binary; the worker is the
-//! `nvt-worker` crate (`worker/`).
+//! name. The `nvt-fleet` program (push, models, rm, mqtt, history) is this crate's binary, its
+//! one-off commands on a group's model in [`admin`] (a push is [`check`]ed first, and
+//! [`jetstream`] tells a server without JetStream); the worker is the `nvt-worker` crate
+//! (`worker/`).
 
 pub mod access;
+pub mod admin;
 pub mod bridge;
+pub mod check;
 pub mod connect;
 pub mod error;
 pub mod flags;
 pub mod history;
+pub mod jetstream;
 pub mod labels;
 pub mod models;
 pub mod stream;

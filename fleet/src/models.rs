@@ -1,6 +1,7 @@
 //! One model for a whole group: `nvt-fleet push` puts the file in a JetStream object store under
 //! the group's name, and every worker of the group watches that object. A worker that starts
-//! later reads the group's current model from the store.
+//! later reads the group's current model from the store. `nvt-fleet models` lists what each
+//! group has, and `nvt-fleet rm` removes a group's model (its workers go back to `--model`).
 
 use crate::error::FleetError;
 use crate::subjects::{Group, MODEL_BUCKET};
@@ -59,22 +60,13 @@ pub struct StoredModel {
 impl ModelStore {
     /// Opens the store for `group`, if it is there: `None` when nothing was ever pushed (only
     /// [`ModelStore::open_or_create`] makes it, so a worker needs no right to write the store).
+    /// A server without JetStream is [`FleetError::NoJetStream`].
     pub async fn open(client: &async_nats::Client, group: &Group) -> Result<Option<Self>, FleetError> {
-        use async_nats::jetstream::context::GetStreamErrorKind;
-        use async_nats::jetstream::ErrorCode;
         let jetstream = async_nats::jetstream::new(client.clone());
-        match jetstream.get_stream(format!("OBJ_{MODEL_BUCKET}")).await {
-            Ok(_) => {}
-            Err(error) => {
-                if let GetStreamErrorKind::JetStream(inner) = error.kind() {
-                    if inner.error_code() == ErrorCode::STREAM_NOT_FOUND {
-                        return Ok(None);
-                    }
-                }
-                return Err(FleetError::nats(error));
-            }
+        if store_stream(&jetstream).await?.is_none() {
+            return Ok(None);
         }
-        let store = jetstream.get_object_store(MODEL_BUCKET).await.map_err(FleetError::nats)?;
+        let store = jetstream.get_object_store(MODEL_BUCKET).await.map_err(crate::jetstream::error)?;
         Ok(Some(Self { store, group: group.clone() }))
     }
 
@@ -91,8 +83,21 @@ impl ModelStore {
                 ..Default::default()
             })
             .await
-            .map_err(FleetError::nats)?;
+            .map_err(crate::jetstream::error)?;
         Ok(Self { store, group: group.clone() })
+    }
+
+    /// Removes the group's model, so that its workers go back to their own `--model`: `false`
+    /// when the group had none.
+    pub async fn remove(&self) -> Result<bool, FleetError> {
+        match self.store.info(self.group.name()).await {
+            Ok(info) if info.deleted => return Ok(false),
+            Ok(_) => {}
+            Err(error) if error.kind() == object_store::InfoErrorKind::NotFound => return Ok(false),
+            Err(error) => return Err(FleetError::nats(error)),
+        }
+        self.store.delete(self.group.name()).await.map_err(FleetError::nats)?;
+        Ok(true)
     }
 
     /// Stores `model` as the group's current model; returns its size.
@@ -158,14 +163,89 @@ impl ModelStore {
         Ok(Some(StoredModel { file_name, nuid: info.nuid, bytes }))
     }
 
-    /// Waits for the group's model to change (a push); each item is one change.
+    /// Waits for the group's model to change (a push, or its removal); each item is one
+    /// change, read with [`ModelStore::current`].
     pub async fn changes(&self) -> Result<impl futures_util::Stream<Item = ()> + Unpin, FleetError> {
         let group = self.group.name().to_owned();
         let watch = self.store.watch().await.map_err(FleetError::nats)?;
         Ok(Box::pin(watch.filter_map(move |info| {
-            let ours = matches!(&info, Ok(info) if info.name == group && !info.deleted);
+            let ours = matches!(&info, Ok(info) if info.name == group);
             async move { ours.then_some(()) }
         })))
+    }
+}
+
+/// A group's model as the store describes it (`nvt-fleet models`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PushedModel {
+    /// The group (the object's name).
+    pub name: String,
+    /// The pushed file's name.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its size in bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// When it was pushed (RFC 3339, as the store keeps it).
+    #[serde(default)]
+    pub mtime: Option<String>,
+    /// Its digest (`SHA-256=...`), when the store keeps one.
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    deleted: bool,
+}
+
+/// The most groups listed: names are 1-64 characters, so a store is not expected to hold more.
+pub const MAX_LISTED: usize = 10_000;
+
+/// Every group's current model, by group name; empty when nothing was ever pushed. Read from
+/// the store's stream (its subjects, then the last description of each), so it needs no
+/// consumer, only the rights `nvt-fleet push` has.
+pub async fn list(client: &async_nats::Client) -> Result<Vec<PushedModel>, FleetError> {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let Some(stream) = store_stream(&jetstream).await? else { return Ok(Vec::new()) };
+    let mut subjects = stream.info_with_subjects(format!("$O.{MODEL_BUCKET}.M.>")).await.map_err(FleetError::nats)?;
+    let mut names = Vec::new();
+    while let Some(subject) = subjects.next().await {
+        let (subject, _count) = subject.map_err(FleetError::nats)?;
+        names.push(subject);
+        if names.len() >= MAX_LISTED {
+            break;
+        }
+    }
+    let mut models = Vec::new();
+    for subject in names {
+        let message = stream.direct_get_last_for_subject(subject).await.map_err(FleetError::nats)?;
+        // What another writer put there is not trusted to be ours: skipped unless it reads.
+        match serde_json::from_slice::<PushedModel>(&message.payload) {
+            Ok(model) if !model.deleted => {
+                models.push(PushedModel { description: model.description.as_deref().map(safe_name), ..model })
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "a description in the model store does not read; skipped"),
+        }
+    }
+    models.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(models)
+}
+
+/// The store's stream, if it is there.
+async fn store_stream(
+    jetstream: &async_nats::jetstream::Context,
+) -> Result<Option<async_nats::jetstream::stream::Stream>, FleetError> {
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    use async_nats::jetstream::ErrorCode;
+    match jetstream.get_stream(format!("OBJ_{MODEL_BUCKET}")).await {
+        Ok(stream) => Ok(Some(stream)),
+        Err(error) => {
+            if let GetStreamErrorKind::JetStream(inner) = error.kind() {
+                if inner.error_code() == ErrorCode::STREAM_NOT_FOUND {
+                    return Ok(None);
+                }
+            }
+            Err(crate::jetstream::error(error))
+        }
     }
 }
 

@@ -7,9 +7,11 @@
 //! - [`units`]: the durations, sizes and numbers users write on the command line, range-checked;
 //! - [`sync`]: locks taken back after a panic elsewhere;
 //! - [`throttle`]: at most one log line per interval about the same thing;
+//! - [`backoff`]: a lasting condition said at once, then at growing intervals;
 //! - [`program`]: a program's runtime, its log, and the signals that stop it;
 //! - [`flag_hints`]: the right flag named for one people type, where clap would name a wrong one.
 
+pub mod backoff;
 pub mod errors;
 pub mod files;
 pub mod flag_hints;
@@ -19,5 +21,6 @@ pub mod sync;
 pub mod throttle;
 pub mod units;
 
+pub use backoff::LogBackoff;
 pub use jsonl::JsonLines;
 pub use throttle::Throttle;

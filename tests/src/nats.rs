@@ -1,4 +1,4 @@
-//! A real NATS server for the tests: Debian's `nats-server` with JetStream, started on a free
+//! A real NATS server for the tests: Debian's `nats-server` with JetStream (or without), started on a free
 //! loopback port with a store folder and config of its own; open, or locked with the
 //! least-privilege users of `docs/nats-fleet.conf` (and TLS, mutual or not).
 
@@ -36,6 +36,8 @@ pub struct Settings {
     pub tls: Option<ServerTls>,
     /// More configuration, as is (an operator and its accounts, say).
     pub extra: String,
+    /// Run without JetStream (as `nats-server` does unless given `-js` or a `jetstream` block).
+    pub no_jetstream: bool,
 }
 
 /// A nats-server process of the test's own; killed when dropped.
@@ -56,17 +58,21 @@ impl NatsServer {
         Self::start_with(dir, &Settings { max_payload, ..Settings::default() })
     }
 
+    /// Starts nats-server without JetStream, open to anyone: what `nats-server` alone runs.
+    pub fn start_without_jetstream(dir: &Path) -> Self {
+        Self::start_with(dir, &Settings { max_payload: 1 << 20, no_jetstream: true, ..Settings::default() })
+    }
+
     /// Starts nats-server as `settings` say.
     pub fn start_with(dir: &Path, settings: &Settings) -> Self {
         require("nats-server", "--version", "nats-server");
         std::fs::create_dir_all(dir).expect("nats dir");
         let port = free_port();
         let config = dir.join("nats.conf");
-        let mut text = format!(
-            "listen: 127.0.0.1:{port}\nmax_payload: {}\njetstream {{\n  store_dir: \"{}\"\n}}\n",
-            settings.max_payload,
-            dir.join("store").display()
-        );
+        let mut text = format!("listen: 127.0.0.1:{port}\nmax_payload: {}\n", settings.max_payload);
+        if !settings.no_jetstream {
+            text += &format!("jetstream {{\n  store_dir: \"{}\"\n}}\n", dir.join("store").display());
+        }
         if let Some(tls) = &settings.tls {
             text += &format!(
                 "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: {}\n  timeout: 2\n}}\n",

@@ -84,8 +84,12 @@ impl Fleet {
         read_jsonl(&self.dir.join("server.jsonl"))
     }
 
-    fn push(&self, file: &str) -> bool {
-        let out = Command::new(binary("nvt-fleet")).args(["push", "--nats", &self.nats.url(), &model(file)]).output();
+    fn push(&self, file: &str, flags: &[&str]) -> bool {
+        let out = Command::new(binary("nvt-fleet"))
+            .args(["push", "--nats", &self.nats.url()])
+            .args(flags)
+            .arg(model(file))
+            .output();
         out.expect("nvt-fleet").status.success()
     }
 
@@ -142,7 +146,7 @@ fn workers_die_join_and_swap_models_while_every_camera_keeps_its_detections() {
     // One model for the fleet: every worker left switches; a worker that starts later loads
     // the pushed model, not its --model.
     std::thread::sleep(Duration::from_secs(4));
-    assert!(fleet.push("shapes-v5.onnx"));
+    assert!(fleet.push("shapes-v5.onnx", &[]));
     let pushed_at = unix_now();
     assert!(
         wait_records(&fleet, Duration::from_secs(20), |r| {
@@ -161,8 +165,10 @@ fn workers_die_join_and_swap_models_while_every_camera_keeps_its_detections() {
         models_after(&fleet.records(), joined_at)
     );
 
-    // A bad file is refused by every worker, and the old model keeps serving.
-    assert!(fleet.push("fixtures/not-onnx.onnx"));
+    // A bad file is refused by nvt-fleet push; pushed anyway (--no-check), it is refused by
+    // every worker, and the old model keeps serving.
+    assert!(!fleet.push("fixtures/not-onnx.onnx", &[]));
+    assert!(fleet.push("fixtures/not-onnx.onnx", &["--no-check"]));
     let bad_at = unix_now();
     std::thread::sleep(Duration::from_secs(4));
     for mut client in clients {

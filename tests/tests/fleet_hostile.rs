@@ -286,9 +286,15 @@ fn junk_file(path: &Path, bytes: usize) -> String {
     self::path(path)
 }
 
-fn push(url: &str, file: &str) -> Duration {
+/// `nvt-fleet push`; junk is pushed with `--no-check`, as the workers' refusal is under test.
+fn push(url: &str, file: &str, flags: &[&str]) -> Duration {
     let started = Instant::now();
-    let out = Command::new(binary("nvt-fleet")).args(["push", "--nats", url, file]).output().expect("nvt-fleet");
+    let out = Command::new(binary("nvt-fleet"))
+        .args(["push", "--nats", url])
+        .args(flags)
+        .arg(file)
+        .output()
+        .expect("nvt-fleet");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     started.elapsed()
 }
@@ -322,7 +328,7 @@ fn a_40_mb_push_reaches_every_worker_within_seconds_leaves_no_file_and_sigterm_a
     wait_log(&first_log, "worker ready", Instant::now(), Duration::from_secs(30));
 
     // A running worker reads the 40 MB push (and refuses it: it is no model) within seconds.
-    let took = push(&url, &big);
+    let took = push(&url, &big, &["--no-check"]);
     let pushed = Instant::now();
     let refused = wait_log(&first_log, "the pushed model was refused", pushed, Duration::from_secs(15));
     // A worker that starts now reads it from the store, refuses it and serves --model.
@@ -331,7 +337,7 @@ fn a_40_mb_push_reaches_every_worker_within_seconds_leaves_no_file_and_sigterm_a
     let ready = wait_log(&second_log, "worker ready", started, Duration::from_secs(15));
     assert!(std::fs::read_to_string(&second_log).unwrap_or_default().contains("bytes=41943040"));
     // A good push next: both swap to it.
-    push(&url, &model("shapes-v5.onnx"));
+    push(&url, &model("shapes-v5.onnx"), &[]);
     let pushed = Instant::now();
     for log in [&first_log, &second_log] {
         wait_log(log, "swapped to the pushed model", pushed, Duration::from_secs(15));
@@ -343,7 +349,7 @@ fn a_40_mb_push_reaches_every_worker_within_seconds_leaves_no_file_and_sigterm_a
     assert_eq!(slow, 0, "a model read was dropped as a slow consumer");
 
     // SIGTERM while a worker reads the 40 MB model, and with the broker frozen: at most 5 s.
-    push(&url, &big);
+    push(&url, &big, &["--no-check"]);
     let (mut third, third_log, _) = worker("third");
     wait_log(&third_log, "NATS connected", Instant::now(), Duration::from_secs(15));
     let during_read = time_sigterm(&mut third, Duration::from_secs(5));

@@ -147,6 +147,14 @@ fn a_locked_bus_refuses_strangers_and_lets_each_role_do_its_part_and_no_more() {
     // Every role with its own credentials: the pushed model serves, events reach the stream.
     let (out, _) = push(&["--nats", &url, "--nats-user-file", &push_user], "shapes-v5.onnx");
     assert!(out.status.success(), "{}", stderr(&out));
+    // The push user lists the groups' models with the rights docs/nats-fleet.conf gives it.
+    let models = |user: &str| {
+        let args = ["models", "--nats", &url, "--nats-user-file", user];
+        Command::new(binary("nvt-fleet")).args(args).env("RUST_LOG", "error").output().expect("nvt-fleet")
+    };
+    let listed = models(&push_user);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("default\tshapes-v5.onnx\t"), "{listed:?}");
     let (mut server, listen) = ingest(&dir, &["--nats", &url, "--nats-user-file", &ingest_user]);
     let _worker = worker(&["--nats", &url, "--nats-user-file", &worker_user]);
     stream(&listen, 4);

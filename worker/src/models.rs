@@ -7,13 +7,29 @@ use futures_util::StreamExt;
 use nvt_detect::Detector;
 use nvt_detect::ModelArgs;
 use nvt_fleet::models::{ModelStore, StoredModel};
-use nvt_fleet::Group;
+use nvt_fleet::{FleetError, Group};
+use nvt_support::LogBackoff;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a worker whose group has no model store yet looks for one.
 const STORE_RETRY: Duration = Duration::from_secs(2);
+
+/// A hint about a store that cannot be opened is said at once, then after this, doubling...
+const HINT_FIRST: Duration = Duration::from_secs(2);
+
+/// ...up to this between two lines.
+const HINT_MOST: Duration = Duration::from_secs(300);
+
+/// What to check when the store cannot be opened: nothing more when the error says it (a
+/// server without JetStream), else the usual suspects.
+fn why_not_open(error: &FleetError) -> &'static str {
+    match error {
+        FleetError::NoJetStream => "",
+        _ => " (is the NATS server up, with JetStream, and may this user read the store?)",
+    }
+}
 
 /// Where the worker's models come from: the group's pushed model in the store (read on a
 /// connection of its own), or `--model`.
@@ -23,8 +39,10 @@ pub(super) struct Models {
     folder: PrivateFolder,
     options: ModelArgs,
     sessions: usize,
-    /// The upload now serving (a push seen twice, as after a reconnect, is not loaded twice).
+    /// The upload last read (a push seen twice, as after a reconnect, is not loaded twice).
     loaded: Option<String>,
+    /// Whether the sessions serve a pushed model, not `--model`.
+    serving_pushed: bool,
 }
 
 impl Models {
@@ -36,22 +54,23 @@ impl Models {
         options: ModelArgs,
         sessions: usize,
     ) -> Self {
-        Self { nats, group, folder, options, sessions, loaded: None }
+        Self { nats, group, folder, options, sessions, loaded: None, serving_pushed: false }
     }
 
     /// The model to start with: the group's pushed model when there is one (it wins over
     /// `--model`), else `--model`; a pushed model that does not load leaves `--model` serving.
     /// Also the store, when it is there yet (a worker never makes it: `nvt-fleet push` does).
     pub(super) async fn first(&mut self) -> anyhow::Result<(Vec<Detector>, Option<ModelStore>)> {
-        let mut failures = 0u32;
+        // Said at once, then at growing intervals: a worker left waiting for a day writes a
+        // handful of lines.
+        let mut hint = LogBackoff::new(HINT_FIRST, HINT_MOST);
         let store = loop {
             match ModelStore::open(&self.nats, &self.group).await {
                 Ok(store) => break store,
                 Err(error) => {
-                    if failures.is_multiple_of(30) {
-                        tracing::warn!(%error, "cannot open the model store yet (is the NATS server up, with JetStream, and may this user read the store?); retrying");
+                    if let Some(held_back) = hint.allow(Instant::now()) {
+                        tracing::warn!(%error, held_back_since_last = held_back, "cannot open the model store yet; retrying every second{}", why_not_open(&error));
                     }
-                    failures += 1;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -74,6 +93,7 @@ impl Models {
             match self.load(stored).await {
                 Ok(detectors) => {
                     self.loaded = Some(nuid);
+                    self.serving_pushed = true;
                     return Ok((detectors, store));
                 }
                 Err(error) if self.options.model.is_some() => {
@@ -111,26 +131,39 @@ impl Models {
     /// Watches the group's model for good: opens the store once it is there, and swaps to each
     /// push (and to one that came before the watch began).
     pub(super) async fn watch(mut self, mut store: Option<ModelStore>, swaps: Vec<mpsc::Sender<Detector>>) {
+        let (mut open_hint, mut watch_hint) =
+            (LogBackoff::new(HINT_FIRST, HINT_MOST), LogBackoff::new(HINT_FIRST, HINT_MOST));
         loop {
             let opened = match store.take() {
                 Some(opened) => opened,
                 None => match ModelStore::open(&self.nats, &self.group).await {
                     Ok(Some(opened)) => opened,
-                    Ok(None) | Err(_) => {
+                    Ok(None) => {
+                        tokio::time::sleep(STORE_RETRY).await;
+                        continue;
+                    }
+                    Err(error) => {
+                        if let Some(held_back) = open_hint.allow(Instant::now()) {
+                            tracing::warn!(%error, held_back_since_last = held_back, "cannot look for the group's model; retrying every 2 s{}", why_not_open(&error));
+                        }
                         tokio::time::sleep(STORE_RETRY).await;
                         continue;
                     }
                 },
             };
+            open_hint.reset();
             let mut changes = match opened.changes().await {
                 Ok(changes) => changes,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot watch the group's model; retrying");
+                    if let Some(held_back) = watch_hint.allow(Instant::now()) {
+                        tracing::warn!(%error, held_back_since_last = held_back, "cannot watch the group's model; retrying every 2 s");
+                    }
                     tokio::time::sleep(STORE_RETRY).await;
                     store = Some(opened);
                     continue;
                 }
             };
+            watch_hint.reset();
             // A push between the first read and the watch is not missed.
             self.swap(&opened, &swaps).await;
             while let Some(()) = changes.next().await {
@@ -141,11 +174,11 @@ impl Models {
     }
 
     /// A push: read it, load and warm it up once per session, and hand one to each; a model that
-    /// does not load changes nothing.
+    /// does not load changes nothing. A removal: back to `--model`.
     async fn swap(&mut self, store: &ModelStore, swaps: &[mpsc::Sender<Detector>]) {
         let stored = match store.current().await {
             Ok(Some(stored)) => stored,
-            Ok(None) => return,
+            Ok(None) => return self.removed(swaps).await,
             Err(error) => {
                 tracing::error!(%error, "cannot read the pushed model; the old one keeps serving");
                 return;
@@ -164,6 +197,7 @@ impl Models {
                 for (swap, detector) in swaps.iter().zip(detectors) {
                     let _ = swap.send(detector);
                 }
+                self.serving_pushed = true;
                 tracing::info!(model = %id, "swapped to the pushed model");
             }
             Err(error) => {
@@ -171,6 +205,43 @@ impl Models {
                     error = nvt_support::errors::sentence(error.as_ref()),
                     "the pushed model was refused; the old one keeps serving"
                 );
+            }
+        }
+    }
+
+    /// The group's model was removed (`nvt-fleet rm`): sessions serving it go back to
+    /// `--model`; without one, they keep the removed model, and the log says so.
+    async fn removed(&mut self, swaps: &[mpsc::Sender<Detector>]) {
+        // Nothing pushed was ever read: nothing was removed.
+        if self.loaded.take().is_none() {
+            return;
+        }
+        if !self.serving_pushed {
+            tracing::info!(group = self.group.name(), "the group's model was removed; serving --model as before");
+            return;
+        }
+        let Some(own) = self.options.model.clone() else {
+            tracing::warn!(
+                group = self.group.name(),
+                "the group's model was removed, but this worker has no --model: it keeps serving the removed model until it stops"
+            );
+            return;
+        };
+        let (options, sessions) = (self.options.clone(), self.sessions);
+        match tokio::task::spawn_blocking(move || options.load(sessions)).await {
+            Ok(Ok(detectors)) => {
+                for (swap, detector) in swaps.iter().zip(detectors) {
+                    let _ = swap.send(detector);
+                }
+                self.serving_pushed = false;
+                tracing::info!(group = self.group.name(), model = %own.display(), "the group's model was removed; back to --model");
+            }
+            Ok(Err(error)) => tracing::error!(
+                error = nvt_support::errors::sentence(error.as_ref()),
+                "the group's model was removed, but --model does not load now; the removed model keeps serving"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "the group's model was removed, but loading --model stopped; the removed model keeps serving")
             }
         }
     }

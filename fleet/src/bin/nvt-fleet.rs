@@ -1,13 +1,15 @@
-//! `nvt-fleet push --nats URL [--group NAME] MODEL.onnx`: one model swap for a whole worker group.
-//! `nvt-fleet mqtt --nats URL --mqtt URL [...]`: every ingest server's events, from the events
-//! stream, to MQTT. `nvt-fleet history --nats URL --db URL [--http ADDR]`: every ingest server's
-//! events, from the events stream, in one event store, served as `/api/events`. Every argument is checked before anything connects: a bad one is exit
-//! status 2 with a message naming it.
+//! `nvt-fleet push --nats URL [--group NAME] MODEL.onnx`: one model swap for a whole worker group,
+//! once the file loads as a worker would load it. `nvt-fleet models --nats URL`: each group's
+//! pushed model. `nvt-fleet rm --nats URL --group NAME`: the group's workers go back to their own
+//! `--model`. `nvt-fleet mqtt --nats URL --mqtt URL [...]`: every ingest server's events, from the
+//! events stream, to MQTT. `nvt-fleet history --nats URL --db URL [--http ADDR]`: every ingest
+//! server's events, from the events stream, in one event store, served as `/api/events`. Every
+//! argument is checked before anything connects: a bad one is exit status 2 with a message
+//! naming it.
 
 use clap::Parser;
 use nvt_events::flags::MqttArgs;
-use nvt_fleet::flags::{parse_group, parse_nats_url, NatsAccessArgs};
-use nvt_fleet::models::{ModelFile, ModelStore};
+use nvt_fleet::flags::{parse_group, parse_nats_url, CheckArgs, NatsAccessArgs};
 use nvt_fleet::{Group, Role};
 use nvt_history::flags::HistoryArgs;
 use std::path::PathBuf;
@@ -29,8 +31,34 @@ enum Command {
         /// The worker group.
         #[arg(long, default_value = "default", value_parser = parse_group)]
         group: Group,
+        /// How the file is checked before it is pushed.
+        #[command(flatten)]
+        check: CheckArgs,
         /// The ONNX model file.
         model: PathBuf,
+    },
+    /// Lists each group's pushed model: the group, the file, its size, when it was pushed and
+    /// its digest.
+    Models {
+        /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+        #[arg(long, value_parser = parse_nats_url)]
+        nats: String,
+        /// TLS and credentials (the push user's).
+        #[command(flatten)]
+        access: NatsAccessArgs,
+    },
+    /// Removes a group's pushed model: its workers go back to their own --model (a worker
+    /// started without one keeps the removed model until it stops, and says so).
+    Rm {
+        /// The NATS server: nats://HOST:PORT or tls://HOST:PORT.
+        #[arg(long, value_parser = parse_nats_url)]
+        nats: String,
+        /// TLS and credentials (the push user's).
+        #[command(flatten)]
+        access: NatsAccessArgs,
+        /// The worker group whose model goes.
+        #[arg(long, value_parser = parse_group)]
+        group: Group,
     },
     /// Publishes the events of every ingest server, read from the JetStream stream NVT_EVENTS
     /// with a durable consumer, to MQTT (`<prefix>/events`, QoS 1, and `<prefix>/available`).
@@ -82,7 +110,11 @@ fn main() -> ExitCode {
     let command = Command::parse();
     let Some(runtime) = nvt_support::program::runtime("nvt-fleet") else { return ExitCode::FAILURE };
     let code = match command {
-        Command::Push { nats, access, group, model } => runtime.block_on(push(&nats, &access, group, model)),
+        Command::Push { nats, access, group, check, model } => {
+            runtime.block_on(push(&nats, &access, group, &check, model))
+        }
+        Command::Models { nats, access } => runtime.block_on(models(&nats, &access)),
+        Command::Rm { nats, access, group } => runtime.block_on(remove(&nats, &access, group)),
         Command::Mqtt { nats, access, consumer, mqtt } => runtime.block_on(bridge(&nats, &access, consumer, mqtt)),
         Command::History { nats, access, consumer, history: args, http } => {
             runtime.block_on(history(&nats, &access, &consumer, &args, http))
@@ -98,36 +130,73 @@ fn refused(error: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn push(nats: &str, access: &NatsAccessArgs, group: Group, path: PathBuf) -> ExitCode {
-    let (access, model) = match (access.access(nats), ModelFile::read(&path)) {
-        (Ok(access), Ok(model)) => (access, model),
-        (Err(error), _) => return refused(error),
-        (_, Err(error)) => return refused(error),
+/// The NATS URL before an error that does not name it.
+fn at(nats: &str, error: nvt_fleet::FleetError) -> String {
+    match error {
+        nvt_fleet::FleetError::NoJetStream => format!("{nats}: {error}"),
+        other => other.to_string(),
+    }
+}
+
+async fn push(nats: &str, access: &NatsAccessArgs, group: Group, check: &CheckArgs, path: PathBuf) -> ExitCode {
+    let access = match access.access(nats) {
+        Ok(access) => access,
+        Err(error) => return refused(error),
     };
-    let push = async {
-        let client = nvt_fleet::connect(&access, Role::Push, "nvt-fleet push", 64).await?;
-        // A user not allowed to write the store sees its requests go unanswered (the server
-        // logs a permission violation): say so.
-        let refused = |error: nvt_fleet::FleetError| {
-            nvt_fleet::FleetError::Nats(format!(
-                "{error} (may this user write the model store? see the NATS server's log)"
-            ))
-        };
-        let store = ModelStore::open_or_create(&client, &group).await.map_err(refused)?;
-        let bytes = store.push(&model).await.map_err(refused)?;
-        client.flush().await.map_err(nvt_fleet::FleetError::nats)?;
-        Ok::<_, nvt_fleet::FleetError>(bytes)
-    };
-    // A broker that never answers, or refuses, is an error, not a hang.
-    let pushed = tokio::time::timeout(std::time::Duration::from_secs(60), push)
-        .await
-        .unwrap_or_else(|_| Err(nvt_fleet::FleetError::Nats(format!("no answer from {nats} within 60 s"))));
-    match pushed {
-        Ok(bytes) => {
-            println!("pushed {} ({bytes} bytes) to group {}", path.display(), group.name());
+    match nvt_fleet::admin::push(&access, &group, &path, check.hints().as_ref()).await {
+        Ok(pushed) => {
+            let checked = pushed.checked.map_or_else(
+                || ", not checked".to_owned(),
+                |c| format!(", loads as {} {} {}", c.id, c.layout, c.input),
+            );
+            println!("pushed {} ({} bytes{checked}) to group {}", path.display(), pushed.bytes, group.name());
             ExitCode::SUCCESS
         }
-        Err(error) => refused(error),
+        Err(error) => refused(at(nats, error)),
+    }
+}
+
+async fn models(nats: &str, access: &NatsAccessArgs) -> ExitCode {
+    let access = match access.access(nats) {
+        Ok(access) => access,
+        Err(error) => return refused(error),
+    };
+    match nvt_fleet::admin::list(&access).await {
+        Ok(list) if list.is_empty() => {
+            println!("no group has a pushed model (its workers serve their own --model)");
+            ExitCode::SUCCESS
+        }
+        Ok(list) => {
+            let clean = |text: &str| nvt_fleet::wire::escaped(text, 100);
+            println!("group\tfile\tbytes\tpushed\tdigest");
+            for model in list {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    clean(&model.name),
+                    clean(model.description.as_deref().unwrap_or("-")),
+                    model.size,
+                    clean(model.mtime.as_deref().unwrap_or("-")),
+                    clean(model.digest.as_deref().unwrap_or("-")),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => refused(at(nats, error)),
+    }
+}
+
+async fn remove(nats: &str, access: &NatsAccessArgs, group: Group) -> ExitCode {
+    let access = match access.access(nats) {
+        Ok(access) => access,
+        Err(error) => return refused(error),
+    };
+    match nvt_fleet::admin::remove(&access, &group).await {
+        Ok(true) => {
+            println!("removed group {}'s model: its workers go back to their own --model", group.name());
+            ExitCode::SUCCESS
+        }
+        Ok(false) => refused(format!("group {} has no pushed model", group.name())),
+        Err(error) => refused(at(nats, error)),
     }
 }
 
