@@ -6,6 +6,7 @@ pub mod broker;
 pub mod browser;
 pub mod creds;
 pub mod fake_camera;
+pub mod fake_mqtt;
 pub mod harness;
 pub mod link;
 pub mod nats;

@@ -436,6 +436,50 @@ fn a_stream_message_mqtt_would_refuse_or_that_is_no_event_cannot_stall_the_bridg
     assert_eq!(said.matches("a stream message that is not an event was skipped").count(), 2, "{said}");
 }
 
+#[test]
+fn an_event_under_the_bridges_bound_but_over_the_brokers_16_kib_limit_is_dropped_not_retried_for_ever() {
+    use nvt_tests::broker::{Mosquitto, Subscriber};
+    let dir = temp_dir("fleet-bridge-16k");
+    let nats = NatsServer::start(&dir.join("nats"), 8 << 20);
+    // mosquitto refuses packets over 16 KiB; the second event (30 KB) is a JSON object under the
+    // bridge's own 64 KiB bound, so only the MQTT broker refuses it (it stalled the bridge).
+    let broker = Mosquitto::start(&dir.join("mosquitto"), "max_packet_size 16384\n");
+    let subscriber = Subscriber::start(broker.addr, &["small/events"]);
+    let event = |n: u32, pad: usize| {
+        serde_json::json!({"type": "new", "n": n, "pad": "p".repeat(pad), "after": {"id": format!("e{n}")}}).to_string()
+    };
+    let messages = [event(1, 0), event(2, 30_000), event(3, 0), event(4, 0)];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+        jetstream.get_or_create_stream(nvt_fleet::stream::config()).await.expect("stream");
+        for message in messages {
+            jetstream.publish("nvt.events.door", message.into()).await.expect("publish").await.expect("stored");
+        }
+    });
+    let log = dir.join("bridge.log");
+    let stderr = std::fs::File::create(&log).expect("log");
+    let bridge = Command::new(binary("nvt-fleet"))
+        .args(["mqtt", "--nats", &nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", "small"])
+        .env("RUST_LOG", "warn")
+        .stderr(stderr)
+        .spawn()
+        .expect("bridge");
+    let _bridge = ChildGuard(bridge);
+    let numbers = |m: &[nvt_tests::broker::Message]| -> Vec<u64> {
+        m.iter().filter(|m| m.topic == "small/events").filter_map(|m| m.json()["n"].as_u64()).collect()
+    };
+    assert!(
+        subscriber.wait_until(Duration::from_secs(20), |m| numbers(m).contains(&4)),
+        "the events after the one the broker refuses arrive: {:?}",
+        numbers(&subscriber.messages())
+    );
+    let got: BTreeSet<u64> = numbers(&subscriber.messages()).into_iter().collect();
+    assert_eq!(got, BTreeSet::from([1, 3, 4]));
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(said.matches("an event the broker refuses is dropped").count(), 1, "{said}");
+}
+
 /// Runs nvt-fleet (or another of our binaries) with `args`, at most 10 s: its status and
 /// standard error.
 fn run_briefly(name: &str, args: &[String]) -> (Option<i32>, String) {

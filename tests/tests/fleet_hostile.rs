@@ -433,3 +433,87 @@ fn shutdown_keeps_one_deadline_with_nats_and_mqtt_frozen_and_an_events_pipe_nobo
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+#[test]
+fn a_camera_reconnecting_while_nats_is_frozen_keeps_its_name_and_shutdown_keeps_its_budget() {
+    // Finding 11: a camera whose connection ended while NATS was frozen came back as
+    // `127_0_0_1-2` (its teardown, telling NATS, still held the name), with new events and Home
+    // Assistant entities under that name. Here the same camera (a new nvt-client from the same
+    // address, the old one killed) connects again while NATS is frozen, and after.
+    let dir = temp_dir("fleet-rename");
+    let nats = NatsServer::start(&dir.join("nats"), 8 << 20);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (records, events) = (dir.join("server.jsonl"), dir.join("events.jsonl"));
+    let args = ["--listen", &listen, "--nats", &nats.url(), "--log", &path(&records), "--events", &path(&events)];
+    let mut server = start("nvt-server", &args, &dir.join("server.log"), "info", &[]);
+    wait_for_port(listen.parse().expect("addr"), Duration::from_secs(30));
+    let worker_log = dir.join("worker.log");
+    let worker_args = ["--nats", &nats.url(), "--model", &model("shapes.onnx"), "--threads", "1"];
+    let _worker = start("nvt-worker", &worker_args, &worker_log, "info", &[]);
+    wait_log(&worker_log, "worker ready", Instant::now(), Duration::from_secs(30));
+    let detected = |since: f64| {
+        let records = read_jsonl(&records);
+        records
+            .iter()
+            .filter(|r| r["time"].as_f64().unwrap_or(0.0) > since && r["remote"]["worker"].is_string())
+            .count()
+    };
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
+    let mut first = client(&listen, 10, 60);
+    let until = Instant::now() + Duration::from_secs(30);
+    while detected(0.0) < 20 {
+        assert!(Instant::now() < until, "frames detected by the worker before the freeze");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // NATS frozen: the camera's connection ends, and it connects again at once, twice.
+    nats.freeze();
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = first.kill();
+    let _ = first.wait();
+    let mut second = client(&listen, 10, 60);
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = second.kill();
+    let _ = second.wait();
+    let mut third = client(&listen, 10, 60);
+    std::thread::sleep(Duration::from_secs(2));
+    nats.thaw();
+    let thawed = now();
+    let until = Instant::now() + Duration::from_secs(30);
+    while detected(thawed) < 20 {
+        assert!(Instant::now() < until, "frames detected again after the thaw");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And once more after the thaw, with the events of the first connections done.
+    let _ = third.kill();
+    let _ = third.wait();
+    let mut fourth = client(&listen, 10, 60);
+    let again = now();
+    let until = Instant::now() + Duration::from_secs(30);
+    while detected(again) < 20 {
+        assert!(Instant::now() < until, "frames detected after the last reconnect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Frozen again for the stop: one budget, whatever NATS does.
+    nats.freeze();
+    std::thread::sleep(Duration::from_millis(300));
+    let took = time_sigterm(&mut server, Duration::from_secs(10));
+    nats.thaw();
+    let _ = fourth.kill();
+    let _ = fourth.wait();
+    let records = read_jsonl(&records);
+    let names: BTreeSet<String> = records.iter().map(|r| r["camera"].as_str().unwrap_or("?").to_owned()).collect();
+    let events = read_jsonl(&events);
+    let event_names: BTreeSet<String> =
+        events.iter().map(|e| e["after"]["camera"].as_str().unwrap_or("?").to_owned()).collect();
+    println!(
+        "reconnects with NATS frozen: {} records, {} events, cameras {names:?} / {event_names:?}; SIGTERM with NATS frozen {took:?}",
+        records.len(),
+        events.len()
+    );
+    assert_eq!(names, BTreeSet::from(["127_0_0_1".to_owned()]), "one camera, one name, in every record");
+    assert!(!events.is_empty(), "events were made");
+    assert_eq!(event_names, BTreeSet::from(["127_0_0_1".to_owned()]), "one camera, one name, in every event");
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    assert!(!log.contains("127_0_0_1-"), "no other name in the log:\n{log}");
+    assert!(took < Duration::from_secs(5), "SIGTERM with NATS frozen took {took:?}");
+}

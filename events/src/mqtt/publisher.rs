@@ -18,11 +18,19 @@
 //!   the broker drops the connection) never blocks the rest. A packet larger than any the broker
 //!   has acknowledged goes at QoS 1 and waits for its acknowledgement; when the connection drops
 //!   with one in flight, that same packet goes first after the reconnect, and when it drops
-//!   again the broker's limit is taken to be below it (never below [`MIN_LIMIT`]). From then on a snapshot past the limit is
-//!   shrunk (to the geometric mean of the largest packet acknowledged and the one refused, so
-//!   that a round or two find a size the broker takes; [`crate::pictures::shrink`]) and any other retained payload past
-//!   it is dropped, each counted ([`PublisherStats`]). Events (a few kilobytes) are not shrunk:
-//!   one the broker refuses is sent again like any unacknowledged event.
+//!   again the broker's limit is taken to be below it (never below [`MIN_LIMIT`]). From then on
+//!   retained state is held to a goal under that limit: the geometric mean of the largest packet
+//!   acknowledged and the one refused, so that a round or two find a size the broker takes. A
+//!   snapshot past the goal is shrunk to it ([`crate::pictures::shrink`]) before it is sent,
+//!   any other retained payload past it dropped, each counted ([`PublisherStats`]); a snapshot
+//!   the goal lets through and the broker still refuses lowers it again. Each size costs the
+//!   broker two dropped connections at most, and none once learnt. Events are held to the
+//!   limit itself, not the goal: one the broker refuses twice in a row is dropped and counted
+//!   (in the events dropped and the payloads dropped), the limit learnt from it, and the next
+//!   goes. A payload refused twice that is under [`MIN_LIMIT`] is dropped alone, nothing learnt.
+//! - A broker that takes events and never acknowledges them holds them in the buffer (bounded
+//!   as ever); each is sent again after [`ACK_PATIENCE`], and the log says so at the first wait
+//!   and then at most once a minute.
 //! - `online` is published at each connect; `offline` is the last will and is published on a
 //!   clean stop, with every camera's availability `offline`.
 
@@ -63,9 +71,21 @@ const MAX_SCANNED_BYTES: usize = 64 << 20;
 const MAX_PACKET: usize = 16 << 20;
 
 /// The smallest packet limit nvt ever takes a broker to have (brokers take far more: AWS IoT
-/// 128 KB, EMQX 1 MB): a connection dropped twice with a smaller packet in flight is the
-/// network's doing, never a reason to drop events.
-const MIN_LIMIT: usize = 32 << 10;
+/// 128 KB, EMQX 1 MB, mosquitto what `max_packet_size` says, 16 KiB say): a packet this small
+/// that the connection dropped twice with is dropped alone, nothing learnt from it.
+const MIN_LIMIT: usize = 1 << 10;
+
+/// Most bytes of messages nvt did not ask for (none once the start-up scan is over) a
+/// connection takes before it is dropped: a broker flooding its client costs that connection,
+/// not a core for as long as it floods.
+const MAX_UNASKED: usize = 64 << 20;
+
+/// Most bytes of messages a connection takes while the start-up scan may still be reading
+/// retained state (of which it keeps at most [`MAX_SCANNED_BYTES`]).
+const MAX_SCAN_READ: usize = 256 << 20;
+
+/// How often at most the log says that the broker leaves events unacknowledged.
+const UNACKED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Most labels with topics, over every camera (two labels never share a slug; remembering which
 /// label has which takes memory).
@@ -141,6 +161,8 @@ struct Inner {
     goal: AtomicUsize,
     /// A retained packet in flight when the connection dropped, sent first after the reconnect.
     suspect: Mutex<Option<(String, Vec<u8>)>>,
+    /// When the log last said that the broker leaves an event unacknowledged.
+    unacked_logged: Mutex<Option<Instant>>,
 }
 
 /// A handle to the publisher; cheap to share.
@@ -183,6 +205,7 @@ impl Publisher {
             limit: AtomicUsize::new(MAX_PACKET),
             goal: AtomicUsize::new(MAX_PACKET),
             suspect: Mutex::new(None),
+            unacked_logged: Mutex::new(None),
         });
         {
             let mut outbox = lock(&inner.outbox);
@@ -508,6 +531,13 @@ impl Inner {
         self.wake.notify_one();
     }
 
+    /// Whether messages may be the start-up scan's: it has started, its marker has not come
+    /// back, and it has waited less than [`SCAN_PATIENCE`].
+    fn scan_open(&self) -> bool {
+        let scan = lock(&self.scan);
+        !scan.done && scan.started.is_some_and(|started| started.elapsed() < SCAN_PATIENCE)
+    }
+
     /// Whether the start-up scan is going on.
     fn scanning(&self) -> bool {
         lock(&self.scan).started.is_some()
@@ -557,11 +587,11 @@ fn tls(settings: &MqttSettings) -> Result<rustls::ClientConfig, MqttError> {
 async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let connection = async {
-        let mut failures = 0u64;
+        let (mut failures, mut unasked) = (0u64, 0usize);
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    failures = 0;
+                    (failures, unasked) = (0, 0);
                     tracing::info!(host = %inner.settings.host, port = inner.settings.port, "MQTT connected");
                     lock(&inner.outbox).retained.all_dirty();
                     let first = inner.stats.connects.load(Relaxed) == 0;
@@ -577,7 +607,25 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
                     inner.in_flight.store(u64::from(pkid), Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(message))) => {
-                    inner.scanned(&message.topic, message.retain, &message.payload)
+                    let budget = if inner.scan_open() {
+                        inner.scanned(&message.topic, message.retain, &message.payload);
+                        MAX_SCAN_READ
+                    } else {
+                        MAX_UNASKED
+                    };
+                    unasked += message.topic.len() + message.payload.len();
+                    if unasked > budget {
+                        tracing::warn!(
+                            bytes = unasked,
+                            "MQTT: the broker floods nvt with messages it never asked for; the connection is dropped"
+                        );
+                        eventloop.network = None;
+                        eventloop.clean();
+                        inner.stats.connected.store(false, Relaxed);
+                        inner.wake.notify_one();
+                        unasked = 0;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
                     // Only the event in flight's own acknowledgement counts: a late one for an
@@ -616,7 +664,7 @@ async fn run(inner: Arc<Inner>, options: MqttOptions, stop: Arc<Notify>) {
                 let mut outbox = lock(&inner.outbox);
                 (outbox.retained.take_dirty(), outbox.retained.take_clears())
             };
-            let limit = inner.limit.load(Relaxed);
+            let limit = inner.ceiling();
             for (topic, payload) in state.into_iter().filter(|(t, p)| packet_size(t, p.len()) <= limit) {
                 let _ = client.publish(topic, QoS::AtLeastOnce, true, payload).await;
             }
@@ -740,7 +788,9 @@ async fn deliver(
     acked: bool,
 ) -> Sent {
     let size = packet_size(&topic, payload.len());
-    if size > inner.limit.load(Relaxed) {
+    // Events go up to the limit; the rest is held to the goal under it.
+    let bound = if acked && !retain { inner.limit.load(Relaxed) } else { inner.ceiling() };
+    if size > bound {
         return Sent::TooBig;
     }
     if !acked && size <= inner.accepted.load(Relaxed) {
@@ -771,14 +821,49 @@ async fn deliver(
             Sent::Done
         }
         Ok(false) if size > inner.accepted.load(Relaxed) => Sent::Lost,
-        Ok(false) | Err(_) => Sent::Failed,
+        Ok(false) => Sent::Failed,
+        Err(_) => {
+            inner.unacknowledged(&topic);
+            Sent::Failed
+        }
     }
 }
 
 impl Inner {
+    /// The largest retained or one-off packet sent: the limit, or the goal under it once the
+    /// broker has refused a packet.
+    fn ceiling(&self) -> usize {
+        self.limit.load(Relaxed).min(self.goal.load(Relaxed))
+    }
+
+    /// The broker has not acknowledged a packet of `topic` within [`ACK_PATIENCE`]: said at the
+    /// first time and then at most every [`UNACKED_LOG_EVERY`].
+    fn unacknowledged(&self, topic: &str) {
+        let mut logged = lock(&self.unacked_logged);
+        if logged.is_some_and(|at| at.elapsed() < UNACKED_LOG_EVERY) {
+            return;
+        }
+        *logged = Some(Instant::now());
+        drop(logged);
+        tracing::warn!(
+            topic = %topic.escape_debug(),
+            pending = lock(&self.outbox).events.len(),
+            patience_seconds = ACK_PATIENCE.as_secs(),
+            "MQTT: the broker has not acknowledged a message in time; it is sent again, and events wait in the buffer (said at most once a minute)"
+        );
+    }
+
     /// The connection dropped twice with a packet of `size` bytes in flight: the broker's limit
-    /// is below it.
+    /// is below it (unless it is under [`MIN_LIMIT`]: then nothing is learnt).
     fn refused(&self, topic: &str, size: usize) {
+        if size <= MIN_LIMIT {
+            tracing::warn!(
+                topic = %topic.escape_debug(),
+                bytes = size,
+                "MQTT: the connection dropped twice with this small packet in flight; it is dropped"
+            );
+            return;
+        }
         self.limit.fetch_min(size - 1, Relaxed);
         // The geometric mean of the largest packet acknowledged and this one: a refused
         // snapshot of 2 MB with 4 kB acknowledged tries 90 kB, then 19 kB.
@@ -801,12 +886,16 @@ async fn publish_state(inner: &Inner, client: &AsyncClient) {
         let (length, size) = (payload.len(), packet_size(&topic, payload.len()));
         match deliver(inner, client, topic.clone(), payload, true, true).await {
             Sent::Done | Sent::Failed => {}
-            Sent::Lost if size > MIN_LIMIT => {
+            Sent::Lost => {
+                // Shrunk to the new goal, or dropped: never sent as it is a third time.
                 inner.refused(&topic, size);
-                inner.too_big(&topic, length);
+                if size > MIN_LIMIT {
+                    inner.too_big(&topic, length);
+                } else {
+                    inner.drop_retained(&topic, length);
+                }
                 return;
             }
-            Sent::Lost => return,
             Sent::TooBig => inner.too_big(&topic, length),
         }
     }
@@ -842,8 +931,7 @@ impl Inner {
     /// A retained payload of `topic` (`length` bytes) is past the broker's limit: a snapshot is
     /// shrunk to fit (published at the next round), anything else dropped.
     fn too_big(&self, topic: &str, length: usize) {
-        let goal = self.limit.load(Relaxed).min(self.goal.load(Relaxed));
-        let room = goal.saturating_sub(packet_size(topic, 0));
+        let room = self.ceiling().saturating_sub(packet_size(topic, 0));
         let mut outbox = lock(&self.outbox);
         let snapshot = matches!(self.topics.owner(topic), Owner::Camera { kind: CameraTopic::Snapshot, .. });
         let smaller = snapshot
@@ -853,14 +941,22 @@ impl Inner {
             Some(smaller) => {
                 self.stats.payloads_resized.fetch_add(1, Relaxed);
                 outbox.retained.set(topic, smaller);
+                drop(outbox);
+                self.wake.notify_one();
             }
             None => {
-                self.stats.payloads_dropped.fetch_add(1, Relaxed);
-                outbox.retained.discard(topic);
-                tracing::warn!(topic = %topic.escape_debug(), bytes = length, "MQTT: a payload too large for the broker is dropped");
+                drop(outbox);
+                self.drop_retained(topic, length);
             }
         }
-        drop(outbox);
+    }
+
+    /// Drops the retained payload of `topic` (`length` bytes), counted: it waits for its next
+    /// value.
+    fn drop_retained(&self, topic: &str, length: usize) {
+        self.stats.payloads_dropped.fetch_add(1, Relaxed);
+        lock(&self.outbox).retained.discard(topic);
+        tracing::warn!(topic = %topic.escape_debug(), bytes = length, "MQTT: a payload too large for the broker is dropped");
         self.wake.notify_one();
     }
 }
@@ -870,6 +966,9 @@ impl Inner {
 /// counted). Once a second it ends the start-up scan when due and forgets the cameras gone for
 /// the forget time.
 async fn send(inner: &Inner, client: &AsyncClient) {
+    // The event the connection dropped with in flight, once: dropped with it again, it is the
+    // broker refusing it.
+    let mut lost_once: Option<u64> = None;
     loop {
         if !inner.stats.connected.load(Relaxed) {
             let _ = tokio::time::timeout(Duration::from_secs(1), inner.wake.notified()).await;
@@ -899,10 +998,21 @@ async fn send(inner: &Inner, client: &AsyncClient) {
             let _ = tokio::time::timeout(Duration::from_secs(1), inner.wake.notified()).await;
             continue;
         };
-        let sent = deliver(inner, client, inner.topics.events(), payload, false, true).await;
-        if matches!(sent, Sent::Failed | Sent::Lost) {
+        let (topic, size) = (inner.topics.events(), packet_size(&inner.topics.events(), payload.len()));
+        let mut sent = deliver(inner, client, topic.clone(), payload, false, true).await;
+        if sent == Sent::Lost {
+            if lost_once != Some(number) {
+                lost_once = Some(number);
+                continue;
+            }
+            inner.refused(&topic, size);
+            tracing::warn!(bytes = size, "MQTT: an event the broker refuses is dropped");
+            sent = Sent::TooBig;
+        }
+        if sent == Sent::Failed {
             continue;
         }
+        lost_once = None;
         let mut outbox = lock(&inner.outbox);
         if outbox.events.front().is_some_and(|(n, _)| *n == number) {
             outbox.events.pop_front();
