@@ -320,9 +320,10 @@ impl Fleet {
                     ),
                     _ => (DetectionState::Failing, format!("detection requests fail: {error}")),
                 };
+                let reason = trouble.1.clone();
                 self.saw(feed, Some(trouble));
                 if let Some(held_back) = feed.may_warn() {
-                    tracing::warn!(peer = %feed.peer, %error, deadline_ms = ms(deadline), held_back_since_last = held_back, "detection request {outcome}");
+                    tracing::warn!(peer = %feed.peer, deadline_ms = ms(deadline), held_back_since_last = held_back, "no detection: {reason}");
                 }
                 if pause {
                     std::thread::sleep(RETRY_AFTER);

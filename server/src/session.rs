@@ -70,7 +70,7 @@ impl Shared {
         let kind = match foreign {
             Foreign::Http => 0,
             Foreign::Tls => 1,
-            Foreign::Plain => 2,
+            Foreign::Plain | Foreign::Other => 2,
         };
         lock(&self.hints)[kind].allow(std::time::Instant::now())
     }
@@ -188,6 +188,7 @@ pub async fn serve_admitted(
             stale = c.stale,
             stale_link = c.stale_link,
             processed = c.processed,
+            superseded = c.superseded,
             refused = c.refused,
             held_back_since_last = held_back,
             "client disconnected"
@@ -196,7 +197,7 @@ pub async fn serve_admitted(
 }
 
 /// How long the frames a client left behind may take to finish.
-const FINISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+const FINISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Lets the frames of a client that left cleanly (a `--frames` run, a file's end), or that was
 /// streaming when the server stopped, finish their way through the frame path, so that its last

@@ -133,12 +133,14 @@ fn the_frame_accepted_last_is_finished_before_the_client_is_let_go() {
         let value = line.split(&format!(" {key}=")).nth(1).and_then(|v| v.split(' ').next());
         value.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{key} in {line}"))
     };
-    let mut fresh = 0;
+    let mut processed = 0;
     for line in left {
-        assert_eq!(count(line, "processed"), count(line, "fresh"), "{line}");
-        fresh += count(line, "fresh");
+        // On a loaded machine the detector may fall behind even a 10 fps client: a frame
+        // superseded by a newer one is finished with too; none is left in flight.
+        assert_eq!(count(line, "processed") + count(line, "superseded"), count(line, "fresh"), "{line}");
+        processed += count(line, "processed");
     }
-    assert_eq!(read_jsonl(&log).len() as u64, fresh);
+    assert_eq!(read_jsonl(&log).len() as u64, processed);
 }
 
 /// Runs `n` synthetic clients unpaced for `run`, each without a failure.

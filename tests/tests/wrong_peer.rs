@@ -65,6 +65,18 @@ async fn a_tls_client_at_a_classic_port_is_told_the_server_has_no_tls() {
     server.stop().await;
 }
 
+/// A client pointed at a server of another protocol altogether (a real nats-server, whose first
+/// words are `INFO {...}`) gives up after a few tries, saying so, instead of retrying for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_at_a_server_of_another_protocol_gives_up_saying_so() {
+    let dir = temp_dir("wrong-peer-nats");
+    let nats = nvt_tests::nats::NatsServer::start(&dir.join("nats"), 1 << 20);
+    let (gave_up, took) = gives_up(nvt_client::Config::new(nats.addr.to_string(), SourceSpec::Synthetic)).await;
+    assert!(matches!(gave_up.error, TransportError::ForeignServer(Foreign::Other)), "{}", gave_up.error);
+    assert!(gave_up.error.to_string().contains("--listen"), "names the flag: {}", gave_up.error);
+    assert!(took < Duration::from_secs(20), "a few tries: {took:?}");
+}
+
 /// What a raw peer gets back: all the server sends until it closes (5 s at most).
 fn exchange(addr: &str, send: &[u8]) -> Vec<u8> {
     let mut sock = std::net::TcpStream::connect(addr).expect("connect");

@@ -145,6 +145,10 @@ fn foreign_server(foreign: Foreign) -> &'static str {
             "the server does not speak TLS (it runs classic mode, or is not nvt-server): drop --tls-ca, or start \
              the server with --tls-cert and --tls-key (or --tls-self-signed DIR)"
         }
+        Foreign::Other => {
+            "this server speaks another protocol (its first bytes are no timestamp): --connect takes the address \
+             of nvt-server's --listen, or of another server of the classic protocol"
+        }
     }
 }
 
@@ -162,5 +166,6 @@ fn foreign_client(foreign: Foreign) -> &'static str {
         Foreign::Plain => {
             "a client without TLS reached this port, which speaks TLS (it was told so): the client needs --tls-ca"
         }
+        Foreign::Other => "a client speaking another protocol reached the protocol port (--listen)",
     }
 }

@@ -23,6 +23,9 @@ pub enum Foreign {
     Tls,
     /// Plain bytes, where TLS was expected.
     Plain,
+    /// Another protocol altogether (a NATS, SSH, SMTP or Redis server, ...): its first bytes are
+    /// no timestamp (a client's side).
+    Other,
 }
 
 /// The HTTP request methods a client's first bytes may start with.
@@ -44,6 +47,8 @@ pub fn server_speaks(first: &[u8], tls: bool) -> Option<Foreign> {
     match (tls, is_tls_record(first)) {
         (false, true) => Some(Foreign::Tls),
         (true, false) if !first.is_empty() => Some(Foreign::Plain),
+        // A classic timestamp starts with a digit (`str(time.time())`).
+        (false, false) if first.first().is_some_and(|b| !b.is_ascii_digit()) => Some(Foreign::Other),
         _ => None,
     }
 }
@@ -148,6 +153,9 @@ mod tests {
         assert_eq!(server_speaks(b"1795698744.6040227  ", false), None, "a timestamp is what we expect");
         assert_eq!(server_speaks(&[0x16, 0x03, 0x03], true), None, "TLS is what we expect");
         assert_eq!(server_speaks(b"", true), None, "nothing came");
+        assert_eq!(server_speaks(b"INFO {\"server_id\":\"N\"}\r\n", false), Some(Foreign::Other), "a NATS server");
+        assert_eq!(server_speaks(b"SSH-2.0-OpenSSH_9.2\r\n", false), Some(Foreign::Other));
+        assert_eq!(server_speaks(b"", false), None, "nothing came");
         assert_eq!(client_speaks(b"GET / HTTP/1.1\r\n", false), Some(Foreign::Http));
         assert_eq!(client_speaks(b"POST /api/model ", true), Some(Foreign::Http));
         assert_eq!(client_speaks(&[0x16, 0x03, 0x01, 0x02, 0x00], false), Some(Foreign::Tls), "a client hello");

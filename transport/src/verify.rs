@@ -92,6 +92,17 @@ impl ServerCertVerifier for PinnedOrSigned {
     }
 }
 
+/// A name as a certificate carries it, without the wrapper rustls writes around it
+/// (`DnsName("nvt.example")` → `nvt.example`, `IpAddress(127.0.0.1)` → `127.0.0.1`).
+fn plain_name(name: &str) -> &str {
+    let inner = name
+        .strip_prefix("DnsName(")
+        .or_else(|| name.strip_prefix("IpAddress("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or(name);
+    inner.trim_matches('"')
+}
+
 /// Why the server's certificate did not verify, as a sentence that says what to do;
 /// `None` when `error` is not about the certificate.
 pub fn certificate_problem(error: &Error) -> Option<String> {
@@ -103,7 +114,8 @@ pub fn certificate_problem(error: &Error) -> Option<String> {
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             let carries = match problem {
                 CertificateError::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
-                    format!(" (it is for {})", presented.join(", "))
+                    let names: Vec<&str> = presented.iter().map(|n| plain_name(n)).collect();
+                    format!(" (it is for {})", names.join(", "))
                 }
                 _ => String::new(),
             };
@@ -125,4 +137,16 @@ pub fn certificate_problem(error: &Error) -> Option<String> {
         }
         _ => format!("the server's certificate does not verify ({error})"),
     })
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::plain_name;
+
+    #[test]
+    fn a_certificates_names_read_as_names() {
+        assert_eq!(plain_name("DnsName(\"nvt.example\")"), "nvt.example");
+        assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("camera.lan"), "camera.lan");
+    }
 }
