@@ -21,12 +21,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod camera;
-pub mod guard;
 mod listener;
 mod socket;
 mod tls;
 
-pub use guard::{Gate, CONTENT_SECURITY_POLICY};
+pub use nvt_history::guard::{self, Gate, CONTENT_SECURITY_POLICY};
 
 const PAGE: &str = include_str!("web/index.html");
 const SCRIPT: &str = include_str!("web/app.js");
