@@ -29,13 +29,21 @@ pub struct Api {
 
 /// The routes, ready to merge into a server's (whose doors then guard them).
 pub fn routes(api: Arc<Api>) -> Router {
-    Router::new()
-        .route("/api/events", get(events))
-        .route("/api/events/{id}", get(event))
+    json_routes()
         .route("/api/events/{id}/thumbnail.jpg", get(thumbnail))
         .route("/api/events/{id}/snapshot.jpg", get(snapshot))
         .route("/api/events/{id}/clip.avi", get(clip))
         .with_state(api)
+}
+
+/// Only the events, without their files: for a history that keeps no clips, thumbnails or
+/// snapshots (the fleet's, whose files stay with the server that made them).
+pub fn event_routes(api: Arc<Api>) -> Router {
+    json_routes().with_state(api)
+}
+
+fn json_routes() -> Router<Arc<Api>> {
+    Router::new().route("/api/events", get(events)).route("/api/events/{id}", get(event))
 }
 
 /// A refusal for a query that cannot be asked, or a store that cannot answer.

@@ -1,6 +1,6 @@
 //! The history's flags, for the programs that keep one (`nvt-server`, `nvt-fleet history`):
 //! `--db`, `--clips`, `--clip-pre`, `--clip-post`, `--clip-max`, `--retain-days`,
-//! `--retain-max-size`; and the data folder their defaults live in.
+//! `--retain-max-size`, `--retain-every`; and the data folder their defaults live in.
 
 use crate::clips::ClipSettings;
 use crate::history::Settings;
@@ -38,6 +38,9 @@ pub struct HistoryArgs {
     /// oldest events go first. No bound by default.
     #[arg(long, value_name = "SIZE", value_parser = bytes_in(1 << 20, usize::MAX))]
     pub retain_max_size: Option<usize>,
+    /// How often the retention rules are applied (the first time at the start).
+    #[arg(long, default_value = "1m", value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(86_400)))]
+    pub retain_every: Duration,
 }
 
 /// The data folder: `$XDG_DATA_HOME/nvt`, or `~/.local/share/nvt`; `None` without a home.
@@ -96,6 +99,7 @@ impl HistoryArgs {
                 max_age: Some(self.retain_days * 86_400.0),
                 max_bytes: self.retain_max_size.map(|b| b as u64),
             },
+            retain_every: self.retain_every,
             snapshots,
             close_open,
         }))

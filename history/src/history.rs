@@ -3,7 +3,7 @@
 //! them (a bounded queue: when it is full an event is dropped and counted, never waited for);
 //! the writer task writes what is queued in one transaction at a time, keeps what a failed
 //! write could not store and tries it again, makes thumbnails off the async threads, and applies
-//! the retention rules once a minute.
+//! the retention rules at the start and every `--retain-every` (a minute by default).
 
 use crate::clips::{ClipSettings, Recorder};
 use crate::error::HistoryError;
@@ -31,9 +31,6 @@ const MAX_PENDING: usize = 10_000;
 /// Changes written in one transaction, at most.
 const MAX_BATCH: usize = 1_000;
 
-/// How often the retention rules are applied.
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
-
 /// How long after a failed write the writer tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -52,6 +49,8 @@ pub struct Settings {
     pub clips: ClipSettings,
     /// What is kept how long.
     pub retention: Rules,
+    /// How often the retention rules are applied (`--retain-every`; a minute by default).
+    pub retain_every: Duration,
     /// `--snapshots DIR`, whose files go with their events.
     pub snapshots: Option<PathBuf>,
     /// Ends, at the start, the events a crash left in progress: for the one process that makes
@@ -100,6 +99,7 @@ impl History {
             store: store.clone(),
             files: files.clone(),
             rules: settings.retention,
+            retain_every: settings.retain_every.max(Duration::from_millis(100)),
             counts: Arc::clone(&counts),
             clock: Arc::clone(&clock),
             pending: Vec::new(),
@@ -210,6 +210,7 @@ struct Writer {
     store: Store,
     files: Files,
     rules: Rules,
+    retain_every: Duration,
     counts: Arc<HistoryCounts>,
     clock: Arc<dyn Fn() -> f64 + Send + Sync>,
     /// Changes a failed write left, to try again.
@@ -220,7 +221,7 @@ struct Writer {
 
 impl Writer {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>, mut clips: mpsc::UnboundedReceiver<String>) {
-        let mut retention = tokio::time::interval(RETENTION_EVERY);
+        let mut retention = tokio::time::interval(self.retain_every);
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retry = tokio::time::interval(RETRY_AFTER);
         loop {
@@ -314,6 +315,16 @@ impl Writer {
     }
 
     async fn retain(&mut self) {
+        if self.pending.is_empty() {
+            match retention::orphans(&self.store, &self.files).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    self.counts.orphans_removed.fetch_add(removed, Relaxed);
+                    tracing::info!(removed, "removed clips and thumbnails whose event was gone");
+                }
+                Err(error) => tracing::warn!(%error, "cannot look for clips without an event"),
+            }
+        }
         match retention::apply(&self.store, &self.files, &self.rules, (self.clock)()).await {
             Ok(removed) => {
                 self.counts.removed_age.fetch_add(removed.by_age, Relaxed);

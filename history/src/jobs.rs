@@ -27,6 +27,9 @@ pub struct HistoryCounts {
     pub bytes: AtomicU64,
     /// Thumbnails that could not be made or saved.
     pub thumbnail_errors: AtomicU64,
+    /// Events whose leftover clip or thumbnail was removed after the event was gone (see
+    /// [`crate::retention::orphans`]).
+    pub orphans_removed: AtomicU64,
 }
 
 /// One job for the writer.

@@ -6,13 +6,16 @@
 //! retention rules ([`retention`]).
 //!
 //! Events come in from the events hub as one more of its outputs ([`output`]), and frames from
-//! the server's sessions; [`history::History`] holds it together: a writer task (handed [`jobs`]), the clip
-//! recorder's thread, and the counts [`metrics`] shows. [`flags`] holds the flags.
+//! the server's sessions; [`history::History`] holds it together: a writer task (handed
+//! [`jobs`]), the clip recorder's thread, and the counts [`metrics`] shows. [`flags`] holds the
+//! flags, and [`guard`] the doors every web view that serves the history keeps (the server's and
+//! the fleet's).
 
 pub mod api;
 pub mod clips;
 pub mod error;
 pub mod flags;
+pub mod guard;
 pub mod history;
 pub mod jobs;
 pub mod lock;

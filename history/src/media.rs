@@ -148,6 +148,25 @@ impl Media {
             .sum()
     }
 
+    /// The ids of the events that have a finished file (a clip or a thumbnail) in the folder.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| {
+                        let name = e.file_name().into_string().ok()?;
+                        let id = name.strip_suffix(".avi").or_else(|| name.strip_suffix(".jpg"))?;
+                        is_event_id(id).then(|| id.to_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The bytes of every file in the folder.
     pub fn bytes(&self) -> u64 {
         folder_bytes(&self.dir)

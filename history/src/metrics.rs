@@ -10,11 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Counters: name, help, and what they read.
-const COUNTERS: [(&str, &str); 9] = [
+const COUNTERS: [(&str, &str); 10] = [
     ("nvt_history_written_total", "Event changes written to the event store"),
     ("nvt_history_dropped_total", "Events the event store's full queue dropped"),
     ("nvt_history_write_errors_total", "Writes to the event store that failed (their events are tried again)"),
     ("nvt_history_thumbnail_errors_total", "Thumbnails that could not be made or saved"),
+    (
+        "nvt_history_orphans_removed_total",
+        "Events whose leftover clip or thumbnail was removed after the event was gone",
+    ),
     ("nvt_clips_written_total", "Clips written"),
     ("nvt_clips_written_bytes_total", "Bytes of the clips written"),
     ("nvt_clips_failed_total", "Clips lost to a failed write (a full disk among them)"),
@@ -58,11 +62,12 @@ impl Collector for HistoryCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let (h, c) = (&self.history, &self.clips);
-        let counters: [&AtomicU64; 9] = [
+        let counters: [&AtomicU64; 10] = [
             &h.written,
             &h.dropped,
             &h.write_errors,
             &h.thumbnail_errors,
+            &h.orphans_removed,
             &c.written,
             &c.bytes,
             &c.failed,

@@ -123,6 +123,35 @@ pub async fn apply(store: &Store, files: &Files, rules: &Rules, now: f64) -> Res
     Ok(removed)
 }
 
+/// Removes the clips and thumbnails whose event the store no longer holds; returns how many
+/// events they were for.
+///
+/// An event can go before its clip is done: the size rule may remove an ended event while its
+/// post-roll is still being recorded, and the clip then arrives with no event to go with it.
+/// Without this pass such files would count against `--retain-max-size` for ever, and nothing
+/// would ever remove them. The writer calls it only with nothing waiting to be written, so that
+/// every event whose files exist is in the store.
+pub async fn orphans(store: &Store, files: &Files) -> Result<u64, HistoryError> {
+    let Some(media) = files.media.clone() else { return Ok(0) };
+    let ids = tokio::task::spawn_blocking({
+        let media = media.clone();
+        move || media.ids()
+    })
+    .await
+    .unwrap_or_default();
+    let mut gone = Vec::new();
+    for id in ids {
+        if !store.has(&id).await? {
+            gone.push(id);
+        }
+    }
+    let removed = gone.len() as u64;
+    if removed > 0 {
+        let _ = tokio::task::spawn_blocking(move || gone.iter().map(|id| media.remove(id)).sum::<u64>()).await;
+    }
+    Ok(removed)
+}
+
 async fn remove(store: &Store, files: &Files, rows: &[EventRow]) -> Result<u64, HistoryError> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     // The rows go first: a crash between the two leaves files without events (harmless, and

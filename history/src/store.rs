@@ -250,6 +250,16 @@ impl Store {
         found.map(|r| row(&r)).transpose().map_err(|e| self.error(e))
     }
 
+    /// Whether the store holds the event `id`.
+    pub async fn has(&self, id: &str) -> Result<bool, HistoryError> {
+        let found = sqlx::query("SELECT 1 FROM event WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(found.is_some())
+    }
+
     /// The events that answer `query`, in its order.
     pub async fn query(&self, query: &Query) -> Result<Vec<EventRow>, HistoryError> {
         let (tail, binds) = query.sql();

@@ -260,19 +260,8 @@ impl Args {
             }
             None => None,
         };
-        // The web token travels in a URL (`/?token=`) and a cookie: only characters safe in both.
-        let web_rule = "the web token must be 1 to 64 letters, digits, '-', '.', '_' or '~'";
-        let http_token = match &self.http_token_file {
-            Some(path) => match protect::read_token(path) {
-                Ok(token) if token.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c)) => Some(token),
-                Ok(_) | Err(protect::ProtectError::Token(_)) => {
-                    anyhow::bail!("--http-token-file {}: {web_rule}", path.display())
-                }
-                Err(error) => return Err(anyhow::Error::new(error).context("--http-token-file")),
-            },
-            None => None,
-        };
-        if let Some(bad) = self.http_hosts.iter().find(|h| h.is_empty() || h.contains([':', '/', ' '])) {
+        let http_token = self.http_token_file.as_deref().map(nvt_history::guard::read_web_token).transpose()?;
+        if let Some(bad) = self.http_hosts.iter().find(|h| !nvt_history::guard::host_name_fits(h)) {
             anyhow::bail!("--http-host {bad:?} is not a host name");
         }
         if let Some(dir) = &self.model_dir {

@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 mod camera;
 pub mod clients;
-pub mod guard;
 mod listener;
 pub mod model;
 mod socket;
@@ -31,7 +30,7 @@ mod tls;
 
 pub use camera::PROTECTED_WITHOUT_WEB_TOKEN;
 pub use clients::{client_views, ClientView};
-pub use guard::{Gate, CONTENT_SECURITY_POLICY};
+pub use nvt_history::guard::{self, Gate, CONTENT_SECURITY_POLICY};
 
 const PAGE: &str = include_str!("web/index.html");
 const SCRIPT: &str = include_str!("web/app.js");

@@ -267,9 +267,15 @@ pub struct Logged {
 impl Logged {
     /// Starts `name` with `args`.
     pub fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_env(name, args, &[])
+    }
+
+    /// Starts `name` with `args` and these environment variables besides.
+    pub fn start_env(name: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(binary(name))
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())

@@ -161,6 +161,7 @@ async fn with_history(config: &mut nvt_server::Config, dir: &Path) -> Arc<nvt_hi
         media: Some(dir.join("clips")),
         clips: nvt_history::clips::ClipSettings { pre: 1.0, post: 1.0, max_length: 60.0 },
         retention: nvt_history::retention::Rules::default(),
+        retain_every: Duration::from_secs(60),
         snapshots: Some(dir.join("snapshots")),
         close_open: true,
     };

@@ -383,7 +383,134 @@ async fn retention_removes_by_age_on_a_virtual_clock_and_the_oldest_first_within
     assert_eq!(later.by_age, 6);
     let left: Vec<String> = store.query(&Query::default()).await.expect("query").into_iter().map(|r| r.id).collect();
     assert_eq!(left, [rows[20].id.clone()], "only the event in progress");
+    // A file whose event is gone (its clip came after the event was removed) is removed too;
+    // the files of the events there stay.
+    let gone = event(500, "door", "person", now, Some(now + 1.0), &[], 0.8);
+    media.save_thumbnail(&gone.id, b"late").expect("thumbnail");
+    media.save_thumbnail(&rows[20].id, b"kept").expect("thumbnail");
+    assert_eq!(retention::orphans(&store, &files).await.expect("orphans"), 1);
+    assert!(!media.path(&gone.id, Kind::Thumbnail).expect("path").exists());
+    assert!(media.path(&rows[20].id, Kind::Thumbnail).expect("path").is_file());
     store.close().await;
+}
+
+/// A series' value in `/metrics` (0 when it is not there yet).
+async fn metric(web: std::net::SocketAddr, series: &str) -> f64 {
+    let (status, _, body) = nvt_tests::harness::http_get(web, "/metrics", Duration::from_secs(2)).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// The bytes of every file in `dir`, as the disk holds them (half-written clips among them).
+fn bytes_in(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map_or(0, |d| d.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_keeps_its_history_within_the_size_cap_and_counts_what_it_removed() {
+    let dir = temp_dir("history-retention-live");
+    let (db, clips, log) = (dir.join("events.db"), dir.join("clips"), dir.join("events.jsonl"));
+    let (port, web) = (free_port(), std::net::SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx");
+    const CAP: u64 = 1 << 20;
+    let listen = format!("127.0.0.1:{port}");
+    let _server = spawn(
+        "nvt-server",
+        &[
+            "--listen",
+            &listen,
+            "--model",
+            model.to_str().expect("utf8"),
+            "--http",
+            &web.to_string(),
+            "--events",
+            log.to_str().expect("utf8"),
+            "--db",
+            db.to_str().expect("utf8"),
+            "--clips",
+            clips.to_str().expect("utf8"),
+            "--clip-pre",
+            "1s",
+            "--clip-post",
+            "3s",
+            "--retain-max-size",
+            "1MiB",
+            "--retain-every",
+            "1s",
+        ],
+    );
+    wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30));
+    wait_for_port(web, Duration::from_secs(30));
+    let session = |size: &str| {
+        let mut client = spawn(
+            "nvt-client",
+            &["--connect", &listen, "--source", "synthetic", "--size", size, "--fps", "10", "--duration", "2s"],
+        );
+        nvt_tests::harness::wait_exit(&mut client, Duration::from_secs(30));
+    };
+    let ids = || -> std::collections::BTreeSet<String> {
+        nvt_tests::harness::read_jsonl(&log)
+            .iter()
+            .filter_map(|e| e["after"]["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // Small sessions, one after another: each leaves two events with ~250 kB clips (160x120,
+    // 10 fps, a second before and three after), so that the cap is passed after a few.
+    session("160x120");
+    let first = ids();
+    assert!(!first.is_empty(), "the first session made events");
+    let mut removed = Vec::new();
+    for _ in 0..5 {
+        session("160x120");
+        removed.push(metric(web, "nvt_history_removed_total{reason=\"size\"}").await);
+    }
+    assert!(removed.windows(2).all(|w| w[0] <= w[1]), "a counter: {removed:?}");
+    assert!(removed.last() > Some(&0.0), "the oldest events went while the cameras streamed: {removed:?}");
+    // A session whose clips alone outgrow the cap (320x240): its events end, and are removed
+    // while their clips' last seconds are still being recorded; the clips then come without
+    // an event, and are removed as well.
+    session("320x240");
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let quiet = rows_in(&db).await.iter().all(|r| r.end_time.is_some())
+            && !std::fs::read_dir(&clips)
+                .expect("clips")
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            && metric(web, "nvt_history_orphans_removed_total").await >= 1.0;
+        let (disk, counted) = (bytes_in(&clips), metric(web, "nvt_history_bytes").await);
+        if quiet && disk <= CAP && counted <= CAP as f64 {
+            break;
+        }
+        assert!(Instant::now() < until, "within the cap: {disk} bytes of clips, {counted} counted, cap {CAP}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another pass, to count after the last change.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let rows = rows_in(&db).await;
+    let made = ids();
+    let removed = metric(web, "nvt_history_removed_total{reason=\"size\"}").await;
+    assert_eq!(removed as usize, made.len() - rows.len(), "every event made is in the store or counted as removed");
+    assert_eq!(metric(web, "nvt_history_removed_total{reason=\"age\"}").await, 0.0, "none is ten days old");
+    assert_eq!(metric(web, "nvt_history_events").await as usize, rows.len());
+    assert!(bytes_in(&clips) <= CAP, "the disk within the cap: {} bytes", bytes_in(&clips));
+    // The first session's events went first, with their clips and thumbnails.
+    for id in &first {
+        assert!(!rows.iter().any(|r| &r.id == id), "{id} is the oldest, and went");
+        for ext in ["avi", "jpg"] {
+            assert!(!clips.join(format!("{id}.{ext}")).exists(), "{id}.{ext} went with its event");
+        }
+    }
+    // What is left on disk belongs to events the store holds.
+    for entry in std::fs::read_dir(&clips).expect("clips").filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let id = name.rsplit_once('.').map_or(name.as_str(), |(id, _)| id);
+        assert!(rows.iter().any(|r| r.id == id), "{name} has its event");
+    }
 }
 
 /// Every row of the store at `db`, read as `nvt-events` reads it (while a server may write).
@@ -507,4 +634,55 @@ async fn events_survive_a_restart_and_a_sigkill_and_none_is_left_in_progress() {
 
 fn nvt_events(args: &[&str]) -> std::process::Output {
     Command::new(nvt_tests::harness::binary("nvt-events")).args(args).output().expect("run nvt-events")
+}
+
+#[test]
+fn two_servers_on_one_machine_never_write_one_default_store() {
+    use nvt_tests::harness::Logged;
+    let dir = temp_dir("history-two-servers");
+    let data = dir.join("data");
+    let env = [("XDG_DATA_HOME", data.as_os_str())];
+    let store = data.join("nvt/events.db");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx");
+    let model = model.to_str().expect("utf8");
+    let (one, two) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+    // Two servers without --db: the first keeps the default store, the second is told that
+    // another server (by its pid) keeps it, keeps none, and serves all the same.
+    let mut first = Logged::start_env("nvt-server", &["--listen", &one, "--model", model], &env);
+    let said = first.wait_for("listening", Duration::from_secs(30));
+    assert!(said.contains(&format!("db={}", store.display())), "{said}");
+    let holder = std::fs::read_to_string(data.join("nvt/events.db.lock")).expect("the lock file names its holder");
+    let second = Logged::start_env("nvt-server", &["--listen", &two, "--model", model], &env);
+    let said = second.wait_for("listening", Duration::from_secs(30));
+    assert!(said.contains("this server keeps no event history"), "{said}");
+    assert!(said.contains(&format!("pid {holder}")) && said.contains("--db PATH of its own"), "{said}");
+    // The second's camera leaves nothing in the store; the first's does.
+    let rows = |db: &Path| tokio::runtime::Runtime::new().expect("runtime").block_on(rows_in(db));
+    let mut client =
+        spawn("nvt-client", &["--connect", &two, "--source", "synthetic", "--fps", "10", "--duration", "2s"]);
+    nvt_tests::harness::wait_exit(&mut client, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(rows(&store).is_empty(), "the second server wrote to the first's store");
+    let mut client =
+        spawn("nvt-client", &["--connect", &one, "--source", "synthetic", "--fps", "10", "--duration", "2s"]);
+    nvt_tests::harness::wait_exit(&mut client, Duration::from_secs(30));
+    let until = Instant::now() + Duration::from_secs(10);
+    while rows(&store).is_empty() {
+        assert!(Instant::now() < until, "the first server's events never reached its store");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Named with --db, the same file is refused at the start, saying who holds it.
+    let three = format!("127.0.0.1:{}", free_port());
+    let db = store.to_str().expect("utf8");
+    let mut named = Logged::start_env("nvt-server", &["--listen", &three, "--model", model, "--db", db], &env);
+    let (status, said) = named.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "{said}");
+    assert!(said.contains(&format!("another nvt-server keeps its events there (pid {holder})")), "{said}");
+    // Once the first stops, the next server started without --db takes the store.
+    let (status, _) = first.stop();
+    assert!(status.success());
+    let third = Logged::start_env("nvt-server", &["--listen", &three, "--model", model], &env);
+    let said = third.wait_for("listening", Duration::from_secs(30));
+    assert!(said.contains(&format!("db={}", store.display())) && !said.contains("keeps no event history"), "{said}");
+    drop((second, third));
 }

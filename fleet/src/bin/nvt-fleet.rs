@@ -3,15 +3,16 @@
 //! pushed model. `nvt-fleet rm --nats URL --group NAME`: the group's workers go back to their own
 //! `--model`. `nvt-fleet mqtt --nats URL --mqtt URL [...]`: every ingest server's events, from the
 //! events stream, to MQTT. `nvt-fleet history --nats URL --db URL [--http ADDR]`: every ingest
-//! server's events, from the events stream, in one event store, served as `/api/events`. Every
-//! argument is checked before anything connects: a bad one is exit status 2 with a message
-//! naming it.
+//! server's events, from the events stream, in one event store, served as `/api/events` behind
+//! the web view's doors. Every argument is checked before anything connects: a bad one is exit
+//! status 2 with a message naming it.
 
 use clap::Parser;
 use nvt_events::flags::MqttArgs;
 use nvt_fleet::flags::{parse_group, parse_nats_url, CheckArgs, NatsAccessArgs};
 use nvt_fleet::{Group, Role};
 use nvt_history::flags::HistoryArgs;
+use nvt_history::guard::Gate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,11 +95,35 @@ enum Command {
         /// The event store and its retention (clips are made by each server, not here).
         #[command(flatten)]
         history: HistoryArgs,
-        /// Serve /api/events and /api/events/{id} here (e.g. 127.0.0.1:5001). Read-only and
-        /// without a login: keep it on loopback, or behind a proxy that asks for one.
+        /// Serve /api/events and /api/events/{id} here (e.g. 127.0.0.1:5001), read-only, behind
+        /// the web view's doors (Host, Origin, and --http-token-file when given).
         #[arg(long, value_name = "ADDR")]
         http: Option<std::net::SocketAddr>,
+        /// The doors of --http.
+        #[command(flatten)]
+        doors: DoorArgs,
     },
+}
+
+/// Who may ask `nvt-fleet history --http`, as `nvt-server --http` says it.
+#[derive(Debug, Clone, clap::Args)]
+struct DoorArgs {
+    /// A host name --http answers to, besides its IP addresses and `localhost` (repeatable).
+    /// Requests naming any other host are refused, which stops DNS rebinding.
+    #[arg(long = "http-host", value_name = "NAME", requires = "http", value_parser = parse_host_name)]
+    http_hosts: Vec<String>,
+    /// Every --http request must carry this token (first line of the file, 1-64 letters, digits,
+    /// '-', '.', '_' or '~') as `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    http_token_file: Option<PathBuf>,
+}
+
+fn parse_host_name(text: &str) -> Result<String, String> {
+    if nvt_history::guard::host_name_fits(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a host name"))
+    }
 }
 
 fn parse_consumer(text: &str) -> Result<String, String> {
@@ -116,8 +141,8 @@ fn main() -> ExitCode {
         Command::Models { nats, access } => runtime.block_on(models(&nats, &access)),
         Command::Rm { nats, access, group } => runtime.block_on(remove(&nats, &access, group)),
         Command::Mqtt { nats, access, consumer, mqtt } => runtime.block_on(bridge(&nats, &access, consumer, mqtt)),
-        Command::History { nats, access, consumer, history: args, http } => {
-            runtime.block_on(history(&nats, &access, &consumer, &args, http))
+        Command::History { nats, access, consumer, history: args, http, doors } => {
+            runtime.block_on(history(&nats, &access, &consumer, &args, http, &doors))
         }
     };
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
@@ -239,9 +264,14 @@ async fn history(
     consumer: &str,
     args: &HistoryArgs,
     http: Option<std::net::SocketAddr>,
+    doors: &DoorArgs,
 ) -> ExitCode {
     let access = match access.access(nats) {
         Ok(access) => access,
+        Err(error) => return refused(error),
+    };
+    let token = match doors.http_token_file.as_deref().map(nvt_history::guard::read_web_token).transpose() {
+        Ok(token) => token,
         Err(error) => return refused(error),
     };
     let settings = match args.settings(None, false) {
@@ -267,8 +297,12 @@ async fn history(
     tracing::info!(db = %location, "event store");
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     let web = listener.map(|listener| {
+        let port = listener.local_addr().map_or(0, |a| a.port());
+        let gate = Gate { port, tls: false, names: doors.http_hosts.clone(), token };
+        // The events only: clips, thumbnails and snapshots stay with the server that made them.
         let api = nvt_history::api::Api { history: Some(std::sync::Arc::clone(&history)), recent: Box::new(Vec::new) };
-        let routes = nvt_history::api::routes(std::sync::Arc::new(api));
+        let routes = nvt_history::api::event_routes(std::sync::Arc::new(api))
+            .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(gate), nvt_history::guard::guard));
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let shutdown = async move {

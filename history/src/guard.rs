@@ -1,6 +1,7 @@
-//! What every request to the web view must pass before it reaches a handler, and what every
-//! answer carries. Any page open in a browser on the same machine can send requests to loopback,
-//! so the web view trusts nothing about where a request came from:
+//! What every request to a web view must pass before it reaches a handler, and what every answer
+//! carries: the doors of `nvt-server --http` (its whole web view, the history among it) and of
+//! `nvt-fleet history --http` alike. Any page open in a browser on the same machine can send
+//! requests to loopback, so a web view trusts nothing about where a request came from:
 //! - the `Host` must be this server as an IP address, `localhost`, or a name given with
 //!   `--http-host`, on the port it serves: a DNS-rebinding page arrives under its own name;
 //! - an `Origin`, when a browser sends one, must be that same host; and a browser's own word
@@ -66,7 +67,7 @@ impl Gate {
                 StatusCode::MISDIRECTED_REQUEST,
                 format!(
                     "this server does not answer to Host {host:?}: open it by IP address or localhost, or start \
-                     nvt-server with --http-host {name} to allow that name"
+                     it with --http-host {name} to allow that name"
                 ),
             ));
         }
@@ -88,14 +89,39 @@ impl Gate {
             if !presented.is_some_and(|p| same(p.as_bytes(), token)) {
                 return Err((
                     StatusCode::UNAUTHORIZED,
-                    "this web view needs the token of nvt-server's --http-token-file: open /?token=TOKEN once in \
-                     the browser (it keeps a cookie), or send Authorization: Bearer TOKEN"
+                    "this web view needs the token of its --http-token-file: open /?token=TOKEN once in the \
+                     browser (it keeps a cookie), or send Authorization: Bearer TOKEN"
                         .into(),
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// What a web token may hold: it travels in a URL (`/?token=`) and a cookie, so only characters
+/// safe in both.
+pub const WEB_TOKEN_RULE: &str = "the web token must be 1 to 64 letters, digits, '-', '.', '_' or '~'";
+
+/// Whether `token` keeps [`WEB_TOKEN_RULE`].
+pub fn web_token_fits(token: &[u8]) -> bool {
+    (1..=64).contains(&token.len()) && token.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))
+}
+
+/// Reads `--http-token-file`: its first line, trimmed, which must keep [`WEB_TOKEN_RULE`].
+pub fn read_web_token(path: &std::path::Path) -> Result<Vec<u8>, crate::HistoryError> {
+    let text =
+        nvt_support::files::read_text(path, 4096).map_err(|e| crate::HistoryError::io("--http-token-file", path, e))?;
+    let token = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
+    if !web_token_fits(&token) {
+        return Err(crate::HistoryError::Invalid(format!("--http-token-file {}: {WEB_TOKEN_RULE}", path.display())));
+    }
+    Ok(token)
+}
+
+/// Whether `name` can be a `--http-host`: a host name, without a port, a path or spaces.
+pub fn host_name_fits(name: &str) -> bool {
+    !name.is_empty() && !name.contains([':', '/', ' '])
 }
 
 /// `name[:port]`, `[v6]:port`; the port is `Some(None)` when present but not a number.
@@ -139,7 +165,7 @@ pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) 
             // server's own copy, never text from the request.
             let cookie = gate.token.as_deref().filter(|token| {
                 query.as_deref().and_then(query_token).is_some_and(|asked| same(asked.as_bytes(), token))
-                    && token.iter().all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))
+                    && web_token_fits(token)
             });
             let cookie = cookie.and_then(|token| {
                 let token = String::from_utf8_lossy(token);
