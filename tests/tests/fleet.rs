@@ -395,16 +395,15 @@ fn the_bridge_acknowledges_an_event_only_once_mqtt_has_it_so_a_restart_with_mqtt
     fleet.stop();
 }
 
-#[test]
-fn a_stream_message_mqtt_would_refuse_or_that_is_no_event_cannot_stall_the_bridge() {
-    use nvt_tests::broker::{Mosquitto, Subscriber};
-    let dir = temp_dir("fleet-bridge-junk");
-    let nats = NatsServer::start(&dir.join("nats"), 8 << 20);
-    // A broker that refuses packets over 64 KiB, as EMQX, AWS IoT or this setting do.
-    let broker = Mosquitto::start(&dir.join("mosquitto"), "max_packet_size 65536\n");
-    let subscriber = Subscriber::start(broker.addr, &["junk/events"]);
-    let good = |n: u32| serde_json::json!({"type": "new", "n": n, "after": {"id": format!("e{n}")}}).to_string();
-    let messages = vec![good(1), format!("{{\"x\": \"{}\"}}", "a".repeat(100_000)), "not JSON".to_owned(), good(2)];
+/// Publishes `messages` to the events stream of `nats`, then starts `nvt-fleet mqtt` from it to
+/// `broker` under `prefix`; its warnings go to the returned log file.
+fn bridge_after(
+    dir: &std::path::Path,
+    nats: &NatsServer,
+    broker: &nvt_tests::broker::Mosquitto,
+    prefix: &str,
+    messages: Vec<String>,
+) -> (ChildGuard, std::path::PathBuf) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     rt.block_on(async {
         let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
@@ -416,12 +415,25 @@ fn a_stream_message_mqtt_would_refuse_or_that_is_no_event_cannot_stall_the_bridg
     let log = dir.join("bridge.log");
     let stderr = std::fs::File::create(&log).expect("log");
     let bridge = Command::new(binary("nvt-fleet"))
-        .args(["mqtt", "--nats", &nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", "junk"])
+        .args(["mqtt", "--nats", &nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", prefix])
         .env("RUST_LOG", "warn")
         .stderr(stderr)
         .spawn()
         .expect("bridge");
-    let _bridge = ChildGuard(bridge);
+    (ChildGuard(bridge), log)
+}
+
+#[test]
+fn a_stream_message_mqtt_would_refuse_or_that_is_no_event_cannot_stall_the_bridge() {
+    use nvt_tests::broker::{Mosquitto, Subscriber};
+    let dir = temp_dir("fleet-bridge-junk");
+    let nats = NatsServer::start(&dir.join("nats"), 8 << 20);
+    // A broker that refuses packets over 64 KiB, as EMQX, AWS IoT or this setting do.
+    let broker = Mosquitto::start(&dir.join("mosquitto"), "max_packet_size 65536\n");
+    let subscriber = Subscriber::start(broker.addr, &["junk/events"]);
+    let good = |n: u32| serde_json::json!({"type": "new", "n": n, "after": {"id": format!("e{n}")}}).to_string();
+    let messages = vec![good(1), format!("{{\"x\": \"{}\"}}", "a".repeat(100_000)), "not JSON".to_owned(), good(2)];
+    let (_bridge, log) = bridge_after(&dir, &nats, &broker, "junk", messages);
     let numbers = |m: &[nvt_tests::broker::Message]| -> Vec<u64> {
         m.iter().filter(|m| m.topic == "junk/events").filter_map(|m| m.json()["n"].as_u64()).collect()
     };
@@ -449,23 +461,7 @@ fn an_event_under_the_bridges_bound_but_over_the_brokers_16_kib_limit_is_dropped
         serde_json::json!({"type": "new", "n": n, "pad": "p".repeat(pad), "after": {"id": format!("e{n}")}}).to_string()
     };
     let messages = [event(1, 0), event(2, 30_000), event(3, 0), event(4, 0)];
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(async {
-        let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-        jetstream.get_or_create_stream(nvt_fleet::stream::config()).await.expect("stream");
-        for message in messages {
-            jetstream.publish("nvt.events.door", message.into()).await.expect("publish").await.expect("stored");
-        }
-    });
-    let log = dir.join("bridge.log");
-    let stderr = std::fs::File::create(&log).expect("log");
-    let bridge = Command::new(binary("nvt-fleet"))
-        .args(["mqtt", "--nats", &nats.url(), "--mqtt", &broker.url(), "--mqtt-prefix", "small"])
-        .env("RUST_LOG", "warn")
-        .stderr(stderr)
-        .spawn()
-        .expect("bridge");
-    let _bridge = ChildGuard(bridge);
+    let (_bridge, log) = bridge_after(&dir, &nats, &broker, "small", messages.to_vec());
     let numbers = |m: &[nvt_tests::broker::Message]| -> Vec<u64> {
         m.iter().filter(|m| m.topic == "small/events").filter_map(|m| m.json()["n"].as_u64()).collect()
     };
