@@ -327,3 +327,19 @@ impl Logged {
         self.wait_exit(std::time::Duration::from_secs(10))
     }
 }
+
+/// Sends one raw HTTP/1.1 `request` (the whole text, head and body) and reads the answer until
+/// the server closes or `timeout` passes between reads: the status (0 when none came), the head
+/// in lower case, and the body.
+pub fn raw_http(addr: SocketAddr, request: &str, timeout: std::time::Duration) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    sock.write_all(request.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    let _ = sock.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}

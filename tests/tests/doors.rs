@@ -18,15 +18,7 @@ fn models() -> PathBuf {
 /// One raw HTTP/1.1 request (`Connection: close`): the status, the head, the body. Waits up to
 /// 40 s for each read (`POST /api/model` answers once the load has ended).
 fn http(addr: SocketAddr, request: &str) -> (u16, String, String) {
-    let mut sock = TcpStream::connect(addr).expect("connect");
-    sock.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
-    sock.write_all(request.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    let _ = sock.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    nvt_tests::harness::raw_http(addr, request, Duration::from_secs(40))
 }
 
 fn post(addr: SocketAddr, host: &str, extra: &str, content_type: &str, body: &str) -> (u16, String) {

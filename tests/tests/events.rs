@@ -361,28 +361,13 @@ fn nvt_detect_tracks_and_makes_events_on_a_video() {
     assert_eq!(saved.filter(|f| f.file_name().to_string_lossy().ends_with(".jpg")).count(), 2);
 }
 
-/// Writes `frames` frames of the synthetic scene as a 10 fps Motion-JPEG video.
-fn scene_video(path: &Path, frames: u64) {
-    use opencv::core::Size;
-    use opencv::prelude::*;
-    use opencv::videoio;
-    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
-    let mut writer = videoio::VideoWriter::new(path.to_str().expect("utf8"), fourcc, 10.0, Size::new(640, 480), true)
-        .expect("writer");
-    let scene = Synthetic::new(640, 480).expect("scene");
-    for i in 0..frames {
-        writer.write(&scene.render(i, std::time::SystemTime::now()).expect("frame").image).expect("write");
-    }
-    writer.release().expect("release");
-}
-
 #[test]
 fn a_flickering_label_never_extends_another_labels_track() {
     // models/flicker.onnx sees the red square as a dog or a bicycle, near-equal scores that swap
     // as it moves: one object whose label flickers, as a real detector's does.
     let dir = temp_dir("events-flicker");
     let video = dir.join("yard.avi");
-    scene_video(&video, 80);
+    nvt_tests::fake_camera::write_scene_video(&video, 80);
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/flicker.onnx");
     let out = std::process::Command::new(binary("nvt-detect"))
         .args(["--model", model.to_str().expect("utf8")])

@@ -39,17 +39,8 @@ fn history_with(nats: &NatsServer, db: &str, web: std::net::SocketAddr, extra: &
 
 /// One raw HTTP/1.1 GET with these headers: the status, the head (lower case), the body.
 fn get(addr: std::net::SocketAddr, path: &str, headers: &str) -> (u16, String, String) {
-    use std::io::{Read, Write};
-    let mut sock = std::net::TcpStream::connect(addr).expect("connect");
-    sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     let request = format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
-    sock.write_all(request.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    let _ = sock.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    nvt_tests::harness::raw_http(addr, &request, Duration::from_secs(5))
 }
 
 /// Streams `frames` synthetic frames through an in-process server (the shapes model) whose

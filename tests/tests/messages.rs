@@ -53,21 +53,6 @@ fn json_lines(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// Writes `frames` frames of the synthetic scene as a 10 fps Motion-JPEG video.
-fn scene_video(path: &Path, frames: u64) {
-    use opencv::core::Size;
-    use opencv::prelude::*;
-    use opencv::videoio;
-    let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
-    let mut writer = videoio::VideoWriter::new(path.to_str().expect("utf8"), fourcc, 10.0, Size::new(640, 480), true)
-        .expect("writer");
-    let scene = Synthetic::new(640, 480).expect("scene");
-    for i in 0..frames {
-        writer.write(&scene.render(i, SystemTime::now()).expect("frame").image).expect("write");
-    }
-    writer.release().expect("release");
-}
-
 fn scene_jpeg(path: &Path, index: u64) {
     let frame = Synthetic::new(640, 480).expect("scene").render(index, SystemTime::now()).expect("frame");
     std::fs::write(path, nvt_capture::jpeg::encode(&frame.image, 90).expect("jpeg")).expect("write");
@@ -129,7 +114,7 @@ fn events_over_images_only_say_once_why_none_come() {
 fn nvt_detect_events_on_standard_output_are_json_lines_alone() {
     let dir = temp_dir("messages-events-stdout");
     let video = dir.join("porch.avi");
-    scene_video(&video, 40);
+    nvt_tests::fake_camera::write_scene_video(&video, 40);
     let model = shapes_model();
     let model = model.to_str().expect("utf8");
     let video = video.to_str().expect("utf8");
@@ -204,7 +189,7 @@ fn a_file_that_is_no_media_gets_nvt_s_line_without_the_libraries_warnings() {
     let notes = dir.join("notes.txt");
     std::fs::write(&notes, "a shopping list, not a video\n").expect("write");
     let whole = dir.join("whole.avi");
-    scene_video(&whole, 20);
+    nvt_tests::fake_camera::write_scene_video(&whole, 20);
     let bytes = std::fs::read(&whole).expect("read");
     let (head, short) = (dir.join("head.avi"), dir.join("short.avi"));
     std::fs::write(&head, &bytes[..300]).expect("write");
