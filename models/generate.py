@@ -5,6 +5,7 @@
     python models/generate.py flicker     # models/flicker.onnx alone
     python models/generate.py yolov8n     # models/yolov8n-random.onnx, made by `make setup`
     python models/generate.py yolov8n-448 # models/yolov8n-448-random.onnx, made by `make bench`
+    python models/generate.py shapes-heavy # models/shapes-heavy.onnx, made by `make bench`
 
 shapes*.onnx are real detectors built from ONNX operators: for each class colour of nvt's
 synthetic scene (red square, green circle, blue triangle) they threshold colour dominance,
@@ -254,7 +255,7 @@ class Yolo(Graph):
     def up(self, x):
         return self.op("Resize", [x, "", self.const([1, 1, 2, 2])], mode="nearest")
 
-    def build(self, nc=80, size=640):
+    def build(self, nc=80, size=640, out="output0", finish=True):
         x = "images"
         x = self.conv(x, 3, 16, 3, 2)
         x = self.conv(x, 16, 32, 3, 2)
@@ -292,7 +293,9 @@ class Yolo(Graph):
             scores.append(self.op("Sigmoid", [self.op("Reshape", [cls, self.const([1, nc, n], np.int64)])]))
         box = self.op("Concat", boxes, axis=2)
         score = self.op("Concat", scores, axis=2)
-        self.nodes.append(helper.make_node("Concat", [box, score], ["output0"], axis=1))
+        self.nodes.append(helper.make_node("Concat", [box, score], [out], axis=1))
+        if not finish:
+            return out
         inputs = [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])]
         outputs = [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc, 8400])]
         meta = {"names": names_metadata(COCO), "imgsz": f"[{size}, {size}]", "stride": "32", "task": "detect",
@@ -408,6 +411,23 @@ def hostile():
          "hostile/zero-classes.onnx")
 
 
+def shapes_heavy():
+    """shapes.onnx's detections at YOLOv8n's cost: the whole YOLOv8n network runs on the input and
+    its output, times zero, is added to the shapes detector's. For the motion benchmark, where
+    what the detector finds must be right and what a run costs must be a real detector's."""
+    meta = {"names": names_metadata(CLASSES), "stride": "32", "task": "detect", "imgsz": "[640, 640]",
+            "description": "nvt shapes detector at the cost of YOLOv8n (models/generate.py): for benchmarks",
+            "author": "nvt", "license": "MIT OR Apache-2.0"}
+    g = Yolo()
+    heavy = g.build(out="yolo_output", finish=False)
+    shapes_v8(g, "images", "shapes_output")
+    nothing = g.op("Mul", [g.op("ReduceMean", [heavy], keepdims=0), g.const(0.0)])
+    g.nodes.append(helper.make_node("Add", ["shapes_output", nothing], ["output0"]))
+    inputs = [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])]
+    outputs = [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 7, 9])]
+    save(g.model(inputs, outputs, meta), "shapes-heavy.onnx")
+
+
 def main(which):
     if which in ("shapes", "all"):
         shapes_models()
@@ -421,6 +441,8 @@ def main(which):
         flicker_model()
     if which == "hostile":
         hostile()
+    if which == "shapes-heavy":
+        shapes_heavy()
     if which == "yolov8n-448":
         # The same network at a 448x448 input: about half the work, for the overload benchmark.
         save(Yolo().build(size=448), "yolov8n-448-random.onnx")

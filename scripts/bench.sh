@@ -25,6 +25,7 @@ run cargo run -q --release -p nvt-tests --bin detect-bench
 run cargo run -q --release -p nvt-tests --bin detect-bench -- --threads 1
 run scripts/compare-detect.sh models/yolov8n-random.onnx 2 7
 run scripts/compare-detect.sh models/yolov8n-random.onnx 1 3
+run cargo run -q --release -p nvt-tests --bin motion-bench
 run cargo run -q --release -p nvt-tests --bin pipeline-bench
 run cargo run -q --release -p nvt-tests --bin swap-bench
 run cargo run -q --release -p nvt-tests --bin events-bench -- --cameras 8 --fps 10 --seconds 30

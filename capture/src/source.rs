@@ -3,7 +3,7 @@
 
 use crate::error::CaptureError;
 use crate::frame::{Frame, FrameSource};
-use crate::synthetic::{Synthetic, DEFAULT_SIZE};
+use crate::synthetic::{Scene, Synthetic, DEFAULT_SIZE};
 use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc, videoio};
@@ -16,8 +16,10 @@ use std::time::SystemTime;
 pub enum SourceSpec {
     /// A camera by index (`0`, `1`, ...).
     Camera(i32),
-    /// The built-in moving test scene.
+    /// The built-in moving test scene (`synthetic`).
     Synthetic,
+    /// The built-in test scene of a mostly empty hall that objects visit (`synthetic:visits`).
+    Visits,
     /// A URL that OpenCV opens (RTSP, HTTP, ...).
     Url(String),
     /// A video or image file.
@@ -34,6 +36,8 @@ impl FromStr for SourceSpec {
         }
         if text.eq_ignore_ascii_case("synthetic") {
             Ok(Self::Synthetic)
+        } else if text.eq_ignore_ascii_case("synthetic:visits") {
+            Ok(Self::Visits)
         } else if let Ok(index) = text.parse::<i32>() {
             Ok(Self::Camera(index))
         } else if text.contains("://") {
@@ -61,6 +65,10 @@ pub fn open(spec: &SourceSpec, size: Option<(u32, u32)>) -> Result<Box<dyn Frame
         SourceSpec::Synthetic => {
             let (w, h) = size.unwrap_or(DEFAULT_SIZE);
             return Ok(Box::new(Synthetic::new(w, h)?));
+        }
+        SourceSpec::Visits => {
+            let (w, h) = size.unwrap_or(DEFAULT_SIZE);
+            return Ok(Box::new(Synthetic::new(w, h)?.with_scene(Scene::Visits)));
         }
         SourceSpec::Camera(index) => Box::new(Video::camera(*index)?),
         SourceSpec::Url(url) => Box::new(Video::open(url, true)?),
@@ -217,6 +225,7 @@ mod tests {
     fn specs_parse_as_users_write_them() {
         assert_eq!("0".parse::<SourceSpec>().ok(), Some(SourceSpec::Camera(0)));
         assert_eq!("Synthetic".parse::<SourceSpec>().ok(), Some(SourceSpec::Synthetic));
+        assert_eq!("synthetic:visits".parse::<SourceSpec>().ok(), Some(SourceSpec::Visits));
         assert_eq!("rtsp://cam/stream".parse::<SourceSpec>().ok(), Some(SourceSpec::Url("rtsp://cam/stream".into())));
         assert_eq!("clip.mp4".parse::<SourceSpec>().ok(), Some(SourceSpec::File("clip.mp4".into())));
         assert!("".parse::<SourceSpec>().is_err());

@@ -5,6 +5,11 @@
 //! Each object moves in its own horizontal band, so objects never overlap and every ground-truth
 //! box is fully visible. Positions depend only on the frame number, so a test can re-create any
 //! frame exactly.
+//!
+//! Three scenes: [`Scene::Moving`] (`synthetic`), the three objects always in view and always
+//! moving; and [`Scene::Visits`] (`synthetic:visits`), a hall that is mostly empty: each object
+//! in turn comes in from the left, stops for 8 s, and leaves to the right, then the hall stays
+//! empty for half a minute; and [`Scene::Empty`], the hall alone (for benchmarks).
 
 use crate::error::CaptureError;
 use crate::frame::{Frame, FrameSource, GroundTruth};
@@ -26,12 +31,64 @@ const COLOURS: [(f64, f64, f64); 3] = [(0.0, 0.0, 255.0), (0.0, 255.0, 0.0), (25
 /// Horizontal and vertical speeds (fractions of a period per frame) of the three objects.
 const SPEEDS: [(f64, f64); 3] = [(0.011, 0.023), (0.017, 0.013), (0.007, 0.031)];
 
+/// What the synthetic source shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scene {
+    /// Three objects, always in view, always moving (`synthetic`).
+    #[default]
+    Moving,
+    /// A mostly empty hall that objects visit in turn (`synthetic:visits`): see [`VISITS`].
+    Visits,
+    /// The hall with nobody in it: the background alone.
+    Empty,
+}
+
+/// The timing of [`Scene::Visits`], in frames (30 a second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visits {
+    /// The scene repeats every this many frames.
+    pub period: u64,
+    /// Empty frames before the first object comes.
+    pub empty_start: u64,
+    /// Frames between one object coming and the next.
+    pub stagger: u64,
+    /// Frames an object takes to come in to where it stops, and to leave from there.
+    pub walk: u64,
+    /// Frames an object stands still.
+    pub stay: u64,
+}
+
+/// [`Scene::Visits`]: every 60 s, three visits of 12 s (2 s in, 8 s still, 2 s out) starting
+/// 8 s apart, and about 32 s of empty hall.
+pub const VISITS: Visits = Visits { period: 1800, empty_start: 90, stagger: 240, walk: 60, stay: 240 };
+
+impl Visits {
+    /// Where object `class_id` is in frame `index`: how far along its way in (0 to 1: from the
+    /// left edge to where it stops) or out (1 to 2: from there to the right edge), or `None`
+    /// while it is away.
+    pub fn progress(&self, class_id: usize, index: u64) -> Option<f64> {
+        let start = self.empty_start + self.stagger * class_id as u64;
+        let t = (index % self.period).checked_sub(start)?;
+        let (walk, stay) = (self.walk as f64, self.stay);
+        if t < self.walk {
+            Some(t as f64 / walk)
+        } else if t < self.walk + stay {
+            Some(1.0)
+        } else if t < 2 * self.walk + stay {
+            Some(1.0 + (t - self.walk - stay) as f64 / walk)
+        } else {
+            None
+        }
+    }
+}
+
 /// The built-in synthetic source.
 pub struct Synthetic {
     background: Mat,
     width: i32,
     height: i32,
     next_index: u64,
+    scene: Scene,
 }
 
 impl Synthetic {
@@ -41,7 +98,26 @@ impl Synthetic {
             return Err(CaptureError::InvalidSize(format!("{width}x{height}")));
         }
         let (width, height) = (width as i32, height as i32);
-        Ok(Self { background: noise_background(width, height)?, width, height, next_index: 0 })
+        Ok(Self { background: noise_background(width, height)?, width, height, next_index: 0, scene: Scene::Moving })
+    }
+
+    /// The same source over `photo` (resized to the scene's size) instead of grey noise: a real
+    /// picture for the objects to visit.
+    pub fn with_background(mut self, photo: &Mat) -> Result<Self, CaptureError> {
+        let mut resized = Mat::default();
+        let size = opencv::core::Size::new(self.width, self.height);
+        imgproc::resize(photo, &mut resized, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+        if resized.typ() != CV_8UC3 {
+            return Err(CaptureError::InvalidSize("the background must be a BGR picture".into()));
+        }
+        self.background = resized;
+        Ok(self)
+    }
+
+    /// The same source showing `scene`.
+    pub fn with_scene(mut self, scene: Scene) -> Self {
+        self.scene = scene;
+        self
     }
 
     /// Renders frame `index`, stamped with `captured`.
@@ -61,6 +137,25 @@ impl Synthetic {
         let top = Stamp::height(self.width as usize) as i32 + 4;
         let band = (self.height - top) / 3;
         let t = index as f64;
+        if self.scene == Scene::Empty {
+            return Vec::new();
+        }
+        if self.scene == Scene::Visits {
+            return (0..3)
+                .filter_map(|class_id| {
+                    let progress = VISITS.progress(class_id, index)?;
+                    let stop = (self.width - side) as f64 * (0.3 + 0.2 * class_id as f64);
+                    let x = if progress <= 1.0 {
+                        stop * progress
+                    } else {
+                        stop + ((self.width - side) as f64 - stop) * (progress - 1.0)
+                    } as i32;
+                    let y = top + band * class_id as i32 + (band - side).max(0) / 2;
+                    let bbox = [x as f32, y as f32, (x + side) as f32, (y + side) as f32];
+                    Some(GroundTruth { class_id, label: CLASS_NAMES[class_id], bbox })
+                })
+                .collect();
+        }
         (0..3)
             .map(|class_id| {
                 let (sx, sy) = SPEEDS[class_id];
@@ -189,6 +284,23 @@ mod tests {
             assert_eq!(px, [b as u8, g as u8, r as u8], "{}", object.label);
         }
         assert_eq!(Stamp::read(&frame.image).map(|s| s.index), Some(42));
+    }
+
+    #[test]
+    fn visitors_come_in_stop_and_leave_and_the_hall_is_mostly_empty() {
+        let scene = Synthetic::new(640, 480).expect("scene").with_scene(Scene::Visits);
+        let empty = (0..VISITS.period).filter(|&i| scene.truth(i).is_empty()).count() as f64;
+        assert!(empty / VISITS.period as f64 > 0.5, "{empty} empty frames");
+        assert!(scene.truth(0).is_empty(), "it starts empty");
+        let first = VISITS.empty_start;
+        assert_eq!(scene.truth(first).len(), 1, "the first visitor comes");
+        assert_eq!(scene.truth(first)[0].bbox[0], 0.0, "at the left edge");
+        let still = first + VISITS.walk + 10;
+        assert_eq!(scene.truth(still)[0].bbox, scene.truth(still + 100)[0].bbox, "and stands still");
+        let gone = first + 2 * VISITS.walk + VISITS.stay;
+        assert!(scene.truth(gone).iter().all(|o| o.class_id != 0), "then leaves");
+        assert!(scene.truth(gone - 1)[0].bbox[2] > 630.0, "by the right edge: {:?}", scene.truth(gone - 1));
+        assert_eq!(scene.truth(VISITS.period + 5), scene.truth(5), "and the scene repeats");
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct Args {
     /// Server address.
     #[arg(long, default_value = "127.0.0.1:1998")]
     pub connect: String,
-    /// Camera index, video or image file, URL (RTSP/HTTP as OpenCV supports), or `synthetic`.
+    /// Camera index, video or image file, URL (RTSP/HTTP as OpenCV supports), `synthetic` (moving
+    /// shapes) or `synthetic:visits` (a mostly empty hall that the shapes visit in turn).
     #[arg(long, default_value = "0")]
     pub source: String,
     /// Resize to WxH before encoding (default: the source's own size; synthetic: 640x480).

@@ -186,6 +186,8 @@ mod tests {
             score,
             bbox: [x, y, x + 50.0, y + 50.0],
             track_id: None,
+            carried: false,
+            region: None,
         }
     }
 

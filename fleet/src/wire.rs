@@ -147,6 +147,8 @@ impl DetectReply {
                     score: d.score.clamp(0.0, 1.0),
                     bbox: [x1.clamp(0.0, w), y1.clamp(0.0, h), x2.clamp(0.0, w), y2.clamp(0.0, h)],
                     track_id: None,
+                    carried: false,
+                    region: None,
                 }
             })
             .collect()
@@ -168,6 +170,8 @@ mod tests {
                 score: 0.9,
                 bbox: [1.0, 2.0, 3.0, 4.0],
                 track_id: None,
+                carried: false,
+                region: None,
             }],
             timings: WorkerTimings { decode: 1.0, preprocess: 2.0, infer: 3.0, postprocess: 0.5 },
             error: None,
@@ -183,6 +187,8 @@ mod tests {
                 score: if i == 0 { f32::NAN } else { 7.0 },
                 bbox: [-1e30, f32::MAX, 1e9, 5.0],
                 track_id: Some(9),
+                carried: false,
+                region: None,
             })
             .collect();
         let kept = DetectReply::sanitised(hostile, 640, 480);

@@ -13,10 +13,13 @@ use nvt_capture::{jpeg, Mat};
 use nvt_detect::ModelArgs;
 use nvt_detect::{Detection, Detector, Prepared, Timings as DetectTimings};
 use nvt_events::flags::{EventArgs, TrackArgs};
+use nvt_motion::LookSettings;
+use nvt_pipeline::looking::{self, FramePlan, Looking};
 use nvt_pipeline::record::{ms, to_record, FrameRecord, Measured};
 use nvt_support::JsonLines;
 use opencv::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Runs a model over images, folders and videos, offline and headless.
@@ -39,6 +42,10 @@ pub struct Args {
     /// Events and snapshots (videos).
     #[command(flatten)]
     pub events: EventArgs,
+    /// Where the detector looks in videos: on every frame (the default), or only where
+    /// something moved (`--detect motion`, as nvt-server does).
+    #[command(flatten)]
+    pub look: nvt_motion::LookArgs,
     /// Largest image decoded, in pixels (JPEG and PNG headers are checked before decoding).
     #[arg(long, default_value_t = jpeg::DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..=1 << 28))]
     pub max_pixels: u64,
@@ -107,6 +114,7 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         detector: &mut detector,
         log: &log,
         track: args.track.settings(&objects),
+        look: args.look.settings(nvt_motion::DetectMode::Always, args.track.track_buffer).map(Arc::new),
         hub: hub.as_ref(),
         video: None,
         annotate: args.annotate.as_deref(),
@@ -190,11 +198,13 @@ fn expand(inputs: &[PathBuf]) -> Vec<PathBuf> {
     files
 }
 
-/// A video as a camera: its name (the file name), its frame rate, its tracker.
+/// A video as a camera: its name (the file name), its frame rate, its tracker, and where the
+/// detector looks (`--detect motion`).
 struct Video {
     camera: String,
     fps: f64,
     tracker: nvt_events::Tracker,
+    looking: Option<Looking>,
 }
 
 /// A file's stem as a camera name: characters a name may not hold (anything but ASCII letters,
@@ -213,18 +223,28 @@ fn camera_name(path: &Path) -> String {
     }
 }
 
-/// A video frame as the reader thread hands it over: decoded, and prepared for the model.
+/// A video frame as the reader thread hands it over: decoded, and prepared for the model (not
+/// with `--detect motion`: where the detector looks is known only once the frame before it is
+/// tracked).
 struct ReadFrame {
     image: Mat,
-    input: Result<Prepared, nvt_detect::DetectError>,
+    input: Option<Result<Prepared, nvt_detect::DetectError>>,
     started: Instant,
     read_ms: f64,
+}
+
+/// What the detector found on a frame, and where it looked (`--detect motion`).
+struct Found {
+    detections: Vec<Detection>,
+    timings: DetectTimings,
+    plan: Option<FramePlan>,
 }
 
 struct Run<'a> {
     detector: &'a mut Detector,
     log: &'a JsonLines,
     track: nvt_events::TrackSettings,
+    look: Option<Arc<LookSettings>>,
     hub: Option<&'a nvt_events::Hub>,
     /// The video being read: its camera name, rate and tracker.
     video: Option<Video>,
@@ -242,7 +262,8 @@ impl Run<'_> {
         let mut image = media::read_image(path, self.max_pixels)
             .with_context(|| format!("{} is not an image nvt can read", path.display()))?;
         let read_ms = ms(started.elapsed());
-        let found = self.detector.detect(&image)?;
+        let (detections, timings) = self.detector.detect(&image)?;
+        let found = Found { detections, timings, plan: None };
         self.frame(path, 0, &mut image, found, started, read_ms)?;
         if let Some(dir) = self.annotate {
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
@@ -287,6 +308,7 @@ impl Run<'_> {
         let announced = video.frames;
         let mut progress = Progress::start(&path.display().to_string(), video.frames, self.progress_every);
         let preparer = self.detector.preparer();
+        let ahead = self.look.is_none();
         let (ready, prepared) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
         let (spare, spares) = std::sync::mpsc::channel::<Prepared>();
         for _ in 0..2 {
@@ -296,9 +318,13 @@ impl Run<'_> {
             let started = Instant::now();
             let Some(image) = video.read() else { break };
             let read_ms = ms(started.elapsed());
-            let Ok(mut input) = spares.recv() else { break };
-            let result = preparer.prepare(&image, &mut input).map(|()| input);
-            if ready.send(ReadFrame { image, input: result, started, read_ms }).is_err() {
+            let input = if ahead {
+                let Ok(mut input) = spares.recv() else { break };
+                Some(preparer.prepare(&image, &mut input).map(|()| input))
+            } else {
+                None
+            };
+            if ready.send(ReadFrame { image, input, started, read_ms }).is_err() {
                 break;
             }
         })?;
@@ -309,15 +335,21 @@ impl Run<'_> {
             camera: camera.clone(),
             fps: video_fps,
             tracker: nvt_events::Tracker::new(&self.track, &camera),
+            looking: self.look.as_ref().map(|settings| Looking::new(&camera, Arc::clone(settings))),
         });
         let mut index = 0u64;
         let mut result = Ok(());
+        let mut own = Prepared::default();
         for ReadFrame { mut image, input, started, read_ms } in prepared.iter() {
-            let found = input.map_err(anyhow::Error::from).and_then(|input| {
-                let found = self.detector.run(&input);
-                let _ = spare.send(input);
-                Ok(found?)
-            });
+            let found = match input {
+                Some(input) => input.map_err(anyhow::Error::from).and_then(|input| {
+                    let found = self.detector.run(&input);
+                    let _ = spare.send(input);
+                    let (detections, timings) = found?;
+                    Ok(Found { detections, timings, plan: None })
+                }),
+                None => self.looked(&image, index as f64 / video_fps, &mut own),
+            };
             if let Err(error) = found.and_then(|found| self.frame(path, index, &mut image, found, started, read_ms)) {
                 result = Err(error);
                 break;
@@ -356,27 +388,46 @@ impl Run<'_> {
         Ok(index)
     }
 
+    /// Plans where the detector looks on a video frame at `at` seconds into the video
+    /// (`--detect motion`), and runs it there, preparing on this thread into `input`.
+    fn looked(&mut self, image: &Mat, at: f64, input: &mut Prepared) -> anyhow::Result<Found> {
+        let preparer = self.detector.preparer();
+        let looking = self.video.as_mut().and_then(|v| v.looking.as_mut()).context("a video with --detect motion")?;
+        let mut plan = looking.plan(image, at, preparer.input_size);
+        looking.carry(&mut plan);
+        let (detections, timings, _) =
+            looking::detect_regions(self.detector, image, &plan.rects, input, false).context("detecting")?;
+        Ok(Found { detections, timings, plan: Some(plan) })
+    }
+
     /// Writes the record of a frame's detections, and draws the boxes when annotating.
     fn frame(
         &mut self,
         path: &Path,
         seq: u64,
         image: &mut Mat,
-        (detections, t): (Vec<Detection>, DetectTimings),
+        found: Found,
         started: Instant,
         read_ms: f64,
     ) -> anyhow::Result<()> {
-        let measured = Measured { decode_ms: read_ms, detect: t, since: started, lag: None };
+        let measured = Measured { decode_ms: read_ms, detect: found.timings, since: started, lag: None };
         let model = Some(self.detector.info().id.clone());
-        let mut records: Vec<_> = detections.iter().map(to_record).collect();
+        let mut records: Vec<_> = found.detections.iter().map(to_record).collect();
+        if let Some(plan) = &found.plan {
+            plan.place(&mut records);
+        }
         let track_started = Instant::now();
         if let Some(video) = self.video.as_mut() {
             let size = (u32::try_from(image.cols()).unwrap_or(0), u32::try_from(image.rows()).unwrap_or(0));
             video.tracker.update(&mut records, size);
+            if let (Some(looking), Some(plan)) = (video.looking.as_mut(), &found.plan) {
+                looking.learn(plan, &records);
+            }
         }
         let track_ms = ms(track_started.elapsed());
         let mut record = FrameRecord::new(image, path.display().to_string(), seq, model, measured, records);
         record.timings_ms.track = nvt_pipeline::record::round2(track_ms);
+        record.looked = found.plan.as_ref().map(FramePlan::record);
         self.log.write(&record)?;
         if let (Some(video), Some(hub)) = (&self.video, self.hub) {
             let clean = std::sync::Arc::new(image.try_clone()?);

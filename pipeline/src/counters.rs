@@ -26,6 +26,11 @@ pub struct Counters {
     pub detect_errors: AtomicU64,
     /// Frames replaced in a newest-wins slot before the worker or detector took them.
     pub superseded: AtomicU64,
+    /// Detector runs: one per frame looked at whole, one per region (`--detect motion`).
+    pub detector_runs: AtomicU64,
+    /// Processed frames the detector did not run on: nothing moved and no tracked object was
+    /// due a look, so the tracker carried the objects over (`--detect motion`).
+    pub carried: AtomicU64,
 }
 
 impl Counters {
@@ -46,6 +51,8 @@ impl Counters {
             decode_errors: self.decode_errors.load(Relaxed),
             detect_errors: self.detect_errors.load(Relaxed),
             superseded: self.superseded.load(Relaxed),
+            detector_runs: self.detector_runs.load(Relaxed),
+            carried: self.carried.load(Relaxed),
         }
     }
 }
@@ -71,6 +78,10 @@ pub struct CounterValues {
     pub detect_errors: u64,
     /// See [`Counters::superseded`].
     pub superseded: u64,
+    /// See [`Counters::detector_runs`].
+    pub detector_runs: u64,
+    /// See [`Counters::carried`].
+    pub carried: u64,
 }
 
 impl CounterValues {

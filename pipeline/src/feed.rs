@@ -10,7 +10,7 @@ use nvt_support::sync::lock;
 use nvt_support::Throttle;
 use nvt_transport::{Judgement, LinkReport, ReplyDoc};
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,6 +36,12 @@ pub struct Feed {
     pub camera: String,
     /// The camera's tracker, made at its first processed frame, and the last frame it took.
     tracker: Mutex<Option<(nvt_events::Tracker, u64)>>,
+    /// Where the detector looks on the camera's frames (`--detect motion`), made at its first
+    /// planned frame, with the instant its clock starts from.
+    pub looking: Mutex<Option<(crate::looking::Looking, Instant)>>,
+    /// Whether a frame of the feed is between the detector stage taking it and finishing it
+    /// (kept only when the stage needs frames one at a time, see `crate::local`).
+    pub in_detector: AtomicBool,
     /// True until the feed has gone (see [`Feed::while_open`]).
     open: Mutex<bool>,
     /// The newest frame handed on in order (see [`Feed::in_order`]).
@@ -163,6 +169,8 @@ impl Feed {
             peer,
             camera,
             tracker: Mutex::default(),
+            looking: Mutex::default(),
+            in_detector: AtomicBool::new(false),
             open: Mutex::new(true),
             last_in_order: Mutex::new(None),
             connected: SystemTime::now(),
@@ -223,6 +231,37 @@ impl Feed {
         let mut open = lock(&self.open);
         *open = false;
         f();
+    }
+
+    /// Plans where the detector looks on `image`, which arrived at `arrived`, for a model whose
+    /// input is `input` (see [`crate::looking`]); the camera's clock starts at its first frame.
+    pub fn plan(
+        &self,
+        settings: &Arc<nvt_motion::LookSettings>,
+        image: &Mat,
+        arrived: Instant,
+        input: (u32, u32),
+    ) -> crate::looking::FramePlan {
+        let mut looking = lock(&self.looking);
+        let (looking, epoch) =
+            looking.get_or_insert_with(|| (crate::looking::Looking::new(&self.camera, Arc::clone(settings)), arrived));
+        looking.plan(image, arrived.saturating_duration_since(*epoch).as_secs_f64(), input)
+    }
+
+    /// Fills `plan.carried` from the camera's lookout as it is now (see [`Looking::carry`]).
+    ///
+    /// [`Looking::carry`]: crate::looking::Looking::carry
+    pub fn carry(&self, plan: &mut crate::looking::FramePlan) {
+        if let Some((looking, _)) = lock(&self.looking).as_ref() {
+            looking.carry(plan);
+        }
+    }
+
+    /// Tells the camera's lookout what a frame planned by `plan` was found to hold, once tracked.
+    pub fn learn(&self, plan: &crate::looking::FramePlan, detections: &[nvt_transport::ReplyDetection]) {
+        if let Some((looking, _)) = lock(&self.looking).as_mut() {
+            looking.learn(plan, detections);
+        }
     }
 
     /// Gives frame `seq`'s detections (of a `size` frame) their track ids, through the camera's

@@ -4,6 +4,7 @@
 //! one, the feed's worker decodes it and finishes it at once (see [`crate::stage`]).
 
 use crate::feed::{Feed, Incoming};
+use crate::looking::FramePlan;
 use crate::metrics::Metrics;
 use crate::record::{ms, round2, FrameRecord, Measured};
 use crate::sinks::{Processed, Sink};
@@ -35,6 +36,8 @@ pub struct Output {
     pub metrics: Arc<Metrics>,
     /// The tracker's thresholds.
     pub track: nvt_events::TrackSettings,
+    /// Where the detector looks (`--detect motion`); `None`: on every frame, whole.
+    pub look: Option<Arc<nvt_motion::LookSettings>>,
 }
 
 impl Output {
@@ -65,6 +68,11 @@ pub struct Results {
     pub timings: nvt_detect::Timings,
     /// Where it was detected, when a fleet worker did it.
     pub remote: Option<crate::record::RemoteRecord>,
+    /// Where the detector looked, with `--detect motion`: its plan, with the detections it
+    /// carries over.
+    pub look: Option<FramePlan>,
+    /// How many times the detector ran for the frame (0 when every detection was carried).
+    pub runs: u64,
 }
 
 /// Decodes a frame's JPEG (its header was checked on arrival); a failure is counted and logged,
@@ -93,17 +101,33 @@ pub fn decode(feed: &Feed, frame: Incoming, max_pixels: u64) -> Option<Decoded> 
 /// and hands it to every sink: the reply, the metrics, the events, the web view, the log, the
 /// window.
 pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Results>) {
-    let (model, mut detections, detect, remote) = match results {
-        Some(r) => (Some(r.model), r.detections, r.timings, r.remote),
-        None => (None, Vec::new(), nvt_detect::Timings::default(), None),
+    let (model, mut detections, detect, remote, mut look) = match results {
+        Some(r) => {
+            for _ in 0..r.runs {
+                feed.bump(|c| &c.detector_runs);
+            }
+            (Some(r.model), r.detections, r.timings, r.remote, r.look)
+        }
+        None => (None, Vec::new(), nvt_detect::Timings::default(), None, None),
     };
+    if let Some(plan) = look.as_mut() {
+        feed.carry(plan);
+        plan.place(&mut detections);
+        if plan.looked == nvt_transport::Looked::None {
+            feed.bump(|c| &c.carried);
+        }
+    }
     let size = (u32::try_from(frame.image.cols()).unwrap_or(0), u32::try_from(frame.image.rows()).unwrap_or(0));
     let tracked = if model.is_some() { feed.track(&output.track, frame.seq, &mut detections, size) } else { None };
+    if let (Some(plan), Some(_)) = (&look, tracked) {
+        feed.learn(plan, &detections);
+    }
     let track_ms = tracked.unwrap_or(0.0);
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
     let mut record = FrameRecord::new(&frame.image, feed.peer.clone(), frame.seq, model, measured, detections);
     record.camera = Some(feed.camera.clone());
     record.timings_ms.track = round2(track_ms);
+    record.looked = look.as_ref().map(FramePlan::record);
     record.remote = remote.map(|r| crate::record::RemoteRecord {
         round_trip_ms: round2(r.round_trip_ms),
         worker_ms: round2(r.worker_ms),
@@ -161,7 +185,7 @@ mod tests {
             Box::new(Recording(Arc::clone(&seen), "first")),
             Box::new(Recording(Arc::clone(&seen), "second")),
         ];
-        let output = Output { sinks, metrics, track: nvt_events::TrackSettings::default() };
+        let output = Output { sinks, metrics, track: nvt_events::TrackSettings::default(), look: None };
         let feed = Feed::new(1, "127.0.0.1:5000".into(), "127.0.0.1".into(), None, Arc::clone(&totals));
         let image = Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, 0.into()).expect("mat");
         let detection = ReplyDetection {
@@ -170,6 +194,8 @@ mod tests {
             score: 0.9,
             bbox: [1.0, 2.0, 3.0, 4.0],
             track_id: None,
+            carried: false,
+            region: None,
         };
         for seq in [7, 8] {
             let frame =
@@ -179,6 +205,8 @@ mod tests {
                 detections: vec![detection.clone()],
                 timings: Default::default(),
                 remote: None,
+                look: None,
+                runs: 1,
             };
             finish(&feed, &output, frame, Some(results));
         }

@@ -8,7 +8,8 @@
 //! over NATS. Each finished frame becomes a [`record::FrameRecord`] with its detections,
 //! tracked per camera, and goes out through every [`Sink`]: the camera's next reply, the stage
 //! metrics, the events (objects, snapshots, MQTT), the web viewers' newest picture, the log and
-//! the window ([`display`]). Each stage says whether detection is happening, and why not
+//! the window ([`display`]). With `--detect motion`, [`looking`] decides per frame whether the
+//! model runs on the whole frame, on the regions that moved, or not at all. Each stage says whether detection is happening, and why not
 //! ([`detection`]).
 //!
 //! What it does not know: sockets, HTTP or the protocol. The server's session and web view are
@@ -20,6 +21,7 @@ pub mod display;
 pub mod feed;
 pub mod frame;
 pub mod local;
+pub mod looking;
 pub mod metrics;
 pub mod panics;
 pub mod record;

@@ -12,11 +12,13 @@
 use crate::detection::{DetectionState, Watch};
 use crate::feed::{Feed, Incoming};
 use crate::frame::{self, Decoded, Output, Results};
+use crate::looking::{self, FramePlan};
 use crate::panics;
 use crate::record::ms;
 use crate::stage::FrameStage;
 use nvt_detect::{DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_support::sync::lock;
+use nvt_transport::Looked;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -43,6 +45,10 @@ struct Shared {
     max_pixels: u64,
     /// Whether the model gives frames their detections (it can load and then fail on every one).
     watch: Mutex<Watch>,
+    /// At most one frame of a feed between being taken and being finished: with `--detect
+    /// motion` and several workers, a frame the detector skips must not overtake the one before
+    /// it (which the tracker would then refuse), and each is planned from the one before.
+    one_per_feed: bool,
 }
 
 /// The feeds, and where the round robin goes next.
@@ -81,6 +87,9 @@ struct Job {
     feed: Arc<Feed>,
     frame: Decoded,
     input: Prepared,
+    /// Where the detector looks on it (`--detect motion`): `input` holds its first region, or
+    /// nothing when it looks nowhere.
+    plan: Option<FramePlan>,
 }
 
 /// Moves a running estimate a quarter of the way towards a new measurement.
@@ -92,6 +101,7 @@ impl DetectorStage {
     /// Starts one inference worker per detector (each owns its session), sending finished frames
     /// to `output`. Frames larger than `max_pixels` are refused before decoding.
     pub fn start(detectors: Vec<Detector>, output: Arc<Output>, max_pixels: u64) -> std::io::Result<Self> {
+        let output_looks = output.look.is_some();
         let shared = Arc::new(Shared {
             feeds: Mutex::default(),
             arrivals: Mutex::new(0),
@@ -100,6 +110,7 @@ impl DetectorStage {
             output,
             max_pixels,
             watch: Mutex::default(),
+            one_per_feed: output_looks && detectors.len() > 1,
         });
         let mut stage = Self { shared, workers: Vec::new(), threads: Mutex::default() };
         for (n, detector) in detectors.into_iter().enumerate() {
@@ -204,9 +215,16 @@ impl Shared {
         let n = roster.feeds.len();
         (0..n).find_map(|i| {
             let at = (roster.next + i) % n;
-            let frame = roster.feeds[at].frames.try_take()?;
+            let feed = Arc::clone(&roster.feeds[at]);
+            if self.one_per_feed && feed.in_detector.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            let Some(frame) = feed.frames.try_take() else {
+                feed.in_detector.store(false, Ordering::Release);
+                return None;
+            };
             roster.next = at + 1;
-            Some((Arc::clone(&roster.feeds[at]), frame))
+            Some((feed, frame))
         })
     }
 }
@@ -223,31 +241,45 @@ fn prepare_loop(worker: &Worker, shared: &Shared) {
             continue;
         };
         let started = Instant::now();
-        let frame = prepare(&feed, incoming, &preparer, &mut input, shared.max_pixels);
+        let look = shared.output.look.as_ref();
+        let frame = prepare(&feed, incoming, &preparer, &mut input, shared.max_pixels, look);
         let mut state = lock(&worker.state);
         match frame {
-            Some(frame) => {
+            Some((frame, plan)) => {
                 smooth(&mut state.prepare_estimate, started.elapsed());
-                state.ready = Some(Job { feed, frame, input });
+                state.ready = Some(Job { feed, frame, input, plan });
                 worker.changed.notify_all();
             }
-            None => state.spare.push(input),
+            None => {
+                state.spare.push(input);
+                feed.in_detector.store(false, Ordering::Release);
+            }
         }
     }
 }
 
-/// Decodes a feed's frame and fits it into `input`; a failure is counted and logged, and costs
-/// only this frame.
+/// Decodes a feed's frame, plans where the detector looks on it with `look` (`--detect motion`),
+/// and fits the whole frame or its first region into `input`; a failure is counted and logged,
+/// and costs only this frame.
 fn prepare(
     feed: &Feed,
     incoming: Incoming,
     preparer: &Preparer,
     input: &mut Prepared,
     max_pixels: u64,
-) -> Option<Decoded> {
+    look: Option<&Arc<nvt_motion::LookSettings>>,
+) -> Option<(Decoded, Option<FramePlan>)> {
     let frame = frame::decode(feed, incoming, max_pixels)?;
-    match preparer.prepare(&frame.image, input) {
-        Ok(()) => Some(frame),
+    let plan = look.map(|settings| feed.plan(settings, &frame.image, frame.arrived, preparer.input_size));
+    let prepared = match &plan {
+        Some(plan) if plan.looked == Looked::None => Ok(()),
+        Some(plan) if plan.looked == Looked::Regions => {
+            looking::prepare_region(preparer, &frame.image, plan.rects[0], input)
+        }
+        _ => preparer.prepare(&frame.image, input),
+    };
+    match prepared {
+        Ok(()) => Some((frame, plan)),
         Err(error) => {
             feed.bump(|c| &c.detect_errors);
             if let Some(held_back) = feed.may_warn() {
@@ -314,22 +346,24 @@ fn infer_loop(detector: &mut Detector, worker: &Worker, shared: &Shared) {
         if let Some(new) = offered {
             swap(detector, new, worker, &shared.output);
         }
-        let Job { feed, frame, mut input } = match next {
+        let Job { feed, frame, mut input, plan } = match next {
             Next::Run(job) => *job,
             Next::LookAgain => continue,
             Next::Stop => return,
         };
-        // A frame prepared for the model swapped out just now is prepared again for this one.
-        let preparer = detector.preparer();
-        let result = if input.is_for(&preparer) { Ok(()) } else { preparer.prepare(&frame.image, &mut input) }
-            .and_then(|()| detector.run(&input));
+        let result = detect(detector, &frame, &mut input, plan.as_ref());
+        let ran = result.as_ref().is_ok_and(|(_, _, runs)| *runs > 0);
         lock(&worker.state).spare.push(input);
-        process(detector, &feed, frame, result, shared);
+        process(detector, &feed, frame, result, plan, shared);
+        feed.in_detector.store(false, Ordering::Release);
         let busy = taken.elapsed();
         metrics.detector_busy_seconds.inc_by(busy.as_secs_f64());
         let mut state = lock(&worker.state);
         state.busy_since = None;
-        smooth(&mut state.busy_estimate, busy);
+        // A frame the detector did not run on says nothing of how long a run takes.
+        if ran {
+            smooth(&mut state.busy_estimate, busy);
+        }
         worker.changed.notify_all();
     }
 }
@@ -379,16 +413,45 @@ fn swap(detector: &mut Detector, new: Detector, worker: &Worker, output: &Output
     drop(old);
 }
 
+/// Runs the model where `plan` says (everywhere without one) on a frame whose whole or first
+/// region is in `input`; returns the detections in frame pixels, the stages' times and the
+/// number of runs. A frame prepared for the model swapped out just now is prepared again for
+/// this one.
+fn detect(
+    detector: &mut Detector,
+    frame: &Decoded,
+    input: &mut Prepared,
+    plan: Option<&FramePlan>,
+) -> Result<(Vec<Detection>, nvt_detect::Timings, u64), DetectError> {
+    match plan {
+        Some(plan) if plan.looked == Looked::None => Ok((Vec::new(), nvt_detect::Timings::default(), 0)),
+        Some(plan) if plan.looked == Looked::Regions => {
+            looking::detect_regions(detector, &frame.image, &plan.rects, input, true)
+        }
+        _ => {
+            let preparer = detector.preparer();
+            if !input.is_for(&preparer) {
+                preparer.prepare(&frame.image, input)?;
+            }
+            let (detections, timings) = detector.run(input)?;
+            Ok((detections, timings, 1))
+        }
+    }
+}
+
 fn process(
     detector: &Detector,
     feed: &Feed,
     frame: Decoded,
-    result: Result<(Vec<Detection>, nvt_detect::Timings), DetectError>,
+    result: Result<(Vec<Detection>, nvt_detect::Timings, u64), DetectError>,
+    plan: Option<FramePlan>,
     shared: &Shared,
 ) {
-    let (detections, timings) = match result {
+    let (detections, timings, runs) = match result {
         Ok(found) => {
-            lock(&shared.watch).answered(Instant::now());
+            if found.2 > 0 {
+                lock(&shared.watch).answered(Instant::now());
+            }
             found
         }
         Err(error) => {
@@ -406,6 +469,8 @@ fn process(
         detections: detections.iter().map(crate::record::to_record).collect(),
         timings,
         remote: None,
+        look: plan,
+        runs,
     };
     frame::finish(feed, &shared.output, frame, Some(results));
 }
@@ -440,9 +505,15 @@ mod tests {
             arrivals: Mutex::new(0),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
-            output: Arc::new(Output { sinks: Vec::new(), metrics, track: nvt_events::TrackSettings::default() }),
+            output: Arc::new(Output {
+                sinks: Vec::new(),
+                metrics,
+                track: nvt_events::TrackSettings::default(),
+                look: None,
+            }),
             max_pixels: 1 << 24,
             watch: Mutex::default(),
+            one_per_feed: false,
         };
         let feeds: Vec<Arc<Feed>> = (0..n)
             .map(|i| Arc::new(Feed::new(i as u64, format!("peer{i}"), format!("camera{i}"), None, Arc::clone(&totals))))

@@ -235,7 +235,7 @@ impl Collector for ScrapedCounters {
 }
 
 /// The frame counters, summed over every camera.
-const FRAME_COUNTERS: [(&str, &str); 9] = [
+const FRAME_COUNTERS: [(&str, &str); 11] = [
     ("nvt_frames_received_total", "Frames received (fresh, repeated, stale or refused)"),
     ("nvt_frames_accepted_total", "Distinct frames that passed the freshness check and were accepted"),
     ("nvt_frames_repeated_total", "Frames a client sent again to keep the handshake fresh, answered without decoding"),
@@ -245,6 +245,8 @@ const FRAME_COUNTERS: [(&str, &str); 9] = [
     ("nvt_frames_processed_total", "Frames decoded, run through the model and logged"),
     ("nvt_frames_superseded_total", "Frames replaced by a newer one before they were processed"),
     ("nvt_frames_failed_total", "Frames that failed to decode or to run through the model, or that the fleet's workers did not answer"),
+    ("nvt_detector_runs_total", "Detector runs: one per frame looked at whole, one per region looked at (--detect motion)"),
+    ("nvt_frames_carried_total", "Processed frames the detector did not run on, their objects carried over by the tracker (--detect motion)"),
 ];
 
 fn frame_counters(totals: Arc<Counters>) -> ScrapedCounters {
@@ -260,6 +262,8 @@ fn frame_counters(totals: Arc<Counters>) -> ScrapedCounters {
             f.processed,
             f.superseded,
             f.decode_errors + f.detect_errors,
+            f.detector_runs,
+            f.carried,
         ]
     })
 }

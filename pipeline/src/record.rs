@@ -40,6 +40,9 @@ pub struct FrameRecord {
     /// Where the frame was detected, with `--nats`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteRecord>,
+    /// Where the detector looked, with `--detect motion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub looked: Option<crate::looking::LookRecord>,
 }
 
 /// A frame detected by a fleet worker (`--nats`).
@@ -106,6 +109,7 @@ impl FrameRecord {
             stamp,
             detections,
             remote: None,
+            looked: None,
         }
     }
 }
@@ -118,6 +122,8 @@ pub fn to_record(d: &nvt_detect::Detection) -> ReplyDetection {
         score: (d.score * 10_000.0).round() / 10_000.0,
         bbox: d.bbox.map(|v| (v * 100.0).round() / 100.0),
         track_id: None,
+        carried: false,
+        region: None,
     }
 }
 

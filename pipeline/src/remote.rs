@@ -378,6 +378,8 @@ impl Fleet {
             detections,
             timings: nvt_detect::Timings { preprocess: t.preprocess, infer: t.infer, postprocess: t.postprocess },
             remote: Some(RemoteRecord { worker: reply.worker, round_trip_ms, worker_ms, deadline_ms: ms(deadline) }),
+            look: None,
+            runs: 1,
         };
         frame::finish(feed, &self.output, decoded, Some(results));
     }

@@ -32,6 +32,9 @@ pub struct Args {
     /// The tracker.
     #[command(flatten)]
     pub track: TrackArgs,
+    /// Where the detector looks: only where something moved (the default), or everywhere.
+    #[command(flatten)]
+    pub look: nvt_motion::LookArgs,
     /// Events and snapshots.
     #[command(flatten)]
     pub events: EventArgs,
@@ -337,6 +340,7 @@ impl Args {
             web,
             cameras: crate::cameras::Cameras::new(self.cameras.clone()),
             track: self.track.settings(&objects),
+            look: self.look.settings(nvt_motion::DetectMode::Motion, self.track.track_buffer).map(Arc::new),
             events,
             history,
             fleet,

@@ -40,6 +40,8 @@ pub struct Config {
     pub cameras: crate::cameras::Cameras,
     /// The tracker's thresholds.
     pub track: nvt_events::TrackSettings,
+    /// Where the detector looks (`--detect motion`, the default); `None`: on every frame, whole.
+    pub look: Option<Arc<nvt_motion::LookSettings>>,
     /// Where events go.
     pub events: Arc<nvt_events::Hub>,
     /// The event store, clips and retention (`--db`, `--clips`); one of the events' outputs.
@@ -90,6 +92,7 @@ impl Default for Config {
             web: WebSettings::default(),
             cameras: crate::cameras::Cameras::default(),
             track: nvt_events::TrackSettings::default(),
+            look: None,
             events: Arc::new(nvt_events::Hub::new(nvt_events::EventSettings::default(), Default::default(), false)),
             history: None,
             fleet: None,

@@ -141,7 +141,12 @@ fn handlers(
         sinks.push(Box::new(LogSink(Arc::clone(log))));
     }
     sinks.push(Box::new(WindowSink));
-    let output = Arc::new(Output { sinks, metrics: Arc::clone(&metrics), track: config.track.clone() });
+    let output = Arc::new(Output {
+        sinks,
+        metrics: Arc::clone(&metrics),
+        track: config.track.clone(),
+        look: config.look.clone(),
+    });
     let had_model = !config.detectors.is_empty();
     let detector = detector_stage(std::mem::take(&mut config.detectors), &output, config.max_pixels);
     let reloader = match (config.model_source.take(), &detector) {

@@ -21,15 +21,30 @@ pub fn write_scene(path: &Path, (width, height): (u32, u32), frames: u64) -> any
 /// Writes `frames` frames of the synthetic scene at 640x480 as a 10 fps Motion-JPEG video
 /// (an AVI OpenCV writes), for the programs that read video files.
 pub fn write_scene_video(path: &Path, frames: u64) {
-    use opencv::core::Size;
+    write_video(path, &Synthetic::new(640, 480).expect("scene"), frames, 10.0, 0.0);
+}
+
+/// Writes frames `0..frames` of `scene` as a Motion-JPEG video (an AVI OpenCV writes) at `fps`,
+/// with grey sensor noise of standard deviation `noise` added to each frame (0: none).
+pub fn write_video(path: &Path, scene: &Synthetic, frames: u64, fps: f64, noise: f64) {
+    use opencv::core::{Mat, Scalar, Size, CV_16SC3};
     use opencv::prelude::*;
     use opencv::videoio;
     let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
-    let mut writer = videoio::VideoWriter::new(path.to_str().expect("utf8"), fourcc, 10.0, Size::new(640, 480), true)
-        .expect("writer");
-    let scene = Synthetic::new(640, 480).expect("scene");
+    let first = scene.render(0, std::time::SystemTime::now()).expect("frame").image;
+    let size = Size::new(first.cols(), first.rows());
+    let mut writer = videoio::VideoWriter::new(path.to_str().expect("utf8"), fourcc, fps, size, true).expect("writer");
     for i in 0..frames {
-        writer.write(&scene.render(i, std::time::SystemTime::now()).expect("frame").image).expect("write");
+        let mut image = scene.render(i, std::time::SystemTime::now()).expect("frame").image;
+        if noise > 0.0 {
+            let mut grain = Mat::new_size_with_default(size, CV_16SC3, Scalar::all(0.0)).expect("noise");
+            opencv::core::randn(&mut grain, &Scalar::all(0.0), &Scalar::all(noise)).expect("randn");
+            let mut noisy = Mat::default();
+            opencv::core::add(&image, &grain, &mut noisy, &opencv::core::no_array(), opencv::core::CV_8UC3)
+                .expect("add");
+            image = noisy;
+        }
+        writer.write(&image).expect("write");
     }
     writer.release().expect("release");
 }

@@ -47,6 +47,6 @@ pub use error::{CodecError, TransportError};
 pub use freshness::{Judgement, MaxLag, StaleReason};
 pub use pacing::Pacer;
 pub use refusal::Refusal;
-pub use reply::{Judged, LinkReport, ReplyBody, ReplyDetection, ReplyDoc};
+pub use reply::{Judged, LinkReport, Looked, ReplyBody, ReplyDetection, ReplyDoc};
 pub use sniff::Foreign;
 pub use stream::Stream;

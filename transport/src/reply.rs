@@ -5,7 +5,7 @@ use crate::field::REPLY_LEN;
 use serde::{Deserialize, Serialize};
 
 /// One detection as it travels in a reply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplyDetection {
     /// Class number.
     pub class_id: u32,
@@ -20,6 +20,31 @@ pub struct ReplyDetection {
     /// (absent when no track holds the detection, and without a model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<u64>,
+    /// Carried over by the tracker from the last frame the detector saw it in: the detector did
+    /// not look where it is on this frame (`--detect motion`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub carried: bool,
+    /// The region of the frame the detector ran on when it found this, x1, y1, x2, y2 in pixels
+    /// (`--detect motion`; `None`: the whole frame). Not sent in replies: events carry it as
+    /// Frigate's `region`.
+    #[serde(skip)]
+    pub region: Option<[i32; 4]>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Where the detector ran on a frame (`--detect motion`; absent when it runs on every frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Looked {
+    /// On the whole frame.
+    Frame,
+    /// On the regions where something moved or a tracked object was due a look.
+    Regions,
+    /// Nowhere: nothing moved and no tracked object was due; every detection is carried.
+    None,
 }
 
 /// How the server judged the exchange this reply answers, so that a client can fit its frames
@@ -91,6 +116,9 @@ pub struct ReplyDoc {
     /// How the server judged the exchange this reply answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkReport>,
+    /// Where the detector ran on the frame (`--detect motion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looked: Option<Looked>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -160,6 +188,8 @@ mod tests {
             score: 0.5,
             bbox: [1.5, 2.0, 300.0, 400.5],
             track_id: Some(u64::from(i) + 1),
+            carried: i == 1,
+            region: None,
         }
     }
 
@@ -179,6 +209,7 @@ mod tests {
             detections: vec![detection(0), detection(1)],
             omitted: 0,
             link: Some(link),
+            looked: Some(Looked::Regions),
         };
         let bytes = doc.encode();
         let text = String::from_utf8_lossy(&bytes);
@@ -186,6 +217,7 @@ mod tests {
             text.contains(r#""link":{"judged":"wait","limit_ms":80.0,"rtt_ms":60.2,"upload_ms":38.1,"wait_ms":0.4}"#),
             "{text}"
         );
+        assert!(text.contains(r#""looked":"regions""#) && text.matches(r#""carried":true"#).count() == 1, "{text}");
         assert_eq!(ReplyBody::parse(&bytes), ReplyBody::Doc(doc));
     }
 

@@ -111,7 +111,7 @@ impl<F: Clone> Live<F> {
             bbox,
             area: pixel_area(bbox),
             ratio: pixel_ratio(bbox),
-            region: region(size),
+            region: region(d, size),
             active: true,
             stationary: false,
             motionless_count: 0,
@@ -183,7 +183,7 @@ impl<F: Clone> Live<F> {
                     let bbox = pixel_box(d.bbox, size);
                     let object = &mut self.object;
                     (object.score, object.bbox, object.frame_time) = (d.score, bbox, time);
-                    (object.area, object.ratio, object.region) = (pixel_area(bbox), pixel_ratio(bbox), region(size));
+                    (object.area, object.ratio, object.region) = (pixel_area(bbox), pixel_ratio(bbox), region(d, size));
                 }
                 None if self.hit_counter < 0 => return Startup::Lost,
                 None => {}
@@ -236,7 +236,7 @@ impl<F: Clone> Live<F> {
         self.missed = 0;
         let bbox = pixel_box(d.bbox, size);
         (object.score, object.bbox, object.frame_time) = (d.score, bbox, time);
-        (object.area, object.ratio, object.region) = (pixel_area(bbox), pixel_ratio(bbox), region(size));
+        (object.area, object.ratio, object.region) = (pixel_area(bbox), pixel_ratio(bbox), region(d, size));
         if self.position.moved(bbox) {
             if object.position_changes == 0 || object.stationary {
                 object.position_changes += 1;
@@ -321,9 +321,14 @@ fn on_edge(bbox: PixelBox, (width, height): (u32, u32)) -> bool {
     bbox[0] == 0 || bbox[1] == 0 || i64::from(bbox[2]) == w || i64::from(bbox[3]) == h
 }
 
-/// The region of a frame: nvt runs the detector on the whole frame.
-fn region((width, height): (u32, u32)) -> PixelBox {
-    [0, 0, i32::try_from(width).unwrap_or(i32::MAX), i32::try_from(height).unwrap_or(i32::MAX)]
+/// The region of the frame the detector ran on when it found `d`: the whole frame unless it ran
+/// on a region (`--detect motion`), cut to the frame.
+fn region(d: &ReplyDetection, (width, height): (u32, u32)) -> PixelBox {
+    let (w, h) = (i32::try_from(width).unwrap_or(i32::MAX), i32::try_from(height).unwrap_or(i32::MAX));
+    match d.region {
+        Some([x1, y1, x2, y2]) => [x1.clamp(0, w), y1.clamp(0, h), x2.clamp(0, w), y2.clamp(0, h)],
+        None => [0, 0, w, h],
+    }
 }
 
 /// Adds the box's bottom centre to a path when it is 5% of the frame from the last point (or

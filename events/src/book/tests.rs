@@ -11,6 +11,8 @@ fn seen(track_id: u64, label: &str, score: f32, x: f32) -> ReplyDetection {
         score,
         bbox: [x, 100.0, x + 40.0, 140.0],
         track_id: Some(track_id),
+        carried: false,
+        region: None,
     }
 }
 

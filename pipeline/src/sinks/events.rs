@@ -65,7 +65,7 @@ mod tests {
         let totals = Arc::new(Counters::default());
         let metrics = Arc::new(Metrics::new(Arc::clone(&totals)));
         let sinks: Vec<Box<dyn crate::sinks::Sink>> = vec![Box::new(EventSink(Arc::clone(&hub)))];
-        let output = Output { sinks, metrics, track: nvt_events::TrackSettings::default() };
+        let output = Output { sinks, metrics, track: nvt_events::TrackSettings::default(), look: None };
         let feed = Feed::new(1, "127.0.0.1:5000".into(), "door".into(), None, totals);
         let image = Mat::new_rows_cols_with_default(48, 64, opencv::core::CV_8UC3, 0.into()).expect("mat");
         let person = ReplyDetection {
@@ -74,6 +74,8 @@ mod tests {
             score: 0.9,
             bbox: [10.0, 10.0, 30.0, 40.0],
             track_id: None,
+            carried: false,
+            region: None,
         };
         for k in 0..8u64 {
             for seq in [100 + k, 2 * k, 2 * k + 1] {
@@ -84,6 +86,8 @@ mod tests {
                     detections: vec![person.clone()],
                     timings: Default::default(),
                     remote: None,
+                    look: None,
+                    runs: 1,
                 };
                 finish(&feed, &output, frame, Some(results));
             }

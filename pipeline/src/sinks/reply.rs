@@ -18,6 +18,7 @@ impl Sink for ReplySink {
             detections: record.detections.clone(),
             omitted: 0,
             link: None,
+            looked: record.looked.as_ref().map(|l| l.detector),
         };
         let mut recent = frame.feed.recent();
         recent.processed(Instant::now(), record.latency_ms);

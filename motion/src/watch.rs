@@ -1,0 +1,254 @@
+//! The tracked objects a camera's lookout keeps, and when the detector last looked at each. An
+//! object that moves is looked at on every frame, and for a while after it stops ([`SETTLE`]):
+//! the motion check alone would lose one that moves out of view, since the background never
+//! learnt it and so its going changes nothing. An object that stands still is carried over from
+//! frame to frame by the tracker, without the detector, and looked at again every few seconds
+//! (`--recheck`), so that it keeps its id while it stays and its event ends once it has gone. An
+//! object the detector missed where it looked is looked for again on every frame until it is
+//! found or the tracker would let it go.
+//!
+//! Times are seconds on a clock the caller picks, so that tests run on a virtual one.
+
+use crate::regions::{share_inside, Rect};
+use std::collections::BTreeMap;
+
+/// A box that is at least this much inside a region the detector ran on was looked at.
+pub const LOOKED_AT: f32 = 0.5;
+
+/// Seconds an object is looked at on every frame after it last moved, before it is carried.
+pub const SETTLE: f64 = 1.0;
+
+/// A box that still overlaps where it last moved to by at least this much (intersection over
+/// union) stood still: a detector's boxes jitter by a few pixels around an object that stands.
+const STILL: f32 = 0.9;
+
+/// One tracked object, as the detector last found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watched<T> {
+    /// The tracker's id for it.
+    pub track_id: u64,
+    /// Its box where the detector last found it: x1, y1, x2, y2 in frame pixels.
+    pub bbox: [f32; 4],
+    /// When the detector last looked at it, finding it or not.
+    pub looked: f64,
+    /// Looks in a row that missed it (0: found in its last look).
+    pub misses: u32,
+    /// When it was last found to have moved (or first found).
+    pub moved: f64,
+    /// Its box then.
+    pub anchor: [f32; 4],
+    /// The detection as last found (the pipeline's reply detection).
+    pub found: T,
+}
+
+/// A tracked detection of a frame the detector ran on, as the tracker returned it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen<T> {
+    /// The tracker's id.
+    pub track_id: u64,
+    /// Its box.
+    pub bbox: [f32; 4],
+    /// Carried over from an earlier frame (it was outside every region), not found now.
+    pub carried: bool,
+    /// The detection.
+    pub found: T,
+}
+
+/// Most objects one camera's lookout keeps (the events' limit per camera, with room).
+pub const MAX_WATCHED: usize = 256;
+
+/// A camera's tracked objects.
+#[derive(Debug, Clone)]
+pub struct Watch<T> {
+    objects: BTreeMap<u64, Watched<T>>,
+}
+
+impl<T> Default for Watch<T> {
+    fn default() -> Self {
+        Self { objects: BTreeMap::new() }
+    }
+}
+
+impl<T: Clone> Watch<T> {
+    /// Takes what the tracker made of a frame the detector ran on at `now`, on the `looked`
+    /// rectangles: objects found are (re)placed; objects it looked at and did not find count a
+    /// miss, and are dropped after `give_up_after` misses in a row; objects outside every
+    /// rectangle (carried) stay as they were.
+    pub fn update(&mut self, now: f64, looked: &[Rect], seen: Vec<Seen<T>>, give_up_after: u32) {
+        let mut present = std::collections::BTreeSet::new();
+        for s in seen {
+            present.insert(s.track_id);
+            if s.carried {
+                continue;
+            }
+            if self.objects.len() >= MAX_WATCHED && !self.objects.contains_key(&s.track_id) {
+                continue;
+            }
+            let (moved, anchor) = match self.objects.get(&s.track_id) {
+                Some(before) if iou(before.anchor, s.bbox) >= STILL => (before.moved, before.anchor),
+                _ => (now, s.bbox),
+            };
+            let watched =
+                Watched { track_id: s.track_id, bbox: s.bbox, looked: now, misses: 0, moved, anchor, found: s.found };
+            self.objects.insert(s.track_id, watched);
+        }
+        self.objects.retain(|id, object| {
+            if present.contains(id) || !looked_at(object.bbox, looked) {
+                return true;
+            }
+            object.misses += 1;
+            object.looked = now;
+            object.misses <= give_up_after
+        });
+    }
+
+    /// The objects a frame carries over: those found in their last look that lie outside every
+    /// `looked` rectangle (none: the detector did not run).
+    pub fn carried<'a>(&'a self, looked: &'a [Rect]) -> impl Iterator<Item = &'a Watched<T>> + 'a {
+        self.objects.values().filter(move |o| o.misses == 0 && !looked_at(o.bbox, looked))
+    }
+
+    /// The boxes due a look at `now`: objects missed in their last look, objects that moved
+    /// less than [`SETTLE`] seconds ago, objects not looked at for `recheck` seconds, and objects
+    /// that `motion` boxes touch (something about them moved).
+    pub fn due(&self, now: f64, recheck: f64, motion: &[[f32; 4]]) -> Vec<[f32; 4]> {
+        self.objects
+            .values()
+            .filter(|o| {
+                o.misses > 0
+                    || now - o.moved < SETTLE
+                    || now - o.looked >= recheck
+                    || motion.iter().any(|m| touches(o.bbox, *m))
+            })
+            .map(|o| o.bbox)
+            .collect()
+    }
+
+    /// Every object kept.
+    pub fn objects(&self) -> impl Iterator<Item = &Watched<T>> {
+        self.objects.values()
+    }
+
+    /// Whether it keeps as many objects as it may ([`MAX_WATCHED`]).
+    pub fn is_full(&self) -> bool {
+        self.objects.len() >= MAX_WATCHED
+    }
+
+    /// Forgets every object (the camera's tracker started again, or the frame size changed).
+    pub fn clear(&mut self) {
+        self.objects.clear();
+    }
+}
+
+/// Whether a box was looked at by a detector run on `looked`.
+pub fn looked_at(bbox: [f32; 4], looked: &[Rect]) -> bool {
+    looked.iter().any(|r| share_inside(bbox, *r) >= LOOKED_AT)
+}
+
+/// Intersection over union of two boxes (0 when either is empty).
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let inter = area([a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])]);
+    let union = area(a) + area(b) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+fn touches(a: [f32; 4], b: [f32; 4]) -> bool {
+    a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(id: u64, x: f32, carried: bool) -> Seen<&'static str> {
+        Seen { track_id: id, bbox: [x, 100.0, x + 50.0, 150.0], carried, found: "person" }
+    }
+
+    const WHOLE: Rect = [0, 0, 1280, 720];
+
+    #[test]
+    fn found_objects_are_carried_until_they_are_due_again() {
+        let mut watch = Watch::default();
+        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false), seen(2, 900.0, false)], 30);
+        assert_eq!(watch.carried(&[]).count(), 2);
+        assert!(watch.due(4.9, 5.0, &[]).is_empty(), "looked at 4.9 s ago: not due");
+        assert_eq!(watch.due(5.0, 5.0, &[]).len(), 2, "due after the recheck interval");
+        // At 2 s something moves by object 1: the detector runs on a region around it only, and
+        // object 2 is carried.
+        let region = [0, 0, 400, 400];
+        assert_eq!(watch.carried(&[region]).map(|o| o.track_id).collect::<Vec<_>>(), [2]);
+        watch.update(2.0, &[region], vec![seen(1, 102.0, false), seen(2, 900.0, true)], 30);
+        assert!(watch.due(4.0, 5.0, &[]).is_empty());
+        assert_eq!(watch.due(5.0, 5.0, &[]), [[900.0, 100.0, 950.0, 150.0]], "2 is due 5 s after its last look");
+        assert_eq!(watch.due(7.0, 5.0, &[]).len(), 2, "and 1 is due 5 s after its own");
+        assert_eq!(watch.objects().find(|o| o.track_id == 2).map(|o| o.looked), Some(0.0), "carried is not looked at");
+    }
+
+    #[test]
+    fn a_moving_object_is_due_on_every_frame_until_it_has_stood_still_a_while() {
+        let mut watch = Watch::default();
+        // It walks 10 px a frame: due on every frame, so that it is seen to leave (its going
+        // changes nothing against a background that never learnt it).
+        for frame in 0..20 {
+            let now = f64::from(frame) * 0.1;
+            watch.update(now, &[WHOLE], vec![seen(1, 100.0 + 10.0 * f64::from(frame) as f32, false)], 30);
+            assert_eq!(watch.due(now + 0.1, 5.0, &[]).len(), 1, "moving at {now:.1} s");
+        }
+        // It stops at 1.9 s: still due for a second, then carried until the recheck.
+        for frame in 20..40 {
+            watch.update(f64::from(frame) * 0.1, &[WHOLE], vec![seen(1, 290.0, false)], 30);
+        }
+        assert_eq!(watch.due(3.0, 5.0, &[]).len(), 0, "stood still since 2.0 s");
+        // A box that jitters by a few pixels, as a detector's do, is standing still too; one that
+        // creeps away is moving once it is a tenth off where it stopped.
+        for (t, x) in [(4.0, 292.0), (4.1, 288.0), (4.2, 291.0)] {
+            watch.update(t, &[WHOLE], vec![seen(1, x, false)], 30);
+            assert_eq!(watch.due(t + 0.1, 5.0, &[]).len(), 0, "{x}");
+        }
+        watch.update(4.3, &[WHOLE], vec![seen(1, 296.0, false)], 30);
+        assert_eq!(watch.due(4.4, 5.0, &[]).len(), 1, "6 px of 50 off: moving");
+    }
+
+    #[test]
+    fn motion_that_touches_an_object_makes_it_due() {
+        let mut watch = Watch::default();
+        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 30);
+        assert!(watch.due(1.0, 5.0, &[[300.0, 300.0, 320.0, 320.0]]).is_empty());
+        assert_eq!(watch.due(1.0, 5.0, &[[140.0, 140.0, 170.0, 170.0]]).len(), 1);
+    }
+
+    #[test]
+    fn a_missed_object_is_looked_for_every_frame_then_given_up() {
+        let mut watch = Watch::default();
+        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 3);
+        for look in 1..=3 {
+            watch.update(f64::from(look), &[WHOLE], Vec::new(), 3);
+            assert_eq!(watch.carried(&[]).count(), 0, "a missed object is not carried");
+            assert_eq!(watch.due(f64::from(look), 5.0, &[]).len(), 1, "and looked for at once");
+        }
+        watch.update(4.0, &[WHOLE], Vec::new(), 3);
+        assert_eq!(watch.objects().count(), 0, "given up after 3 misses in a row");
+
+        // Found again before that: it is as good as new.
+        watch.update(10.0, &[WHOLE], vec![seen(5, 100.0, false)], 3);
+        watch.update(11.0, &[WHOLE], Vec::new(), 3);
+        watch.update(12.0, &[WHOLE], vec![seen(5, 104.0, false)], 3);
+        let object = watch.objects().next().expect("kept");
+        assert_eq!((object.misses, object.looked, object.bbox[0]), (0, 12.0, 104.0));
+    }
+
+    #[test]
+    fn an_object_outside_the_regions_is_not_missed() {
+        let mut watch = Watch::default();
+        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 3);
+        for t in 1..10 {
+            watch.update(f64::from(t), &[[600, 0, 920, 320]], Vec::new(), 3);
+        }
+        assert_eq!(watch.carried(&[]).count(), 1, "looked elsewhere: still carried");
+    }
+}

@@ -1,0 +1,124 @@
+//! `motion-bench`: what detecting only where something moves saves. Two recorded cameras, a
+//! mostly empty hall that shapes visit in turn (`synthetic:visits`) and a busy one where three
+//! shapes always move (`synthetic`), each run through nvt-detect with `--detect always` and
+//! `--detect motion` on one inference thread: detector runs and CPU seconds per camera-hour at
+//! the camera's rate, and the cameras of that rate one core serves in each mode, with the events
+//! each mode made. `make bench` runs it in release mode.
+//!
+//! The model is `models/shapes-heavy.onnx`: the shapes detector's detections (so that what it
+//! finds is right and the tracker and events behave as they do on a real camera) at the cost of
+//! a whole YOLOv8n at 640 (so that a detector run costs what a real one does).
+
+use anyhow::Context;
+use clap::Parser;
+use nvt_capture::synthetic::{Scene, Synthetic};
+use nvt_tests::fake_camera::write_video;
+use nvt_tests::harness::{binary, read_jsonl, temp_dir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(Parser)]
+struct Args {
+    /// Frames per recording (1800 at 10 frames/s: 3 minutes; the visits scene repeats every 1800).
+    #[arg(long, default_value_t = 1800)]
+    frames: u64,
+    /// The cameras' frame rate.
+    #[arg(long, default_value_t = 10.0)]
+    fps: f64,
+    /// Frame size, WxH.
+    #[arg(long, default_value = "1280x720", value_parser = nvt_capture::source::parse_size)]
+    size: (u32, u32),
+    /// The model.
+    #[arg(long, default_value = "models/shapes-heavy.onnx")]
+    model: PathBuf,
+}
+
+/// CPU seconds (user and system) of the children waited for so far: fields 16 and 17 of
+/// `/proc/self/stat`, in clock ticks.
+fn children_cpu() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name, in parentheses, may hold spaces: fields are counted after it.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("/proc/self/stat")?.parse::<f64>()?) };
+    let per_second: f64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?.trim().parse()?;
+    // After the name come field 3 (state) onwards: cutime is field 16, cstime 17.
+    Ok((ticks(16 - 3)? + ticks(17 - 3)?) / per_second)
+}
+
+struct Run {
+    frames: usize,
+    runs: u64,
+    cpu: f64,
+    wall: f64,
+    events: usize,
+}
+
+fn detect(model: &Path, video: &Path, mode: &str, dir: &Path) -> anyhow::Result<Run> {
+    let (log, events) = (dir.join(format!("{mode}.jsonl")), dir.join(format!("{mode}-events.jsonl")));
+    // nvt-detect appends to its log: each run starts from none.
+    for file in [&log, &events] {
+        let _ = std::fs::remove_file(file);
+    }
+    let before = children_cpu()?;
+    let started = Instant::now();
+    let status = Command::new(binary("nvt-detect"))
+        .args(["--model".as_ref(), model.as_os_str()])
+        .args(["--threads", "1", "--detect", mode, "--progress-every", "1h"])
+        .args(["--log".as_ref(), log.as_os_str(), "--events".as_ref(), events.as_os_str()])
+        .arg(video)
+        .env("RUST_LOG", "warn")
+        .status()?;
+    anyhow::ensure!(status.success(), "nvt-detect {mode}: {status}");
+    let (wall, cpu) = (started.elapsed().as_secs_f64(), children_cpu()? - before);
+    let records = read_jsonl(&log);
+    let runs = records
+        .iter()
+        .map(|r| match r["looked"]["detector"].as_str() {
+            None | Some("frame") => 1,
+            Some("regions") => r["looked"]["regions"].as_array().map_or(0, |a| a.len() as u64),
+            Some(_) => 0,
+        })
+        .sum();
+    let events = read_jsonl(&events).iter().filter(|e| e["type"] == "new").count();
+    Ok(Run { frames: records.len(), runs, cpu, wall, events })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = temp_dir("motion-bench");
+    let (w, h) = args.size;
+    println!(
+        "{w}x{h} recordings of {} frames at {} frames/s ({:.0} s), sensor noise σ 2, {}, one inference thread.\n",
+        args.frames,
+        args.fps,
+        args.frames as f64 / args.fps,
+        args.model.display()
+    );
+    println!("| scene | --detect | detector runs / frames | runs per camera-hour | CPU s per camera-hour | {} fps cameras per core | objects (events `new`) | wall s |", args.fps);
+    println!("|---|---|---|---|---|---|---|---|");
+    let scenes =
+        [("empty hall", Scene::Empty), ("visited hall", Scene::Visits), ("busy (always moving)", Scene::Moving)];
+    for (name, scene) in scenes {
+        let video = dir.join("camera.avi");
+        write_video(&video, &Synthetic::new(w, h)?.with_scene(scene), args.frames, args.fps, 2.0);
+        for mode in ["always", "motion"] {
+            let run = detect(&args.model, &video, mode, &dir)?;
+            let per_hour = 3600.0 * args.fps / run.frames.max(1) as f64;
+            let cpu_hour = run.cpu * per_hour;
+            println!(
+                "| {name} | {mode} | {} / {} | {:.0} | {:.0} | {:.1} | {} | {:.1} |",
+                run.runs,
+                run.frames,
+                run.runs as f64 * per_hour,
+                cpu_hour,
+                3600.0 / cpu_hour,
+                run.events,
+                run.wall
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
