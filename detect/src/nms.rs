@@ -3,19 +3,7 @@
 
 use crate::layout::Candidate;
 
-/// Intersection over union of two x1 y1 x2 y2 boxes; 0 for disjoint or degenerate boxes.
-pub fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 && inter.is_finite() {
-        inter / union
-    } else {
-        0.0
-    }
-}
+pub use nvt_support::boxes::iou;
 
 /// Keeps the best boxes, at most `max_det`, most confident first. Candidates with a NaN score are
 /// dropped; equal scores keep their original order.

@@ -4,6 +4,7 @@
 //! nvt adds `track_id`, and `file` in `snapshot`. docs/events.md goes through them field by
 //! field.
 
+pub use nvt_support::boxes::{area, iou};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -167,22 +168,6 @@ pub struct Snapshot {
 
 /// Most points kept in an object's `path_data`.
 pub const MAX_PATH: usize = 100;
-
-/// The area of a box.
-pub fn area(bbox: [f32; 4]) -> f32 {
-    (bbox[2] - bbox[0]).max(0.0) * (bbox[3] - bbox[1]).max(0.0)
-}
-
-/// How much two boxes overlap: intersection over union, 0 to 1.
-pub fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let inter = area([a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])]);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
 
 /// A detector's box as Frigate gives it: whole pixels, within a `width` x `height` frame.
 pub fn pixel_box(bbox: [f32; 4], (width, height): (u32, u32)) -> PixelBox {

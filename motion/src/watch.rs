@@ -10,6 +10,7 @@
 //! Times are seconds on a clock the caller picks, so that tests run on a virtual one.
 
 use crate::regions::{share_inside, Rect};
+use nvt_support::boxes::iou;
 use std::collections::BTreeMap;
 
 /// A box that is at least this much inside a region the detector ran on was looked at.
@@ -143,18 +144,6 @@ impl<T: Clone> Watch<T> {
 /// Whether a box was looked at by a detector run on `looked`.
 pub fn looked_at(bbox: [f32; 4], looked: &[Rect]) -> bool {
     looked.iter().any(|r| share_inside(bbox, *r) >= LOOKED_AT)
-}
-
-/// Intersection over union of two boxes (0 when either is empty).
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-    let inter = area([a[0].max(b[0]), a[1].max(b[1]), a[2].min(b[2]), a[3].min(b[3])]);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
 }
 
 fn touches(a: [f32; 4], b: [f32; 4]) -> bool {

@@ -1,6 +1,7 @@
 //! What nvt's crates and programs share that belongs to none of them. Nothing flows through it:
 //! each piece is a tool the others pick up.
 //!
+//! - [`boxes`]: a box's area and the overlap of two;
 //! - [`errors`]: an error and its causes as one line that says each cause once;
 //! - [`files`]: reading a file as untrusted input: regular files only, with a size cap;
 //! - [`jsonl`]: the JSON Lines writer behind every `--log`;
@@ -12,6 +13,7 @@
 //! - [`flag_hints`]: the right flag named for one people type, where clap would name a wrong one.
 
 pub mod backoff;
+pub mod boxes;
 pub mod errors;
 pub mod files;
 pub mod flag_hints;
