@@ -43,7 +43,9 @@ def main():
         frames += 1
     pipeline = 1000 * float(np.median(times[5:]))
 
-    blob = np.random.default_rng(0).random((1, 3, 640, 640), dtype=np.float32)
+    shape = session.get_inputs()[0].shape
+    side = shape[2:] if all(isinstance(d, int) for d in shape[2:]) else [640, 640]
+    blob = np.random.default_rng(0).random((1, 3, *side), dtype=np.float32)
     runs = []
     for _ in range(max(frames, 30)):
         started = time.perf_counter()

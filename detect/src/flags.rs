@@ -39,10 +39,16 @@ pub struct ModelArgs {
     /// Threads ONNX Runtime uses inside one inference (0: the cores shared among the workers).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256).map(|n| n as usize))]
     pub threads: usize,
-    /// Let ONNX Runtime's threads spin between operators instead of sleeping: a little faster
-    /// on an idle machine, slower when the cores are shared with decoding and other work.
-    #[arg(long)]
+    /// Let ONNX Runtime's threads spin between operators instead of sleeping: faster when the
+    /// detector has the cores to itself (nvt-detect's default: a batch job owns its cores),
+    /// slower when they are shared with decoding, cameras and other work (nvt-server and
+    /// nvt-worker do not spin unless told).
+    #[arg(long, overrides_with = "no_spin")]
     pub spin: bool,
+    /// Let ONNX Runtime's threads sleep between operators (the default of nvt-server and
+    /// nvt-worker; for nvt-detect on cores it shares).
+    #[arg(long, overrides_with = "spin")]
+    pub no_spin: bool,
     /// Where ONNX Runtime runs the model: cpu, cuda, tensorrt or openvino.
     #[arg(long, default_value = "cpu")]
     pub ep: Provider,
@@ -81,6 +87,13 @@ fn parse_order(text: &str) -> Result<ChannelOrder, String> {
 }
 
 impl ModelArgs {
+    /// These flags for a program that owns its cores: its threads spin unless `--no-spin` says
+    /// otherwise (nvt-detect).
+    pub fn spinning_by_default(mut self) -> Self {
+        self.spin = !self.no_spin;
+        self
+    }
+
     /// The detector settings these flags describe.
     pub fn options(&self) -> DetectorOptions {
         DetectorOptions {
@@ -125,5 +138,33 @@ impl ModelArgs {
             "model loaded"
         );
         Ok(detectors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Program {
+        #[command(flatten)]
+        model: ModelArgs,
+    }
+
+    fn spins(args: &[&str], owns_its_cores: bool) -> bool {
+        let model = Program::parse_from(std::iter::once("p").chain(args.iter().copied())).model;
+        let model = if owns_its_cores { model.spinning_by_default() } else { model };
+        model.options().spin
+    }
+
+    #[test]
+    fn a_batch_job_spins_unless_told_and_a_server_only_when_told() {
+        assert!(spins(&[], true));
+        assert!(!spins(&["--no-spin"], true));
+        assert!(spins(&["--no-spin", "--spin"], true), "the last one given wins");
+        assert!(!spins(&[], false));
+        assert!(spins(&["--spin"], false));
+        assert!(!spins(&["--spin", "--no-spin"], false));
     }
 }

@@ -94,7 +94,9 @@ pub enum Failure {
 /// Runs `nvt-detect`. An input that cannot be read is reported and skipped; the others go on.
 pub fn run(args: Args) -> Result<Summary, Failure> {
     let setup = || -> anyhow::Result<_> {
-        let detector = args.model.load(1)?.into_iter().next().context("--model is required")?;
+        // A batch job over files owns its cores: ONNX Runtime's threads spin between operators.
+        let model = args.model.clone().spinning_by_default();
+        let detector = model.load(1)?.into_iter().next().context("--model is required")?;
         let log = records_log(args.log.as_deref(), &args.events)?;
         if let Some(dir) = &args.annotate {
             std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
