@@ -69,6 +69,22 @@ pub fn spawn(name: &str, args: &[&str]) -> ChildGuard {
     ChildGuard(child)
 }
 
+/// The repository's `models/NAME` (`shapes.onnx`, `flicker.onnx`, ...).
+pub fn model(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name)
+}
+
+/// Starts nvt-server on `listen` (a loopback `HOST:PORT`) with `models/shapes.onnx` and `extra`
+/// flags, and waits until it accepts connections.
+pub fn spawn_shapes_server(listen: &str, extra: &[&str]) -> ChildGuard {
+    let model = model("shapes.onnx");
+    let mut args = vec!["--listen", listen, "--model", model.to_str().expect("utf8")];
+    args.extend_from_slice(extra);
+    let server = spawn("nvt-server", &args);
+    wait_for_port(listen.parse().expect("HOST:PORT"), std::time::Duration::from_secs(30));
+    server
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nvt-{test}-{}", std::process::id()));

@@ -13,7 +13,7 @@ use nvt_events::{EventSettings, Hub};
 use nvt_support::JsonLines;
 use nvt_tests::broker::{Mosquitto, Subscriber};
 use nvt_tests::browser::{fake_camera, Browser, Page};
-use nvt_tests::harness::{http_get, read_jsonl, temp_dir, TestServer};
+use nvt_tests::harness::{http_get, model, read_jsonl, temp_dir, TestServer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -29,10 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 /// One browser at a time: two would share the machine's two cores with the server.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn shapes_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
-}
 
 /// A server with the shapes model and its web view on a loopback port, its log and events in
 /// `dir`; `adjust` changes the rest.
@@ -70,7 +66,7 @@ async fn start_server_with(
     };
     let mut config = nvt_server::Config {
         log: Some(Arc::new(JsonLines::open(dir.join("server.jsonl").to_str().expect("utf8")).expect("log"))),
-        detectors: vec![Detector::load(&shapes_model(), DetectorOptions::default()).expect("model")],
+        detectors: vec![Detector::load(&model("shapes.onnx"), DetectorOptions::default()).expect("model")],
         events: Arc::new(Hub::new(EventSettings::default(), outputs, false)),
         http: Some(http),
         ..nvt_server::Config::default()

@@ -9,21 +9,17 @@ use nvt_events::hub::Outputs;
 use nvt_events::snapshots::SnapshotStore;
 use nvt_events::{EventSettings, Hub};
 use nvt_support::JsonLines;
-use nvt_tests::harness::{binary, http_get, read_jsonl, temp_dir, TestServer};
+use nvt_tests::harness::{binary, http_get, model, read_jsonl, temp_dir, TestServer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-fn shapes_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
-}
-
 /// A server running the shapes model, with its log, events and snapshots in `dir`.
 fn server_config(dir: &Path) -> nvt_server::Config {
-    let detector = Detector::load(&shapes_model(), DetectorOptions::default()).expect("model");
+    let detector = Detector::load(&model("shapes.onnx"), DetectorOptions::default()).expect("model");
     let outputs = Outputs {
         log: Some(Arc::new(JsonLines::open(dir.join("events.jsonl").to_str().expect("utf8")).expect("events"))),
         snapshots: Some(SnapshotStore::open(&dir.join("snapshots"), 100).expect("snapshots")),
@@ -178,15 +174,21 @@ async fn json(web: std::net::SocketAddr, path: &str) -> Value {
     serde_json::from_slice(&body).expect("JSON")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_web_view_answers_frigates_questions_from_the_store_with_thumbnails_snapshots_and_clips() {
-    let dir = temp_dir("events-web");
-    let mut config = server_config(&dir);
-    with_history(&mut config, &dir).await;
+/// A server of the shapes model with its event history in `dir` and a web view, and the web
+/// view's address.
+async fn with_history_and_web(dir: &Path) -> (TestServer, std::net::SocketAddr) {
+    let mut config = server_config(dir);
+    with_history(&mut config, dir).await;
     let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let web = http.local_addr().expect("addr");
     config.http = Some(http);
-    let server = TestServer::start(config).await;
+    (TestServer::start(config).await, web)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_view_answers_frigates_questions_from_the_store_with_thumbnails_snapshots_and_clips() {
+    let dir = temp_dir("events-web");
+    let (server, web) = with_history_and_web(&dir).await;
     let summary = nvt_client::run(client(&server, 15.0, 30, None), CancellationToken::new()).await.expect("client");
     // The camera left, so its objects ended; their clips are written a second after.
     let until = std::time::Instant::now() + Duration::from_secs(20);
@@ -338,7 +340,7 @@ fn nvt_detect_tracks_and_makes_events_on_a_video() {
     }
     writer.release().expect("release");
     let out = std::process::Command::new(binary("nvt-detect"))
-        .args(["--model", shapes_model().to_str().expect("utf8")])
+        .args(["--model", model("shapes.onnx").to_str().expect("utf8")])
         .args(["--log", dir.join("log.jsonl").to_str().expect("utf8")])
         .args(["--events", dir.join("events.jsonl").to_str().expect("utf8")])
         .args(["--snapshots", dir.join("snapshots").to_str().expect("utf8")])
@@ -428,12 +430,7 @@ async fn an_original_client_reads_replies_with_camera_and_track_ids_in_1024_byte
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_event_list_keeps_one_card_per_event_updated_in_place() {
     let dir = temp_dir("events-cards");
-    let mut config = server_config(&dir);
-    with_history(&mut config, &dir).await;
-    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let web = http.local_addr().expect("addr");
-    config.http = Some(http);
-    let server = TestServer::start(config).await;
+    let (server, web) = with_history_and_web(&dir).await;
     let browser = nvt_tests::browser::Browser::launch(&dir, &[]);
     let mut page = browser.open(&format!("http://{web}/")).await;
     // Every change to the list is checked for two cards of one event.

@@ -9,7 +9,7 @@ use nvt_history::media::{Kind, Media};
 use nvt_history::retention::{self, Files, Rules};
 use nvt_history::store::{Change, Mode};
 use nvt_history::{EventRow, Location, Query, Store};
-use nvt_tests::harness::{free_port, spawn, synthetic_jpeg, temp_dir, wait_for_port, ChildGuard};
+use nvt_tests::harness::{free_port, spawn, spawn_shapes_server, synthetic_jpeg, temp_dir, wait_for_port, ChildGuard};
 use nvt_tests::postgres::Postgres;
 use serde_json::json;
 use std::path::Path;
@@ -415,24 +415,21 @@ async fn a_running_server_keeps_its_history_within_the_size_cap_and_counts_what_
     let dir = temp_dir("history-retention-live");
     let (db, clips, log) = (dir.join("events.db"), dir.join("clips"), dir.join("events.jsonl"));
     let (port, web) = (free_port(), std::net::SocketAddr::from(([127, 0, 0, 1], free_port())));
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx");
     const CAP: u64 = 1 << 20;
     let listen = format!("127.0.0.1:{port}");
-    let _server = spawn(
-        "nvt-server",
+    let (web_arg, log_arg) = (web.to_string(), log.to_str().expect("utf8").to_owned());
+    let (db_arg, clips_arg) = (db.to_str().expect("utf8").to_owned(), clips.to_str().expect("utf8").to_owned());
+    let _server = spawn_shapes_server(
+        &listen,
         &[
-            "--listen",
-            &listen,
-            "--model",
-            model.to_str().expect("utf8"),
             "--http",
-            &web.to_string(),
+            &web_arg,
             "--events",
-            log.to_str().expect("utf8"),
+            &log_arg,
             "--db",
-            db.to_str().expect("utf8"),
+            &db_arg,
             "--clips",
-            clips.to_str().expect("utf8"),
+            &clips_arg,
             "--clip-pre",
             "1s",
             "--clip-post",
@@ -443,7 +440,6 @@ async fn a_running_server_keeps_its_history_within_the_size_cap_and_counts_what_
             "1s",
         ],
     );
-    wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30));
     wait_for_port(web, Duration::from_secs(30));
     let session = |size: &str| {
         let mut client = spawn(
@@ -522,25 +518,9 @@ async fn rows_in(db: &Path) -> Vec<EventRow> {
 }
 
 fn server(dir: &Path, port: u16) -> ChildGuard {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx");
     let db = dir.join("events.db");
-    let server = spawn(
-        "nvt-server",
-        &[
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--model",
-            model.to_str().expect("utf8"),
-            "--db",
-            db.to_str().expect("utf8"),
-            "--clip-pre",
-            "1s",
-            "--clip-post",
-            "1s",
-        ],
-    );
-    wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30));
-    server
+    let db = db.to_str().expect("utf8");
+    spawn_shapes_server(&format!("127.0.0.1:{port}"), &["--db", db, "--clip-pre", "1s", "--clip-post", "1s"])
 }
 
 fn camera(port: u16, seconds: u32) -> ChildGuard {
@@ -643,7 +623,7 @@ fn two_servers_on_one_machine_never_write_one_default_store() {
     let data = dir.join("data");
     let env = [("XDG_DATA_HOME", data.as_os_str())];
     let store = data.join("nvt/events.db");
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx");
+    let model = nvt_tests::harness::model("shapes.onnx");
     let model = model.to_str().expect("utf8");
     let (one, two) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
     // Two servers without --db: the first keeps the default store, the second is told that

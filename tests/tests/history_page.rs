@@ -6,9 +6,8 @@
 use nvt_history::store::{Change, Mode};
 use nvt_history::{EventRow, Location, Store};
 use nvt_tests::browser::Browser;
-use nvt_tests::harness::{free_port, spawn, temp_dir, wait_exit, wait_for_port};
+use nvt_tests::harness::{free_port, spawn, spawn_shapes_server, temp_dir, wait_exit, wait_for_port};
 use serde_json::json;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What a lying worker or a crafted row could name an object.
@@ -51,18 +50,14 @@ async fn the_history_page_filters_pages_plays_clips_and_shows_names_as_text() {
     drop(store);
 
     let (port, web) = (free_port(), std::net::SocketAddr::from(([127, 0, 0, 1], free_port())));
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx");
     let listen = format!("127.0.0.1:{port}");
     let (db_arg, clips) = (db.to_str().expect("utf8").to_owned(), dir.join("clips"));
-    let _server = spawn(
-        "nvt-server",
+    let web_arg = web.to_string();
+    let _server = spawn_shapes_server(
+        &listen,
         &[
-            "--listen",
-            &listen,
-            "--model",
-            model.to_str().expect("utf8"),
             "--http",
-            &web.to_string(),
+            &web_arg,
             "--db",
             &db_arg,
             "--clips",
@@ -73,7 +68,6 @@ async fn the_history_page_filters_pages_plays_clips_and_shows_names_as_text() {
             "1s",
         ],
     );
-    wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30));
     wait_for_port(web, Duration::from_secs(30));
     // A real camera: its events are the newest, each with a clip once it is written.
     let mut camera = spawn(

@@ -5,15 +5,11 @@
 //! GStreamer's own warnings before it.
 
 use nvt_capture::synthetic::Synthetic;
-use nvt_tests::harness::{binary, free_port, temp_dir, wait_exit, wait_for_port, ChildGuard};
+use nvt_tests::harness::{binary, free_port, model, temp_dir, wait_exit, wait_for_port, ChildGuard};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
-
-fn shapes_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -63,7 +59,7 @@ fn scene_jpeg(path: &Path, index: u64) {
 /// longer shows `--output`, and the status is clap's 2. A typo clap gets right keeps its tip.
 #[test]
 fn a_flag_people_type_for_another_gets_the_flag_they_mean() {
-    let model = shapes_model();
+    let model = model("shapes.onnx");
     let model = model.to_str().expect("utf8");
     let cases: [(&str, Vec<&str>, &str); 6] = [
         ("nvt-detect", vec!["--model", model, "--out", "annotated", "x.jpg"], "'--annotate DIR'"),
@@ -96,7 +92,7 @@ fn events_over_images_only_say_once_why_none_come() {
         scene_jpeg(&dir.join(format!("frame{i}.jpg")), i);
     }
     let events = dir.join("events.jsonl");
-    let model = shapes_model();
+    let model = model("shapes.onnx");
     let args =
         ["--model", model.to_str().expect("utf8"), "--log", "/dev/null", "--events", events.to_str().expect("utf8")];
     let out = run("nvt-detect", &[&args[..], &[dir.to_str().expect("utf8")]].concat());
@@ -115,7 +111,7 @@ fn nvt_detect_events_on_standard_output_are_json_lines_alone() {
     let dir = temp_dir("messages-events-stdout");
     let video = dir.join("porch.avi");
     nvt_tests::fake_camera::write_scene_video(&video, 40);
-    let model = shapes_model();
+    let model = model("shapes.onnx");
     let model = model.to_str().expect("utf8");
     let video = video.to_str().expect("utf8");
     let out = run("nvt-detect", &["--model", model, "--events", "-", video]);
@@ -140,7 +136,7 @@ fn nvt_detect_events_on_standard_output_are_json_lines_alone() {
 /// both log busily (info) to standard error; the server refuses `--log - --events -`.
 #[test]
 fn server_and_client_records_on_standard_output_are_json_lines_alone() {
-    let model = shapes_model();
+    let model = model("shapes.onnx");
     let model = model.to_str().expect("utf8");
     let out = run("nvt-server", &["--listen", "127.0.0.1:0", "--model", model, "--log", "-", "--events", "-"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -194,7 +190,7 @@ fn a_file_that_is_no_media_gets_nvt_s_line_without_the_libraries_warnings() {
     let (head, short) = (dir.join("head.avi"), dir.join("short.avi"));
     std::fs::write(&head, &bytes[..300]).expect("write");
     std::fs::write(&short, &bytes[..bytes.len() / 3]).expect("write");
-    let model = shapes_model();
+    let model = model("shapes.onnx");
     let model = model.to_str().expect("utf8");
 
     for file in [&notes, &head] {

@@ -3,7 +3,7 @@
 
 use nvt_capture::{jpeg, SourceSpec};
 use nvt_detect::{Detector, DetectorOptions};
-use nvt_tests::harness::{chromium, free_port, http_get, spawn, temp_dir, wait_for_port, TestServer};
+use nvt_tests::harness::{chromium, free_port, http_get, model, spawn, temp_dir, wait_for_port, TestServer};
 use opencv::prelude::*;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -11,16 +11,12 @@ use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-fn shapes_model() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
-}
-
 async fn streaming_server(
 ) -> (TestServer, SocketAddr, CancellationToken, tokio::task::JoinHandle<anyhow::Result<nvt_client::Summary>>) {
     let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let http_addr = http.local_addr().expect("addr");
     let config = nvt_server::Config {
-        detectors: vec![Detector::load(&shapes_model(), DetectorOptions::default()).expect("model")],
+        detectors: vec![Detector::load(&model("shapes.onnx"), DetectorOptions::default()).expect("model")],
         http: Some(http),
         ..nvt_server::Config::default()
     };
@@ -141,7 +137,7 @@ fn the_page_shows_the_live_stream_in_a_browser() {
     let dir = temp_dir("browser");
     let addr = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());
-    let model = shapes_model();
+    let model = model("shapes.onnx");
     let _server = spawn("nvt-server", &["--listen", &addr, "--http", &http, "--model", model.to_str().expect("utf8")]);
     wait_for_port(addr.parse().expect("addr"), Duration::from_secs(10));
     let _client = spawn("nvt-client", &["--connect", &addr, "--source", "synthetic"]);
