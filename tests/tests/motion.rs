@@ -7,16 +7,12 @@
 
 use nvt_capture::synthetic::{Scene, Synthetic, VISITS};
 use nvt_tests::fake_camera::write_video;
-use nvt_tests::harness::{binary, free_port, read_jsonl, temp_dir, wait_exit, wait_for_port, ChildGuard};
+use nvt_tests::harness::{binary, free_port, model, read_jsonl, temp_dir, wait_exit, wait_for_port, ChildGuard};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn shapes_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shapes.onnx")
-}
 
 /// Frames of the visits scene that hold all three visits and the start of the empty hall.
 const FRAMES: u64 = 960;
@@ -58,7 +54,7 @@ fn lives(events: &[Value]) -> Vec<Life> {
 fn detect(video: &Path, mode: &str, dir: &Path) -> (Vec<Value>, Vec<Value>) {
     let (log, events) = (dir.join(format!("{mode}.jsonl")), dir.join(format!("{mode}-events.jsonl")));
     let out = Command::new(binary("nvt-detect"))
-        .args(["--model", shapes_model().to_str().expect("utf8"), "--detect", mode])
+        .args(["--model", model("shapes.onnx").to_str().expect("utf8"), "--detect", mode])
         .args(["--log", log.to_str().expect("utf8"), "--events", events.to_str().expect("utf8")])
         .arg(video)
         .env("RUST_LOG", "warn")
@@ -170,7 +166,7 @@ fn nvt_server_looks_where_something_moves_by_default() {
     let listen = format!("127.0.0.1:{}", free_port());
     let log = dir.join("server.jsonl");
     let server = Command::new(binary("nvt-server"))
-        .args(["--listen", &listen, "--model", shapes_model().to_str().expect("utf8")])
+        .args(["--listen", &listen, "--model", model("shapes.onnx").to_str().expect("utf8")])
         .args(["--log", log.to_str().expect("utf8")])
         // No event store: its clips of this 960x540 scene would take 200 MB of the disk.
         .args(["--db", "off"])
@@ -182,6 +178,7 @@ fn nvt_server_looks_where_something_moves_by_default() {
     // The first visit: 3 s of empty hall, the red square comes, stands 8 s, starts to leave.
     let client = Command::new(binary("nvt-client"))
         .args(["--connect", &listen, "--source", "synthetic:visits", "--size", "960x540", "--duration", "12s"])
+        .args(["--log", dir.join("client.jsonl").to_str().expect("utf8")])
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("nvt-client");
@@ -208,5 +205,16 @@ fn nvt_server_looks_where_something_moves_by_default() {
         .filter(|d| d["label"] == "red square" && d["carried"] == true)
         .count();
     assert!(carried > 0, "standing, it is carried over");
+    // The replies say it too: where the detector looked, and which detections were carried.
+    let replies: Vec<Value> =
+        read_jsonl(&dir.join("client.jsonl")).into_iter().map(|r| r["response"].clone()).collect();
+    assert!(replies.iter().any(|r| r["looked"] == "none"), "a reply says the detector skipped its frame");
+    assert!(replies.iter().any(|r| r["looked"] == "regions" || r["looked"] == "frame"));
+    let carried_in_replies = replies
+        .iter()
+        .filter_map(|r| r["detections"].as_array())
+        .flatten()
+        .any(|d| d["label"] == "red square" && d["carried"] == true);
+    assert!(carried_in_replies, "a reply carries the standing red square, marked carried");
     let _ = std::fs::remove_dir_all(&dir);
 }
