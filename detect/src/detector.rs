@@ -124,7 +124,7 @@ impl Detector {
         let builder_error =
             |e: ort::Error<ort::session::builder::SessionBuilder>| DetectError::Inference(e.to_string());
         let builder = Session::builder(env)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(builder_error)?
             .with_intra_threads(options.threads)
             .map_err(builder_error)?

@@ -5,8 +5,10 @@
 //! (`nvt-pipeline`'s record, `nvt-events`' tracker and hub).
 //!
 //! - [`run`]: the files, the detector, the records and events.
+//! - [`pool`]: the detector workers, side by side, their results in order.
 //! - [`progress`]: a bar on a terminal, a log line now and then otherwise.
 
+pub mod pool;
 pub mod progress;
 pub mod run;
 

@@ -4,8 +4,10 @@
 //! and `--events` / `--snapshots` make the same events as the server, timed in seconds into the
 //! video, with the video's file name as the camera.
 
+use crate::pool;
 use crate::progress::Progress;
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use nvt_capture::draw;
 use nvt_capture::media::{self, VideoReader, VideoWriter};
 use nvt_capture::source::is_image_file;
@@ -29,6 +31,11 @@ pub struct Args {
     /// The detector and its settings (`--model` is required here).
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Detector sessions run side by side, each on frames and images of its own (0: one per
+    /// core, at most four, the cores shared among them; one with `--detect motion`, where each
+    /// frame's plan waits for the frame before). The records keep the inputs' order.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64).map(|n| n as usize))]
+    pub workers: usize,
     /// JSON Lines output, one record per image or video frame ('-' for standard output, the
     /// default unless `--events -` takes it).
     #[arg(long)]
@@ -82,6 +89,14 @@ pub struct Summary {
     pub failed: u64,
 }
 
+impl Summary {
+    /// Counts an input that could not be read, and says why.
+    fn failed(&mut self, input: &Path, error: &anyhow::Error) {
+        self.failed += 1;
+        tracing::error!(input = %input.display(), "{}", nvt_support::errors::sentence(error.as_ref()));
+    }
+}
+
 /// Why `nvt-detect` stopped.
 #[derive(Debug)]
 pub enum Failure {
@@ -93,10 +108,22 @@ pub enum Failure {
 
 /// Runs `nvt-detect`. An input that cannot be read is reported and skipped; the others go on.
 pub fn run(args: Args) -> Result<Summary, Failure> {
+    let look = args.look.settings(nvt_motion::DetectMode::Always, args.track.track_buffer).map(Arc::new);
     let setup = || -> anyhow::Result<_> {
-        // A batch job over files owns its cores: ONNX Runtime's threads spin between operators.
-        let model = args.model.clone().spinning_by_default();
-        let detector = model.load(1)?.into_iter().next().context("--model is required")?;
+        // A batch job over files owns its cores: ONNX Runtime's threads spin between operators,
+        // and sessions of a thread each share the frames.
+        let mut model = args.model.clone().spinning_by_default();
+        anyhow::ensure!(model.model.is_some(), "--model is required");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (workers, threads) = pool::plan(args.workers, model.threads, cores, look.is_some());
+        if look.is_some() && args.workers > 1 {
+            tracing::info!(
+                "--workers {}: one session runs with --detect motion (each frame's plan waits for the one before)",
+                args.workers
+            );
+        }
+        model.threads = threads;
+        let detectors = model.load(workers)?;
         let log = records_log(args.log.as_deref(), &args.events)?;
         if let Some(dir) = &args.annotate {
             std::fs::create_dir_all(dir).with_context(|| format!("--annotate {}", dir.display()))?;
@@ -105,18 +132,19 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         let wanted = args.events.events.is_some() || args.events.snapshots.is_some();
         let objects = args.track.objects()?;
         let hub = wanted.then(|| nvt_events::flags::hub(&args.events, &objects, None, true)).transpose()?;
-        Ok((detector, log, hub, objects))
+        Ok((detectors, log, hub, objects))
     };
-    let (mut detector, log, hub, objects) = setup().map_err(Failure::Setup)?;
+    let (mut detectors, log, hub, objects) = setup().map_err(Failure::Setup)?;
     let inputs = expand(&args.inputs);
     if hub.is_some() {
         say_images_make_no_events(&args.events, &inputs);
     }
     let mut run = Run {
-        detector: &mut detector,
+        model_id: detectors[0].info().id.clone(),
+        detectors: &mut detectors,
         log: &log,
         track: args.track.settings(&objects),
-        look: args.look.settings(nvt_motion::DetectMode::Always, args.track.track_buffer).map(Arc::new),
+        look,
         hub: hub.as_ref(),
         video: None,
         annotate: args.annotate.as_deref(),
@@ -125,14 +153,18 @@ pub fn run(args: Args) -> Result<Summary, Failure> {
         progress_every: args.progress_every,
     };
     let mut summary = Summary::default();
-    for input in inputs {
-        let result = if is_image_file(&input) { run.image(&input) } else { run.video(&input) };
-        match result {
+    let mut inputs = inputs.into_iter().peekable();
+    while let Some(input) = inputs.next() {
+        if is_image_file(&input) {
+            // Images in a row are detected side by side.
+            let mut images = vec![input];
+            images.extend(std::iter::from_fn(|| inputs.next_if(|next| is_image_file(next))));
+            run.images(images, &mut summary);
+            continue;
+        }
+        match run.video(&input) {
             Ok(frames) => summary.frames += frames,
-            Err(error) => {
-                summary.failed += 1;
-                tracing::error!(input = %input.display(), "{}", nvt_support::errors::sentence(error.as_ref()));
-            }
+            Err(error) => summary.failed(&input, &error),
         }
     }
     log.flush().map_err(|e| Failure::Run(e.into()))?;
@@ -225,14 +257,30 @@ fn camera_name(path: &Path) -> String {
     }
 }
 
-/// A video frame as the reader thread hands it over: decoded, and prepared for the model (not
-/// with `--detect motion`: where the detector looks is known only once the frame before it is
-/// tracked).
+/// A video frame as the reader thread hands it over, decoded.
 struct ReadFrame {
     image: Mat,
-    input: Option<Result<Prepared, nvt_detect::DetectError>>,
     started: Instant,
     read_ms: f64,
+}
+
+/// An image or video frame, and what the detector found on it.
+struct Detected {
+    image: Mat,
+    found: anyhow::Result<Found>,
+    started: Instant,
+    read_ms: f64,
+}
+
+/// Where a video's frames go once detected: its record's index, its annotated copy, its
+/// progress.
+struct VideoOut<'p> {
+    path: &'p Path,
+    /// The next frame's index.
+    index: u64,
+    fps: f64,
+    writer: Option<VideoWriter>,
+    progress: Progress,
 }
 
 /// What the detector found on a frame, and where it looked (`--detect motion`).
@@ -243,7 +291,10 @@ struct Found {
 }
 
 struct Run<'a> {
-    detector: &'a mut Detector,
+    /// The detector workers (one with `--detect motion`).
+    detectors: &'a mut [Detector],
+    /// The model's id, for the records.
+    model_id: String,
     log: &'a JsonLines,
     track: nvt_events::TrackSettings,
     look: Option<Arc<LookSettings>>,
@@ -259,20 +310,51 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn image(&mut self, path: &Path) -> anyhow::Result<u64> {
-        let started = Instant::now();
-        let mut image = media::read_image(path, self.max_pixels)
-            .with_context(|| format!("{} is not an image nvt can read", path.display()))?;
-        let read_ms = ms(started.elapsed());
-        let (detections, timings) = self.detector.detect(&image)?;
-        let found = Found { detections, timings, plan: None };
-        self.frame(path, 0, &mut image, found, started, read_ms)?;
+    /// Images in a row, read, decoded and detected on the workers side by side, then recorded
+    /// and drawn in the order given. One that cannot be read is reported and counted, and the
+    /// others go on.
+    fn images(&mut self, paths: Vec<PathBuf>, summary: &mut Summary) {
+        let max_pixels = self.max_pixels;
+        let detectors = std::mem::take(&mut self.detectors);
+        let outcome = pool::in_order(
+            detectors,
+            paths.into_iter(),
+            |detector, path| {
+                let started = Instant::now();
+                let image = media::read_image(&path, max_pixels)
+                    .with_context(|| format!("{} is not an image nvt can read", path.display()));
+                let read_ms = ms(started.elapsed());
+                let (image, found) = match image {
+                    Ok(image) => {
+                        let found = detector.detect(&image).map_err(anyhow::Error::from);
+                        (image, found.map(|(detections, timings)| Found { detections, timings, plan: None }))
+                    }
+                    Err(error) => (Mat::default(), Err(error)),
+                };
+                (path, Detected { image, found, started, read_ms })
+            },
+            |(path, detected)| {
+                match self.image(&path, detected) {
+                    Ok(()) => summary.frames += 1,
+                    Err(error) => summary.failed(&path, &error),
+                }
+                Ok::<(), std::convert::Infallible>(())
+            },
+        );
+        self.detectors = detectors;
+        let Ok(()) = outcome;
+    }
+
+    /// Records an image's detections, and writes its annotated copy.
+    fn image(&mut self, path: &Path, detected: Detected) -> anyhow::Result<()> {
+        let Detected { mut image, found, started, read_ms } = detected;
+        self.frame(path, 0, &mut image, found?, started, read_ms)?;
         if let Some(dir) = self.annotate {
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
             let out = self.annotation(dir, &name, path);
             media::write_image(&out, &image)?;
         }
-        Ok(1)
+        Ok(())
     }
 
     /// Where the annotated copy of `input` goes: `dir/name`, or, when an earlier input of this
@@ -301,36 +383,13 @@ impl Run<'_> {
         out
     }
 
-    /// Videos are read, decoded and prepared for the model on a thread of their own, so that
-    /// the next frame is ready when the model finishes this one. Two input tensors take turns:
-    /// one is run while the other is filled, and neither is allocated again.
+    /// A video, frame by frame: read and decoded on a thread of its own, detected (side by side
+    /// on the workers, or in turn with `--detect motion`), then tracked, recorded and drawn in
+    /// order.
     fn video(&mut self, path: &Path) -> anyhow::Result<u64> {
-        let mut video = VideoReader::open(path)?;
+        let video = VideoReader::open(path)?;
         let fps = video.fps;
         let announced = video.frames;
-        let mut progress = Progress::start(&path.display().to_string(), video.frames, self.progress_every);
-        let preparer = self.detector.preparer();
-        let ahead = self.look.is_none();
-        let (ready, prepared) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
-        let (spare, spares) = std::sync::mpsc::channel::<Prepared>();
-        for _ in 0..2 {
-            let _ = spare.send(Prepared::default());
-        }
-        let reader = std::thread::Builder::new().name("video reader".into()).spawn(move || loop {
-            let started = Instant::now();
-            let Some(image) = video.read() else { break };
-            let read_ms = ms(started.elapsed());
-            let input = if ahead {
-                let Ok(mut input) = spares.recv() else { break };
-                Some(preparer.prepare(&image, &mut input).map(|()| input))
-            } else {
-                None
-            };
-            if ready.send(ReadFrame { image, input, started, read_ms }).is_err() {
-                break;
-            }
-        })?;
-        let mut writer: Option<VideoWriter> = None;
         let camera = camera_name(path);
         let video_fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
         self.video = Some(Video {
@@ -339,39 +398,20 @@ impl Run<'_> {
             tracker: nvt_events::Tracker::new(&self.track, &camera),
             looking: self.look.as_ref().map(|settings| Looking::new(&camera, Arc::clone(settings))),
         });
-        let mut index = 0u64;
-        let mut result = Ok(());
-        let mut own = Prepared::default();
-        for ReadFrame { mut image, input, started, read_ms } in prepared.iter() {
-            let found = match input {
-                Some(input) => input.map_err(anyhow::Error::from).and_then(|input| {
-                    let found = self.detector.run(&input);
-                    let _ = spare.send(input);
-                    let (detections, timings) = found?;
-                    Ok(Found { detections, timings, plan: None })
-                }),
-                None => self.looked(&image, index as f64 / video_fps, &mut own),
-            };
-            if let Err(error) = found.and_then(|found| self.frame(path, index, &mut image, found, started, read_ms)) {
-                result = Err(error);
-                break;
-            }
-            if let Some(dir) = self.annotate {
-                if writer.is_none() {
-                    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                    let out = self.annotation(dir, &format!("{stem}.avi"), path);
-                    writer = Some(VideoWriter::create(&out, fps, (image.cols(), image.rows()))?);
-                }
-                if let Some(w) = writer.as_mut() {
-                    w.write(&image)?;
-                }
-            }
-            index += 1;
-            progress.frame();
-        }
-        progress.finish();
-        drop(prepared);
-        let _ = reader.join();
+        let mut out = VideoOut {
+            path,
+            index: 0,
+            fps,
+            writer: None,
+            progress: Progress::start(&path.display().to_string(), video.frames, self.progress_every),
+        };
+        let result = if self.look.is_some() {
+            self.frames_in_turn(video, &mut out)
+        } else {
+            self.frames_side_by_side(video, &mut out)
+        };
+        out.progress.finish();
+        let index = out.index;
         self.video = None;
         if let Some(hub) = self.hub {
             // The video ends with its last frame: its objects end then.
@@ -390,15 +430,104 @@ impl Run<'_> {
         Ok(index)
     }
 
+    /// `--detect always`: frames are prepared for the model as they are read, and detected on
+    /// the workers side by side. The input tensors take turns: a few are filled, run and handed
+    /// back, and none is allocated again.
+    fn frames_side_by_side(&mut self, mut video: VideoReader, out: &mut VideoOut) -> anyhow::Result<()> {
+        let preparer = self.detectors[0].preparer();
+        let (spare, spares) = std::sync::mpsc::channel::<Prepared>();
+        for _ in 0..self.detectors.len() + 2 {
+            let _ = spare.send(Prepared::default());
+        }
+        let given_back = spare.clone();
+        let frames = std::iter::from_fn(move || {
+            let started = Instant::now();
+            let image = video.read()?;
+            let read_ms = ms(started.elapsed());
+            let mut input = spares.recv().ok()?;
+            let input = match preparer.prepare(&image, &mut input) {
+                Ok(()) => Ok(input),
+                Err(error) => {
+                    let _ = given_back.send(input);
+                    Err(error)
+                }
+            };
+            Some((ReadFrame { image, started, read_ms }, input))
+        });
+        let detectors = std::mem::take(&mut self.detectors);
+        let outcome = pool::in_order(
+            detectors,
+            frames,
+            |detector, (frame, input)| {
+                let found = input.map_err(anyhow::Error::from).and_then(|input| {
+                    let found = detector.run(&input);
+                    let _ = spare.send(input);
+                    let (detections, timings) = found?;
+                    Ok(Found { detections, timings, plan: None })
+                });
+                Detected { image: frame.image, found, started: frame.started, read_ms: frame.read_ms }
+            },
+            |detected| self.video_frame(detected, out),
+        );
+        self.detectors = detectors;
+        outcome
+    }
+
+    /// `--detect motion`: each frame's plan is made once the frame before it is tracked, so the
+    /// frames are detected in turn, on this thread, while the next is read and decoded.
+    fn frames_in_turn(&mut self, mut video: VideoReader, out: &mut VideoOut) -> anyhow::Result<()> {
+        let (ready, frames) = std::sync::mpsc::sync_channel::<ReadFrame>(1);
+        let reader = std::thread::Builder::new().name("video reader".into()).spawn(move || loop {
+            let started = Instant::now();
+            let Some(image) = video.read() else { break };
+            let read_ms = ms(started.elapsed());
+            if ready.send(ReadFrame { image, started, read_ms }).is_err() {
+                break;
+            }
+        })?;
+        let mut input = Prepared::default();
+        let mut result = Ok(());
+        for ReadFrame { image, started, read_ms } in frames.iter() {
+            let at = out.index as f64 / self.video.as_ref().map_or(30.0, |v| v.fps);
+            let found = self.looked(&image, at, &mut input);
+            result = self.video_frame(Detected { image, found, started, read_ms }, out);
+            if result.is_err() {
+                break;
+            }
+        }
+        drop(frames);
+        let _ = reader.join();
+        result
+    }
+
+    /// Records, tracks and draws a video's next frame.
+    fn video_frame(&mut self, detected: Detected, out: &mut VideoOut) -> anyhow::Result<()> {
+        let Detected { mut image, found, started, read_ms } = detected;
+        self.frame(out.path, out.index, &mut image, found?, started, read_ms)?;
+        if let Some(dir) = self.annotate {
+            if out.writer.is_none() {
+                let stem = out.path.file_stem().unwrap_or_default().to_string_lossy();
+                let copy = self.annotation(dir, &format!("{stem}.avi"), out.path);
+                out.writer = Some(VideoWriter::create(&copy, out.fps, (image.cols(), image.rows()))?);
+            }
+            if let Some(writer) = out.writer.as_mut() {
+                writer.write(&image)?;
+            }
+        }
+        out.index += 1;
+        out.progress.frame();
+        Ok(())
+    }
+
     /// Plans where the detector looks on a video frame at `at` seconds into the video
     /// (`--detect motion`), and runs it there, preparing on this thread into `input`.
     fn looked(&mut self, image: &Mat, at: f64, input: &mut Prepared) -> anyhow::Result<Found> {
-        let preparer = self.detector.preparer();
+        let preparer = self.detectors[0].preparer();
         let looking = self.video.as_mut().and_then(|v| v.looking.as_mut()).context("a video with --detect motion")?;
         let mut plan = looking.plan(image, at, preparer.input_size);
         looking.carry(&mut plan);
         let (detections, timings, _) =
-            looking::detect_regions(self.detector, image, &plan.rects, input, false).context("detecting")?;
+            looking::detect_regions(&mut self.detectors[0], image, &plan.rects, input, false).context("detecting")?;
         Ok(Found { detections, timings, plan: Some(plan) })
     }
 
@@ -413,7 +542,7 @@ impl Run<'_> {
         read_ms: f64,
     ) -> anyhow::Result<()> {
         let measured = Measured { decode_ms: read_ms, detect: found.timings, since: started, lag: None };
-        let model = Some(self.detector.info().id.clone());
+        let model = Some(self.model_id.clone());
         let mut records: Vec<_> = found.detections.iter().map(to_record).collect();
         if let Some(plan) = &found.plan {
             plan.place(&mut records);

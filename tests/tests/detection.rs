@@ -353,6 +353,51 @@ fn the_server_refuses_a_bad_model_at_start_up() {
 }
 
 /// A video of `frames` synthetic frames, for the progress tests.
+/// Sessions side by side (`--workers`, a session per core by default) record what one session
+/// does, in the same order: every image and frame, its detections and, in a video, its track ids;
+/// an unreadable image among the others costs only itself.
+#[test]
+fn nvt_detect_with_sessions_side_by_side_records_what_one_session_records() {
+    let dir = temp_dir("nvt-detect-workers");
+    let scene = Synthetic::new(320, 240).expect("scene");
+    std::fs::create_dir_all(dir.join("images")).expect("dir");
+    for i in 0..12u64 {
+        let frame = scene.render(i * 11, SystemTime::now()).expect("frame");
+        let bytes = nvt_capture::jpeg::encode(&frame.image, 95).expect("jpeg");
+        std::fs::write(dir.join(format!("images/frame{i:02}.jpg")), bytes).expect("write");
+    }
+    std::fs::write(dir.join("images/frame05b.jpg"), b"\xFF\xD8 not really a jpeg").expect("write");
+    let video = synthetic_video(&dir, 60);
+    let run = |workers: &str, threads: &str| {
+        let log = dir.join(format!("workers-{workers}.jsonl"));
+        let out = Command::new(binary("nvt-detect"))
+            .args(["--model", shapes_model().to_str().expect("utf8"), "--log", log.to_str().expect("utf8")])
+            .args(["--workers", workers, "--threads", threads])
+            .arg(dir.join("images"))
+            .arg(&video)
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "one input failed: {said}");
+        assert!(said.contains("frame05b.jpg"), "{said}");
+        assert!(said.contains(&format!("workers={workers}")), "{said}");
+        let records: Vec<Value> = read_jsonl(&log)
+            .into_iter()
+            .map(|r| serde_json::json!([r["source"], r["seq"], r["width"], r["detections"]]))
+            .collect();
+        records
+    };
+    let alone = run("1", "1");
+    let side_by_side = run("3", "1");
+    assert_eq!(alone.len(), 12 + 60);
+    for (i, record) in alone[12..].iter().enumerate() {
+        assert_eq!(record[1], i as u64, "video frames in order");
+        assert!(record[3].as_array().expect("list").iter().all(|d| d["track_id"].is_u64()), "tracked");
+    }
+    assert_eq!(side_by_side, alone, "three sessions record what one does, in the same order");
+}
+
 fn synthetic_video(dir: &std::path::Path, frames: u64) -> std::path::PathBuf {
     let scene = Synthetic::new(320, 240).expect("scene");
     let video = dir.join("long.avi");
