@@ -9,7 +9,8 @@
 //! Three scenes: [`Scene::Moving`] (`synthetic`), the three objects always in view and always
 //! moving; and [`Scene::Visits`] (`synthetic:visits`), a hall that is mostly empty: each object
 //! in turn comes in from the left, stops for 8 s, and leaves to the right, then the hall stays
-//! empty for half a minute; and [`Scene::Empty`], the hall alone (for benchmarks).
+//! empty for half a minute; and, for benchmarks, [`Scene::Door`], a hall one visitor comes
+//! to now and then, and [`Scene::Empty`], the hall alone.
 
 use crate::error::CaptureError;
 use crate::frame::{Frame, FrameSource, GroundTruth};
@@ -39,6 +40,8 @@ pub enum Scene {
     Moving,
     /// A mostly empty hall that objects visit in turn (`synthetic:visits`): see [`VISITS`].
     Visits,
+    /// A hall one visitor comes to every few minutes, as a door camera sees: see [`DOOR`].
+    Door,
     /// The hall with nobody in it: the background alone.
     Empty,
 }
@@ -61,6 +64,11 @@ pub struct Visits {
 /// [`Scene::Visits`]: every 60 s, three visits of 12 s (2 s in, 8 s still, 2 s out) starting
 /// 8 s apart, and about 32 s of empty hall.
 pub const VISITS: Visits = Visits { period: 1800, empty_start: 90, stagger: 240, walk: 60, stay: 240 };
+
+/// [`Scene::Door`], in frames of a 10 frames/s camera: every 5 minutes one visitor (the red
+/// square) comes in for 6 s, stands 24 s and leaves in 6 s, 2 minutes into the period; twelve
+/// visits an hour, the hall empty 88% of the time.
+pub const DOOR: Visits = Visits { period: 3000, empty_start: 1200, stagger: 3000, walk: 60, stay: 240 };
 
 impl Visits {
     /// Where object `class_id` is in frame `index`: how far along its way in (0 to 1: from the
@@ -140,10 +148,15 @@ impl Synthetic {
         if self.scene == Scene::Empty {
             return Vec::new();
         }
-        if self.scene == Scene::Visits {
+        let visits = match self.scene {
+            Scene::Visits => Some(VISITS),
+            Scene::Door => Some(DOOR),
+            _ => None,
+        };
+        if let Some(visits) = visits {
             return (0..3)
                 .filter_map(|class_id| {
-                    let progress = VISITS.progress(class_id, index)?;
+                    let progress = visits.progress(class_id, index)?;
                     let stop = (self.width - side) as f64 * (0.3 + 0.2 * class_id as f64);
                     let x = if progress <= 1.0 {
                         stop * progress
@@ -301,6 +314,12 @@ mod tests {
         assert!(scene.truth(gone).iter().all(|o| o.class_id != 0), "then leaves");
         assert!(scene.truth(gone - 1)[0].bbox[2] > 630.0, "by the right edge: {:?}", scene.truth(gone - 1));
         assert_eq!(scene.truth(VISITS.period + 5), scene.truth(5), "and the scene repeats");
+
+        let door = Synthetic::new(640, 480).expect("scene").with_scene(Scene::Door);
+        let visited: Vec<u64> = (0..DOOR.period).filter(|&i| !door.truth(i).is_empty()).collect();
+        assert_eq!(visited.len() as u64, 2 * DOOR.walk + DOOR.stay, "one visit a period");
+        assert_eq!(visited[0], DOOR.empty_start);
+        assert!(visited.iter().all(|&i| door.truth(i).len() == 1 && door.truth(i)[0].class_id == 0));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One camera's lookout: for each frame, from its small grey copy, whether the detector runs and
 //! where. The camera's first frame, and the first after a lighting change, are looked at whole
 //! (there is no background to tell motion by, and something may have come meanwhile). Otherwise
-//! the regions cover what moved and the tracked objects due a look ([`crate::watch`]); with
-//! nothing to cover, the detector does not run and the tracker carries the objects over.
+//! the regions cover what moved (but for motion within an object that stands still: its own)
+//! and the tracked objects due a look ([`crate::watch`]); with nothing to cover, the detector
+//! does not run and the tracker carries the objects over.
 
 use crate::background::{Motion, MotionDetector};
 use crate::grey::Grey;
@@ -112,8 +113,9 @@ impl<T: Clone> Lookout<T> {
         if seen.first || seen.lighting || resized || self.watch.is_full() {
             return Look { plan: Plan::Frame, motion, seen };
         }
-        let mut boxes = motion.clone();
-        boxes.extend(self.watch.due(now, settings.recheck, &motion));
+        let moved: Vec<[f32; 4]> = motion.iter().copied().filter(|m| !self.watch.within_still(now, *m)).collect();
+        let mut boxes = moved.clone();
+        boxes.extend(self.watch.due(now, settings.recheck, &moved));
         if boxes.is_empty() {
             return Look { plan: Plan::Carry, motion, seen };
         }

@@ -4,8 +4,10 @@
 //! learnt it and so its going changes nothing. An object that stands still is carried over from
 //! frame to frame by the tracker, without the detector, and looked at again every few seconds
 //! (`--recheck`), so that it keeps its id while it stays and its event ends once it has gone. An
-//! object the detector missed where it looked is looked for again on every frame until it is
-//! found or the tracker would let it go.
+//! object the detector missed where it looked is looked for again every few frames
+//! ([`LOOK_MISSED_EVERY`]) until it is found or the tracker would let it go. Motion inside an object that stands still is its own
+//! (its trace fading into the background, a person shifting on their feet) and waits for its
+//! recheck; motion that reaches out of its box (it walks off) makes it due at once.
 //!
 //! Times are seconds on a clock the caller picks, so that tests run on a virtual one.
 
@@ -15,6 +17,12 @@ use std::collections::BTreeMap;
 
 /// A box that is at least this much inside a region the detector ran on was looked at.
 pub const LOOKED_AT: f32 = 0.5;
+
+/// A missed object is looked for again on every this many frames (and on any frame with motion
+/// by it): one the detector missed for a frame (its score flickered) is found again a moment
+/// later, and one that has walked out of view is not looked for on every frame until the
+/// tracker lets it go.
+pub const LOOK_MISSED_EVERY: u32 = 3;
 
 /// Seconds an object is looked at on every frame after it last moved, before it is carried.
 pub const SETTLE: f64 = 1.0;
@@ -34,6 +42,9 @@ pub struct Watched<T> {
     pub looked: f64,
     /// Looks in a row that missed it (0: found in its last look).
     pub misses: u32,
+    /// Frames since its first miss in a row (0: found in its last look): it is given up, as the
+    /// tracker gives up its track, after as many frames as the tracker waits.
+    pub missing: u32,
     /// When it was last found to have moved (or first found).
     pub moved: f64,
     /// Its box then.
@@ -71,10 +82,11 @@ impl<T> Default for Watch<T> {
 }
 
 impl<T: Clone> Watch<T> {
-    /// Takes what the tracker made of a frame the detector ran on at `now`, on the `looked`
-    /// rectangles: objects found are (re)placed; objects it looked at and did not find count a
-    /// miss, and are dropped after `give_up_after` misses in a row; objects outside every
-    /// rectangle (carried) stay as they were.
+    /// Takes what the tracker made of a frame at `now` (every frame, the detector's or not), on
+    /// the `looked` rectangles: objects found are (re)placed; objects it looked at and did not
+    /// find count a miss, and are dropped `give_up_after` frames after their first miss in a row;
+    /// objects found in their last look that lie outside every rectangle (carried) stay as they
+    /// were.
     pub fn update(&mut self, now: f64, looked: &[Rect], seen: Vec<Seen<T>>, give_up_after: u32) {
         let mut present = std::collections::BTreeSet::new();
         for s in seen {
@@ -89,17 +101,29 @@ impl<T: Clone> Watch<T> {
                 Some(before) if iou(before.anchor, s.bbox) >= STILL => (before.moved, before.anchor),
                 _ => (now, s.bbox),
             };
-            let watched =
-                Watched { track_id: s.track_id, bbox: s.bbox, looked: now, misses: 0, moved, anchor, found: s.found };
+            let watched = Watched {
+                track_id: s.track_id,
+                bbox: s.bbox,
+                looked: now,
+                misses: 0,
+                missing: 0,
+                moved,
+                anchor,
+                found: s.found,
+            };
             self.objects.insert(s.track_id, watched);
         }
         self.objects.retain(|id, object| {
-            if present.contains(id) || !looked_at(object.bbox, looked) {
+            let looked_now = looked_at(object.bbox, looked);
+            if present.contains(id) || (object.misses == 0 && !looked_now) {
                 return true;
             }
-            object.misses += 1;
-            object.looked = now;
-            object.misses <= give_up_after
+            if looked_now {
+                object.misses += 1;
+                object.looked = now;
+            }
+            object.missing += 1;
+            object.missing <= give_up_after
         });
     }
 
@@ -109,20 +133,27 @@ impl<T: Clone> Watch<T> {
         self.objects.values().filter(move |o| o.misses == 0 && !looked_at(o.bbox, looked))
     }
 
-    /// The boxes due a look at `now`: objects missed in their last look, objects that moved
-    /// less than [`SETTLE`] seconds ago, objects not looked at for `recheck` seconds, and objects
-    /// that `motion` boxes touch (something about them moved).
+    /// The boxes due a look at `now`: objects missed in their last look (every
+    /// [`LOOK_MISSED_EVERY`] frames), objects that moved less than [`SETTLE`] seconds ago,
+    /// objects not looked at for `recheck` seconds, and objects that `motion` boxes touch
+    /// (something about them moved).
     pub fn due(&self, now: f64, recheck: f64, motion: &[[f32; 4]]) -> Vec<[f32; 4]> {
         self.objects
             .values()
             .filter(|o| {
-                o.misses > 0
+                (o.misses > 0 && o.missing % LOOK_MISSED_EVERY == 0)
                     || now - o.moved < SETTLE
                     || now - o.looked >= recheck
                     || motion.iter().any(|m| touches(o.bbox, *m))
             })
             .map(|o| o.bbox)
             .collect()
+    }
+
+    /// Whether a motion box lies within an object that stands still (found in its last look,
+    /// still for [`SETTLE`] seconds or more at `now`): its own motion, not something new.
+    pub fn within_still(&self, now: f64, motion: [f32; 4]) -> bool {
+        self.objects.values().any(|o| o.misses == 0 && now - o.moved >= SETTLE && holds(o.bbox, motion))
     }
 
     /// Every object kept.
@@ -144,6 +175,17 @@ impl<T: Clone> Watch<T> {
 /// Whether a box was looked at by a detector run on `looked`.
 pub fn looked_at(bbox: [f32; 4], looked: &[Rect]) -> bool {
     looked.iter().any(|r| share_inside(bbox, *r) >= LOOKED_AT)
+}
+
+/// A box's own motion may reach this share of its width and height beyond it: the motion
+/// picture is coarse (a pixel of it is several of the frame's), its blobs are grown, and the
+/// frame is blurred before it is compared.
+const OWN_MOTION_REACH: f32 = 0.15;
+
+/// Whether `motion` lies within `bbox`, give or take [`OWN_MOTION_REACH`].
+fn holds(bbox: [f32; 4], motion: [f32; 4]) -> bool {
+    let (dx, dy) = ((bbox[2] - bbox[0]) * OWN_MOTION_REACH, (bbox[3] - bbox[1]) * OWN_MOTION_REACH);
+    motion[0] >= bbox[0] - dx && motion[1] >= bbox[1] - dy && motion[2] <= bbox[2] + dx && motion[3] <= bbox[3] + dy
 }
 
 fn touches(a: [f32; 4], b: [f32; 4]) -> bool {
@@ -212,23 +254,46 @@ mod tests {
     }
 
     #[test]
-    fn a_missed_object_is_looked_for_every_frame_then_given_up() {
+    fn motion_within_an_object_that_stands_still_is_its_own() {
         let mut watch = Watch::default();
-        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 3);
-        for look in 1..=3 {
-            watch.update(f64::from(look), &[WHOLE], Vec::new(), 3);
+        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 30);
+        let inside = [105.0, 104.0, 150.0, 152.0];
+        assert!(!watch.within_still(0.5, inside), "it came a moment ago: not known to stand");
+        assert!(watch.within_still(1.0, inside), "still for a second: its own");
+        assert!(!watch.within_still(1.0, [105.0, 104.0, 170.0, 152.0]), "reaching out of its box");
+        assert!(!watch.within_still(1.0, [300.0, 300.0, 320.0, 320.0]), "elsewhere");
+        watch.update(1.5, &[WHOLE], Vec::new(), 30);
+        assert!(!watch.within_still(2.0, inside), "missed in its last look: not known to be there");
+    }
+
+    #[test]
+    fn a_missed_object_is_looked_for_every_few_frames_then_given_up_with_its_track() {
+        let mut watch = Watch::default();
+        watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 10);
+        // Missed at its recheck at 5.1 s; then the frames go by, the detector looking only where
+        // it is due.
+        let mut looks = Vec::new();
+        for frame in 1..=10 {
+            let now = 5.0 + f64::from(frame) * 0.1;
+            let looked = if frame == 1 || !watch.due(now, 5.0, &[]).is_empty() { vec![WHOLE] } else { Vec::new() };
+            if !looked.is_empty() {
+                looks.push(frame);
+            }
+            watch.update(now, &looked, Vec::new(), 10);
             assert_eq!(watch.carried(&[]).count(), 0, "a missed object is not carried");
-            assert_eq!(watch.due(f64::from(look), 5.0, &[]).len(), 1, "and looked for at once");
         }
-        watch.update(4.0, &[WHOLE], Vec::new(), 3);
-        assert_eq!(watch.objects().count(), 0, "given up after 3 misses in a row");
+        assert_eq!(looks, [1, 4, 7, 10], "looked for every {LOOK_MISSED_EVERY} frames");
+        assert_eq!(watch.objects().count(), 1, "kept for as many frames as the tracker waits");
+        watch.update(6.1, &[], Vec::new(), 10);
+        assert_eq!(watch.objects().count(), 0, "then given up, as the tracker gives up its track");
 
         // Found again before that: it is as good as new.
         watch.update(10.0, &[WHOLE], vec![seen(5, 100.0, false)], 3);
-        watch.update(11.0, &[WHOLE], Vec::new(), 3);
-        watch.update(12.0, &[WHOLE], vec![seen(5, 104.0, false)], 3);
+        watch.update(10.1, &[WHOLE], Vec::new(), 3);
+        watch.update(10.2, &[], Vec::new(), 3);
+        watch.update(10.3, &[WHOLE], vec![seen(5, 104.0, false)], 3);
         let object = watch.objects().next().expect("kept");
-        assert_eq!((object.misses, object.looked, object.bbox[0]), (0, 12.0, 104.0));
+        assert_eq!((object.misses, object.missing, object.looked, object.bbox[0]), (0, 0, 10.3, 104.0));
     }
 
     #[test]

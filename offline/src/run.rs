@@ -531,7 +531,8 @@ impl Run<'_> {
         Ok(Found { detections, timings, plan: Some(plan) })
     }
 
-    /// Writes the record of a frame's detections, and draws the boxes when annotating.
+    /// Writes the record of a frame's detections, and draws the boxes on `image` when annotating
+    /// (otherwise the events may take it, leaving an empty picture).
     fn frame(
         &mut self,
         path: &Path,
@@ -561,7 +562,9 @@ impl Run<'_> {
         record.looked = found.plan.as_ref().map(FramePlan::record);
         self.log.write(&record)?;
         if let (Some(video), Some(hub)) = (&self.video, self.hub) {
-            let clean = std::sync::Arc::new(image.try_clone()?);
+            // The boxes are drawn on `image` afterwards when annotating; otherwise it is done with.
+            let clean = if self.annotate.is_some() { image.try_clone()? } else { std::mem::take(image) };
+            let clean = std::sync::Arc::new(clean);
             hub.frame(&video.camera, seq as f64 / video.fps, &record.detections, &clean);
         }
         if self.annotate.is_some() {

@@ -88,23 +88,59 @@ fn a_standing_object_is_carried_and_rechecked_every_few_seconds() {
     assert_eq!(rechecks, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 5.9, 10.9], "looked at again every 5 s");
 }
 
+/// A person stops in front of a background that never saw them: while the background learns
+/// them, their trace changes inside their box, and waits for their recheck; when they walk off,
+/// the motion reaches out of the box and they are looked at at once.
+#[test]
+fn motion_within_a_standing_object_waits_for_its_recheck_and_walking_off_does_not() {
+    let mut lookout: Lookout<&str> = Lookout::new("door");
+    let s = settings();
+    let first = lookout.plan(&scene(), FRAME, 0, 0.0, &s, 320);
+    found(&mut lookout, 0.0, &first, None);
+    // The person (frame pixels 300-340 x 200-300, motion pixels 75-85 x 50-75) comes and stands.
+    let standing = |fade: u8| {
+        let mut grey = scene();
+        grey.fill_rect([76, 51, 84, 74], 250 - fade);
+        grey
+    };
+    let mut looks = Vec::new();
+    for i in 1..=40 {
+        let now = f64::from(i) * 0.1;
+        // The trace changes as the background learns the person: brightness wavers inside them.
+        let look = lookout.plan(&standing((i % 4) as u8 * 30), FRAME, 0, now, &s, 320);
+        if look.plan != Plan::Carry {
+            looks.push(i);
+            found(&mut lookout, now, &look, Some(300.0));
+        }
+    }
+    assert!(looks.len() <= 11, "looked at for its first second only, not for its trace: {looks:?}");
+    assert!(looks.iter().all(|&i| i <= 11), "{looks:?}");
+    // They step off to the right: motion beyond their box.
+    let mut off = scene();
+    off.fill_rect([80, 51, 92, 74], 250);
+    let look = lookout.plan(&off, FRAME, 0, 4.1, &s, 320);
+    let Plan::Regions(rects) = &look.plan else { panic!("{:?}", look.plan) };
+    assert!(crate::watch::looked_at([300.0, 200.0, 340.0, 300.0], rects), "{rects:?}");
+}
+
 #[test]
 fn an_object_missed_at_its_recheck_is_looked_for_until_found_or_given_up() {
     let mut lookout: Lookout<&str> = Lookout::new("door");
     let s = settings();
     let first = lookout.plan(&scene(), FRAME, 0, 0.0, &s, 320);
     found(&mut lookout, 0.0, &first, Some(300.0));
-    // At 5 s it is due, and the detector does not find it any more.
-    let mut looks = 0;
+    // At 5 s it is due, and the detector does not find it any more. Every frame is tracked
+    // (the tracker counts the frames it misses), the detector running where the plan says.
+    let mut looks = Vec::new();
     for i in 50..70 {
         let now = f64::from(i) * 0.1;
         let look = lookout.plan(&scene(), FRAME, 0, now, &s, 320);
         if look.plan != Plan::Carry {
-            looks += 1;
-            found(&mut lookout, now, &look, None);
+            looks.push(i);
         }
+        found(&mut lookout, now, &look, None);
     }
-    assert_eq!(looks, 4, "the recheck, then 3 more looks before it is given up");
+    assert_eq!(looks, [50, 53], "the recheck, then once more 3 frames on; given up 3 frames after the miss");
     assert_eq!(lookout.watch.objects().count(), 0);
     assert_eq!(lookout.watch.carried(&[]).count(), 0, "and it is not carried meanwhile");
 }

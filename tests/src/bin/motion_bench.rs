@@ -11,7 +11,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use nvt_capture::synthetic::{Scene, Synthetic};
+use nvt_capture::synthetic::{Scene, Synthetic, DOOR};
 use nvt_tests::fake_camera::write_video;
 use nvt_tests::harness::{binary, read_jsonl, temp_dir};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,8 @@ use std::time::Instant;
 
 #[derive(Parser)]
 struct Args {
-    /// Frames per recording (1800 at 10 frames/s: 3 minutes; the visits scene repeats every 1800).
+    /// Frames per recording (1800 at 10 frames/s: 3 minutes; the visits scene repeats every 1800;
+    /// the door's recording is at least its period, 3000).
     #[arg(long, default_value_t = 1800)]
     frames: u64,
     /// The cameras' frame rate.
@@ -32,6 +33,15 @@ struct Args {
     /// The model.
     #[arg(long, default_value = "models/shapes-heavy.onnx")]
     model: PathBuf,
+    /// The scenes recorded: empty, visits, busy.
+    #[arg(long, value_delimiter = ',', default_value = "empty,door,visits,busy")]
+    scenes: Vec<String>,
+    /// The `--detect` modes each recording goes through.
+    #[arg(long, value_delimiter = ',', default_value = "always,motion")]
+    modes: Vec<String>,
+    /// Keep the recordings and logs (their folder is printed).
+    #[arg(long)]
+    keep: bool,
 }
 
 /// CPU seconds (user and system) of the children waited for so far: fields 16 and 17 of
@@ -65,7 +75,7 @@ fn detect(model: &Path, video: &Path, mode: &str, dir: &Path) -> anyhow::Result<
     let started = Instant::now();
     let status = Command::new(binary("nvt-detect"))
         .args(["--model".as_ref(), model.as_os_str()])
-        .args(["--threads", "1", "--detect", mode, "--progress-every", "1h"])
+        .args(["--workers", "1", "--threads", "1", "--detect", mode, "--progress-every", "1h"])
         .args(["--log".as_ref(), log.as_os_str(), "--events".as_ref(), events.as_os_str()])
         .arg(video)
         .env("RUST_LOG", "warn")
@@ -98,12 +108,23 @@ fn main() -> anyhow::Result<()> {
     );
     println!("| scene | --detect | detector runs / frames | runs per camera-hour | CPU s per camera-hour | {} fps cameras per core | objects (events `new`) | wall s |", args.fps);
     println!("|---|---|---|---|---|---|---|---|");
-    let scenes =
-        [("empty hall", Scene::Empty), ("visited hall", Scene::Visits), ("busy (always moving)", Scene::Moving)];
-    for (name, scene) in scenes {
+    let scenes = [
+        ("empty", "empty hall", Scene::Empty),
+        ("door", "door (12 visits an hour)", Scene::Door),
+        ("visits", "visited hall", Scene::Visits),
+        ("busy", "busy (always moving)", Scene::Moving),
+    ];
+    for (key, name, scene) in scenes {
+        if !args.scenes.iter().any(|s| s == key) {
+            continue;
+        }
+        let dir = dir.join(key);
+        std::fs::create_dir_all(&dir)?;
         let video = dir.join("camera.avi");
-        write_video(&video, &Synthetic::new(w, h)?.with_scene(scene), args.frames, args.fps, 2.0);
-        for mode in ["always", "motion"] {
+        // The door's recording is a whole period of it: one visit in five minutes.
+        let frames = if scene == Scene::Door { args.frames.max(DOOR.period) } else { args.frames };
+        write_video(&video, &Synthetic::new(w, h)?.with_scene(scene), frames, args.fps, 2.0);
+        for mode in &args.modes {
             let run = detect(&args.model, &video, mode, &dir)?;
             let per_hour = 3600.0 * args.fps / run.frames.max(1) as f64;
             let cpu_hour = run.cpu * per_hour;
@@ -119,6 +140,10 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.keep {
+        println!("\nrecordings and logs: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
