@@ -29,11 +29,14 @@ lint:
 
 # Benchmarks (timing goals live here, never in tests): scripts/bench.sh runs them all and writes
 # what they print, with the machine, into docs/benchmarks.md.
-bench: build models/yolov8n-448-random.onnx models/shapes-heavy.onnx
+bench: build models/yolov8n-448-random.onnx models/yolov8n-320-random.onnx models/shapes-heavy.onnx
 	@scripts/bench.sh
 
 models/yolov8n-448-random.onnx: models/generate.py
 	.venv/bin/python models/generate.py yolov8n-448 >/dev/null
+
+models/yolov8n-320-random.onnx: models/generate.py
+	.venv/bin/python models/generate.py yolov8n-320 >/dev/null
 
 models/shapes-heavy.onnx: models/generate.py
 	.venv/bin/python models/generate.py shapes-heavy >/dev/null

@@ -5,6 +5,7 @@
     python models/generate.py flicker     # models/flicker.onnx alone
     python models/generate.py yolov8n     # models/yolov8n-random.onnx, made by `make setup`
     python models/generate.py yolov8n-448 # models/yolov8n-448-random.onnx, made by `make bench`
+    python models/generate.py yolov8n-320 # models/yolov8n-320-random.onnx, made by `make bench`
     python models/generate.py shapes-heavy # models/shapes-heavy.onnx, made by `make bench`
 
 shapes*.onnx are real detectors built from ONNX operators: for each class colour of nvt's
@@ -446,6 +447,9 @@ def main(which):
     if which == "yolov8n-448":
         # The same network at a 448x448 input: about half the work, for the overload benchmark.
         save(Yolo().build(size=448), "yolov8n-448-random.onnx")
+    if which == "yolov8n-320":
+        # At 320x320, as YOLOv8n is exported for small CPUs: the offline speed comparison.
+        save(Yolo().build(size=320), "yolov8n-320-random.onnx")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ run cargo run -q --release -p nvt-tests --bin camera-bench -- --seconds 12 --wit
 run cargo run -q --release -p nvt-tests --bin detect-bench
 run cargo run -q --release -p nvt-tests --bin detect-bench -- --threads 1
 run scripts/compare-detect.sh models/yolov8n-random.onnx 2 7
-run scripts/compare-detect.sh models/yolov8n-random.onnx 1 3
+run scripts/compare-detect.sh models/yolov8n-random.onnx 1 3 --workers 1
+run scripts/compare-detect.sh models/yolov8n-320-random.onnx 0 3
+run scripts/compare-detect.sh models/yolov8n-320-random.onnx 0 3 --workers 1
 run cargo run -q --release -p nvt-tests --bin motion-bench
 run cargo run -q --release -p nvt-tests --bin pipeline-bench
 run cargo run -q --release -p nvt-tests --bin swap-bench

@@ -85,6 +85,17 @@ pub fn spawn_shapes_server(listen: &str, extra: &[&str]) -> ChildGuard {
     server
 }
 
+/// User plus system CPU seconds of process `pid` (`"self"` for this one) so far.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name; 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nvt-{test}-{}", std::process::id()));

@@ -3,7 +3,10 @@
 //! shapes always move (`synthetic`), each run through nvt-detect with `--detect always` and
 //! `--detect motion` on one inference thread: detector runs and CPU seconds per camera-hour at
 //! the camera's rate, and the cameras of that rate one core serves in each mode, with the events
-//! each mode made. `make bench` runs it in release mode.
+//! each mode made. Then nvt-server itself, a camera streaming to it over loopback: its CPU per
+//! frame on the empty hall with motion on and on the busy scene in both modes, what those cost a
+//! camera-hour, and what the door would (from the detector runs it took in nvt-detect). `make
+//! bench` runs it in release mode.
 //!
 //! The model is `models/shapes-heavy.onnx`: the shapes detector's detections (so that what it
 //! finds is right and the tracker and events behave as they do on a real camera) at the cost of
@@ -13,7 +16,7 @@ use anyhow::Context;
 use clap::Parser;
 use nvt_capture::synthetic::{Scene, Synthetic, DOOR};
 use nvt_tests::fake_camera::write_video;
-use nvt_tests::harness::{binary, read_jsonl, temp_dir};
+use nvt_tests::harness::{binary, cpu_seconds, free_port, read_jsonl, spawn, temp_dir, wait_for_port};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -42,6 +45,54 @@ struct Args {
     /// Keep the recordings and logs (their folder is printed).
     #[arg(long)]
     keep: bool,
+    /// Seconds each nvt-server run streams (0: no server runs).
+    #[arg(long, default_value_t = 30)]
+    server_seconds: u64,
+}
+
+/// What nvt-server did with one camera.
+struct Served {
+    frames: usize,
+    runs: u64,
+    cpu: f64,
+}
+
+/// Detector runs in a frame's record: its regions, 1 for the whole frame (or no `looked`: the
+/// detector runs on every frame), 0 when it did not run.
+fn runs_of(record: &serde_json::Value) -> u64 {
+    match record["looked"]["detector"].as_str() {
+        None | Some("frame") => 1,
+        Some("regions") => record["looked"]["regions"].as_array().map_or(0, |a| a.len() as u64),
+        Some(_) => 0,
+    }
+}
+
+/// nvt-server with `--detect mode` and one camera streaming `video` at its own rate over
+/// loopback (nvt-client at its defaults: JPEG quality 100 on a link this fast): the server's
+/// CPU and the frames it processed over `seconds`, the first 3 s and the last 2 left out.
+fn serve(model: &Path, video: &Path, mode: &str, seconds: u64, dir: &Path) -> anyhow::Result<Served> {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let log = dir.join(format!("server-{mode}.jsonl"));
+    let _ = std::fs::remove_file(&log);
+    let (model, video, log_path) = (model.to_string_lossy(), video.to_string_lossy(), log.to_string_lossy());
+    let server = spawn(
+        "nvt-server",
+        &["--listen", &listen, "--model", &model, "--workers", "1", "--threads", "1", "--detect", mode]
+            .into_iter()
+            .chain(["--db", "off", "--log", &log_path])
+            .collect::<Vec<_>>(),
+    );
+    wait_for_port(listen.parse()?, std::time::Duration::from_secs(60));
+    let duration = format!("{seconds}s");
+    let _client = spawn("nvt-client", &["--connect", &listen, "--source", &video, "--duration", &duration]);
+    let pid = server.0.id().to_string();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (cpu, from) = (cpu_seconds(&pid), read_jsonl(&log).len());
+    std::thread::sleep(std::time::Duration::from_secs(seconds.saturating_sub(5).max(1)));
+    let cpu = cpu_seconds(&pid) - cpu;
+    let records = read_jsonl(&log);
+    let measured = records.get(from..).unwrap_or_default();
+    Ok(Served { frames: measured.len(), runs: measured.iter().map(runs_of).sum(), cpu })
 }
 
 /// CPU seconds (user and system) of the children waited for so far: fields 16 and 17 of
@@ -83,14 +134,7 @@ fn detect(model: &Path, video: &Path, mode: &str, dir: &Path) -> anyhow::Result<
     anyhow::ensure!(status.success(), "nvt-detect {mode}: {status}");
     let (wall, cpu) = (started.elapsed().as_secs_f64(), children_cpu()? - before);
     let records = read_jsonl(&log);
-    let runs = records
-        .iter()
-        .map(|r| match r["looked"]["detector"].as_str() {
-            None | Some("frame") => 1,
-            Some("regions") => r["looked"]["regions"].as_array().map_or(0, |a| a.len() as u64),
-            Some(_) => 0,
-        })
-        .sum();
+    let runs = records.iter().map(runs_of).sum();
     let events = read_jsonl(&events).iter().filter(|e| e["type"] == "new").count();
     Ok(Run { frames: records.len(), runs, cpu, wall, events })
 }
@@ -114,6 +158,9 @@ fn main() -> anyhow::Result<()> {
         ("visits", "visited hall", Scene::Visits),
         ("busy", "busy (always moving)", Scene::Moving),
     ];
+    // Detector runs per frame of the door with motion on, for the server's door estimate.
+    let mut door_runs = None;
+    let mut videos = Vec::new();
     for (key, name, scene) in scenes {
         if !args.scenes.iter().any(|s| s == key) {
             continue;
@@ -126,6 +173,9 @@ fn main() -> anyhow::Result<()> {
         write_video(&video, &Synthetic::new(w, h)?.with_scene(scene), frames, args.fps, 2.0);
         for mode in &args.modes {
             let run = detect(&args.model, &video, mode, &dir)?;
+            if scene == Scene::Door && mode == "motion" {
+                door_runs = Some(run.runs as f64 / run.frames.max(1) as f64);
+            }
             let per_hour = 3600.0 * args.fps / run.frames.max(1) as f64;
             let cpu_hour = run.cpu * per_hour;
             println!(
@@ -139,11 +189,62 @@ fn main() -> anyhow::Result<()> {
                 run.wall
             );
         }
+        videos.push((scene, video));
+    }
+    if args.server_seconds > 0 {
+        serve_table(&args, &videos, door_runs)?;
     }
     if args.keep {
         println!("\nrecordings and logs: {}", dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// nvt-server's own table: the empty hall with motion on, the busy scene in both modes, and the
+/// door's camera-hour from them (its frames cost what the empty hall's do, and each detector run
+/// what one costs on the busy scene beyond a frame with none).
+fn serve_table(args: &Args, videos: &[(Scene, PathBuf)], door_runs: Option<f64>) -> anyhow::Result<()> {
+    let video = |wanted: Scene| videos.iter().find(|(scene, _)| *scene == wanted).map(|(_, video)| video);
+    println!(
+        "\nnvt-server, one camera streaming the recording over loopback (nvt-client at its defaults: \
+         JPEG quality 100), `--workers 1 --threads 1 --db off`, {} s a run:\n",
+        args.server_seconds
+    );
+    println!("| scene | --detect | frames processed | detector runs | server CPU ms per frame | CPU s per camera-hour | {} fps cameras per core |", args.fps);
+    println!("|---|---|---|---|---|---|---|");
+    let mut cost = std::collections::BTreeMap::new();
+    for (scene, name, mode) in [
+        (Scene::Empty, "empty hall", "motion"),
+        (Scene::Moving, "busy (always moving)", "always"),
+        (Scene::Moving, "busy (always moving)", "motion"),
+    ] {
+        let Some(video) = video(scene) else { continue };
+        let dir = video.parent().context("a recording's folder")?;
+        let served = serve(&args.model, video, mode, args.server_seconds, dir)?;
+        let per_frame = served.cpu / served.frames.max(1) as f64;
+        let per_hour = per_frame * 3600.0 * args.fps;
+        cost.insert((name, mode), (per_frame, served.runs as f64 / served.frames.max(1) as f64));
+        println!(
+            "| {name} | {mode} | {} | {} | {:.1} | {per_hour:.0} | {:.1} |",
+            served.frames,
+            served.runs,
+            per_frame * 1000.0,
+            3600.0 / per_hour
+        );
+    }
+    let empty = cost.get(&("empty hall", "motion")).map(|c| c.0);
+    let busy = cost.get(&("busy (always moving)", "always")).copied();
+    if let (Some(empty), Some((busy, busy_runs)), Some(door_runs)) = (empty, busy, door_runs) {
+        let per_run = (busy - empty) / busy_runs.max(1e-9);
+        let per_hour = (empty + door_runs * per_run) * 3600.0 * args.fps;
+        println!(
+            "| door (12 visits an hour), from the rows above | motion | — | {:.1}% of frames | {:.1} | {per_hour:.0} | {:.1} |",
+            door_runs * 100.0,
+            per_hour / (3600.0 * args.fps) * 1000.0,
+            3600.0 / per_hour
+        );
     }
     Ok(())
 }

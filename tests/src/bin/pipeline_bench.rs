@@ -12,7 +12,7 @@
 use clap::Parser;
 use nvt_capture::SourceSpec;
 use nvt_tests::harness::{
-    binary, cpu_model, free_port, http_get, quantiles, read_jsonl, temp_dir, wait_for_port, ChildGuard,
+    binary, cpu_model, cpu_seconds, free_port, http_get, quantiles, read_jsonl, temp_dir, wait_for_port, ChildGuard,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -279,17 +279,6 @@ async fn measure(server: &Server, n: usize, fps: f64, run: Duration) -> anyhow::
         rss_median: quantile(samples, 0.5),
         rss_peak: status_kib(&pid, "VmHWM:") as f64 / 1024.0,
     })
-}
-
-/// User plus system CPU seconds of process `pid` (`"self"` for this one) so far.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name; 100 ticks a second.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn status_kib(pid: &str, name: &str) -> u64 {
