@@ -5,14 +5,15 @@
 //! frame to frame by the tracker, without the detector, and looked at again every few seconds
 //! (`--recheck`), so that it keeps its id while it stays and its event ends once it has gone. An
 //! object the detector missed where it looked is looked for again every few frames
-//! ([`LOOK_MISSED_EVERY`]) until it is found or the tracker would let it go. Motion inside an object that stands still is its own
-//! (its trace fading into the background, a person shifting on their feet) and waits for its
-//! recheck; motion that reaches out of its box (it walks off) makes it due at once.
+//! ([`LOOK_MISSED_EVERY`]) until it is found or the tracker would let it go. Motion over much of
+//! an object that stands still, and within it, is its own (its trace fading into the background
+//! as it learns it) and waits for its recheck; motion that reaches out of its box (it walks off),
+//! or smaller motion inside it (something passing in front), is looked at at once.
 //!
 //! Times are seconds on a clock the caller picks, so that tests run on a virtual one.
 
 use crate::regions::{share_inside, Rect};
-use nvt_support::boxes::iou;
+use nvt_support::boxes::{area, iou};
 use std::collections::BTreeMap;
 
 /// A box that is at least this much inside a region the detector ran on was looked at.
@@ -150,8 +151,9 @@ impl<T: Clone> Watch<T> {
             .collect()
     }
 
-    /// Whether a motion box lies within an object that stands still (found in its last look,
-    /// still for [`SETTLE`] seconds or more at `now`): its own motion, not something new.
+    /// Whether a motion box is that of an object that stands still (found in its last look, still
+    /// for [`SETTLE`] seconds or more at `now`): within its box and covering much of it, its own
+    /// motion, not something new.
     pub fn within_still(&self, now: f64, motion: [f32; 4]) -> bool {
         self.objects.values().any(|o| o.misses == 0 && now - o.moved >= SETTLE && holds(o.bbox, motion))
     }
@@ -182,10 +184,20 @@ pub fn looked_at(bbox: [f32; 4], looked: &[Rect]) -> bool {
 /// frame is blurred before it is compared.
 const OWN_MOTION_REACH: f32 = 0.15;
 
-/// Whether `motion` lies within `bbox`, give or take [`OWN_MOTION_REACH`].
+/// A box's own motion covers at least this share of it: a trace fading where it stands, or the
+/// object shifting as a whole. Smaller motion inside a large box is something else (a person
+/// walking along a parked car).
+const OWN_MOTION_SHARE: f32 = 0.5;
+
+/// Whether `motion` is `bbox`'s own: within it, give or take [`OWN_MOTION_REACH`], and covering
+/// [`OWN_MOTION_SHARE`] of it.
 fn holds(bbox: [f32; 4], motion: [f32; 4]) -> bool {
     let (dx, dy) = ((bbox[2] - bbox[0]) * OWN_MOTION_REACH, (bbox[3] - bbox[1]) * OWN_MOTION_REACH);
-    motion[0] >= bbox[0] - dx && motion[1] >= bbox[1] - dy && motion[2] <= bbox[2] + dx && motion[3] <= bbox[3] + dy
+    let within = motion[0] >= bbox[0] - dx
+        && motion[1] >= bbox[1] - dy
+        && motion[2] <= bbox[2] + dx
+        && motion[3] <= bbox[3] + dy;
+    within && area(motion) >= OWN_MOTION_SHARE * area(bbox)
 }
 
 fn touches(a: [f32; 4], b: [f32; 4]) -> bool {
@@ -262,6 +274,7 @@ mod tests {
         assert!(watch.within_still(1.0, inside), "still for a second: its own");
         assert!(!watch.within_still(1.0, [105.0, 104.0, 170.0, 152.0]), "reaching out of its box");
         assert!(!watch.within_still(1.0, [300.0, 300.0, 320.0, 320.0]), "elsewhere");
+        assert!(!watch.within_still(1.0, [110.0, 110.0, 125.0, 125.0]), "a small thing passing in front of it");
         watch.update(1.5, &[WHOLE], Vec::new(), 30);
         assert!(!watch.within_still(2.0, inside), "missed in its last look: not known to be there");
     }

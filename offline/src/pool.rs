@@ -33,9 +33,9 @@ pub fn plan(workers: usize, threads: usize, cores: usize, sequential: bool) -> (
 
 /// Runs `work` on each of `items` on the `workers` (the detectors), side by side, and `each` on the results in
 /// the items' order. `items` is drawn on a thread of its own (it may read and decode). At most
-/// twice as many items as workers, and two more, are in hand at once, so a slow `each` holds
-/// the reading back rather than piling frames up. The first error of `each` stops the work:
-/// what is in hand is dropped and the error returned.
+/// two items more than there are workers are in hand at once, so a slow `each` holds the
+/// reading back rather than piling frames up. The first error of `each` stops the work: what is
+/// in hand is dropped and the error returned. A panic in `work` stops it too, and goes on here.
 pub fn in_order<W, I, O, E>(
     workers: &mut [W],
     items: impl Iterator<Item = I> + Send,
@@ -47,7 +47,7 @@ where
     I: Send,
     O: Send,
 {
-    let in_hand = 2 * workers.len() + 2;
+    let in_hand = workers.len() + 2;
     std::thread::scope(|scope| {
         // A ticket per item in hand: the reader takes one before each item, `each` gives it back.
         let (give_back, tickets) = sync_channel::<()>(in_hand);
@@ -56,7 +56,7 @@ where
         }
         let (job, jobs) = sync_channel::<(u64, I)>(workers.len());
         let jobs: Arc<Mutex<Receiver<(u64, I)>>> = Arc::new(Mutex::new(jobs));
-        let (finished, results) = sync_channel::<(u64, O)>(in_hand);
+        let (finished, results) = sync_channel::<(u64, std::thread::Result<O>)>(in_hand);
         scope.spawn(move || {
             let mut items = items;
             for index in 0u64.. {
@@ -80,7 +80,11 @@ where
                     Err(_) => break,
                 };
                 let Ok((index, item)) = next else { break };
-                if finished.send((index, work(worker, item))).is_err() {
+                // A panic is handed over in the item's place: the other workers would otherwise
+                // wait for an item that never comes.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(worker, item)));
+                let panicked = result.is_err();
+                if finished.send((index, result)).is_err() || panicked {
                     break;
                 }
             });
@@ -92,7 +96,10 @@ where
             waiting.insert(index, result);
             while let Some(result) = waiting.remove(&next) {
                 next += 1;
-                each(result)?;
+                match result {
+                    Ok(result) => each(result)?,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
                 let _ = give_back.send(());
             }
         }
@@ -129,6 +136,23 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_in_a_worker_stops_the_others_and_goes_on_to_the_caller() {
+        let mut workers = [0, 1, 2];
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            in_order(
+                &mut workers,
+                0..1000u64,
+                |_, item| {
+                    assert!(item != 0, "a bad item");
+                    item
+                },
+                |_| Ok::<(), ()>(()),
+            )
+        }));
+        assert!(outcome.is_err(), "the panic reaches the caller instead of a hang");
+    }
+
+    #[test]
     fn an_error_stops_the_reading_and_returns() {
         let read = std::sync::atomic::AtomicU64::new(0);
         let mut workers = [(), (), ()];
@@ -138,7 +162,7 @@ mod tests {
         let outcome = in_order(&mut workers, items, |_, item| item, |item| if item == 5 { Err(item) } else { Ok(()) });
         assert_eq!(outcome, Err(5));
         let read = read.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(read <= 5 + 2 * 3 + 2, "no more than the items in hand were read: {read}");
+        assert!(read <= 5 + 3 + 2, "no more than the items in hand were read: {read}");
     }
 
     #[test]

@@ -153,28 +153,40 @@ impl Looking {
     }
 }
 
-/// The frame's small grey copy: the frame shrunk by a whole factor to at least [`MOTION_ROWS`]
-/// rows (fewer than twice that; the frame as it is when it is smaller), the few rows and columns
-/// past the last whole block left out. OpenCV averages whole blocks four times as fast as it
-/// shrinks by a fraction, and this runs on every frame of every camera.
+/// The frame's small grey copy, about [`MOTION_ROWS`] high (the frame as it is when smaller; a
+/// panorama fewer rows, so that no side is over [`nvt_motion::grey::MAX_SIDE`]). The frame is
+/// shrunk by a whole factor where it can be (to 100-199 rows, the few rows and columns past the
+/// last whole block left out): OpenCV averages whole blocks four times as fast as it shrinks by
+/// a fraction, and this runs on every frame of every camera.
 pub fn motion_picture(image: &Mat) -> Result<Grey, opencv::Error> {
     let (width, height) = (image.cols(), image.rows());
     if width < 1 || height < 1 {
         return Err(opencv::Error::new(opencv::core::StsBadArg, "an empty frame has no motion picture".to_owned()));
     }
-    // A panorama wider than a motion picture may be is shrunk further.
     let widest = nvt_motion::grey::MAX_SIDE as i32;
-    let factor = (height / MOTION_ROWS).max(1).max((width + widest - 1) / widest).min(width);
-    let (cols, rows) = (width / factor, height / factor);
-    let whole_blocks = image.roi(CvRect::new(0, 0, cols * factor, rows * factor))?;
-    let mut grey = Mat::default();
-    if image.channels() == 1 {
-        grey = whole_blocks.try_clone()?;
+    let factor = (height / MOTION_ROWS).max(1).max((width + widest - 1) / widest);
+    let (blocks, cols, rows) = if factor <= width && factor <= height {
+        let (cols, rows) = (width / factor, height / factor);
+        (CvRect::new(0, 0, cols * factor, rows * factor), cols, rows)
     } else {
-        imgproc::cvt_color_def(&whole_blocks, &mut grey, imgproc::COLOR_BGR2GRAY)?;
+        // A sliver (a side shorter than the factor): shrunk by a fraction.
+        let mut rows = height.clamp(1, MOTION_ROWS);
+        let mut cols = ((i64::from(width) * i64::from(rows)) / i64::from(height)).clamp(1, i64::from(width)) as i32;
+        if cols > widest {
+            rows = ((i64::from(height) * i64::from(widest)) / i64::from(width)).max(1) as i32;
+            cols = widest;
+        }
+        (CvRect::new(0, 0, width, height), cols, rows)
+    };
+    let frame = image.roi(blocks)?;
+    let mut grey = Mat::default();
+    if frame.channels() == 1 {
+        grey = frame.try_clone()?;
+    } else {
+        imgproc::cvt_color_def(&frame, &mut grey, imgproc::COLOR_BGR2GRAY)?;
     }
     let mut small = Mat::default();
-    if factor == 1 {
+    if (cols, rows) == (grey.cols(), grey.rows()) {
         small = grey;
     } else {
         imgproc::resize(&grey, &mut small, Size::new(cols, rows), 0.0, 0.0, imgproc::INTER_AREA)?;
@@ -272,7 +284,11 @@ mod tests {
         let panorama = motion_picture(&frame(9000, 100, None)).expect("picture");
         assert_eq!((panorama.width(), panorama.height()), (3000, 33), "no side over the largest");
         let sliver = motion_picture(&frame(2, 900, None)).expect("picture");
-        assert_eq!((sliver.width(), sliver.height()), (1, 450));
+        assert_eq!((sliver.width(), sliver.height()), (1, 100), "a side shorter than the factor: a fraction");
+        let strip = motion_picture(&frame(8193, 2, None)).expect("picture");
+        assert_eq!((strip.width(), strip.height()), (4096, 1));
+        let thread = motion_picture(&frame(1, 5000, None)).expect("picture");
+        assert_eq!((thread.width(), thread.height()), (1, 100));
     }
 
     #[test]
