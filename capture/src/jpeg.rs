@@ -69,6 +69,24 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Mat, CaptureError> {
     Ok(image)
 }
 
+/// Decodes a JPEG or PNG to 8-bit grey, shrunk by `reduction` (1, 2, 4 or 8; a JPEG's decoder
+/// shrinks as it decodes, for a fraction of a whole decode's work), with the checks of
+/// [`decode`].
+pub fn decode_grey(bytes: &[u8], max_pixels: u64, reduction: u32) -> Result<Mat, CaptureError> {
+    check_header(bytes, max_pixels)?;
+    let flag = match reduction {
+        8 => imgcodecs::IMREAD_REDUCED_GRAYSCALE_8,
+        4 => imgcodecs::IMREAD_REDUCED_GRAYSCALE_4,
+        2 => imgcodecs::IMREAD_REDUCED_GRAYSCALE_2,
+        _ => imgcodecs::IMREAD_GRAYSCALE,
+    };
+    let image = imgcodecs::imdecode(&Mat::from_slice(bytes)?, flag)?;
+    if image.empty() {
+        return Err(CaptureError::Corrupt);
+    }
+    Ok(image)
+}
+
 /// Checks an image's header without decoding it: a JPEG or PNG of at least one and at most
 /// `max_pixels` pixels. Returns its width and height.
 pub fn check_header(bytes: &[u8], max_pixels: u64) -> Result<(u32, u32), CaptureError> {

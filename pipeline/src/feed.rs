@@ -233,19 +233,35 @@ impl Feed {
         f();
     }
 
-    /// Plans where the detector looks on `image`, which arrived at `arrived`, for a model whose
-    /// input is `input` (see [`crate::looking`]); the camera's clock starts at its first frame.
-    pub fn plan(
+    /// Plans a frame from its `jpeg` alone, which arrived at `arrived` (see
+    /// [`Looking::plan_jpeg`]); with it, whether the frame must be decoded whole all the same:
+    /// the detector runs on it, the lookout tracks objects (their events may want the picture),
+    /// or someone watches the camera.
+    ///
+    /// [`Looking::plan_jpeg`]: crate::looking::Looking::plan_jpeg
+    pub fn plan_jpeg(
         &self,
         settings: &Arc<nvt_motion::LookSettings>,
-        image: &Mat,
+        jpeg: &[u8],
+        size: (u32, u32),
+        max_pixels: u64,
         arrived: Instant,
         input: (u32, u32),
-    ) -> crate::looking::FramePlan {
+    ) -> Result<(crate::looking::FramePlan, bool), nvt_capture::CaptureError> {
         let mut looking = lock(&self.looking);
         let (looking, epoch) =
             looking.get_or_insert_with(|| (crate::looking::Looking::new(&self.camera, Arc::clone(settings)), arrived));
-        looking.plan(image, arrived.saturating_duration_since(*epoch).as_secs_f64(), input)
+        let at = arrived.saturating_duration_since(*epoch).as_secs_f64();
+        let plan = looking.plan_jpeg(jpeg, size, max_pixels, at, input)?;
+        let whole = plan.looked != nvt_transport::Looked::None || looking.watching() || self.watched();
+        Ok((plan, whole))
+    }
+
+    /// Tells the camera's lookout what a frame decoded whole showed of nvt's pixel stamp.
+    pub fn saw_whole(&self, image: &Mat) {
+        if let Some((looking, _)) = lock(&self.looking).as_mut() {
+            looking.saw_whole(image);
+        }
     }
 
     /// Fills `plan.carried` from the camera's lookout as it is now (see [`Looking::carry`]).

@@ -18,8 +18,11 @@ use std::time::{Duration, Instant};
 pub struct Decoded {
     /// See [`Incoming::seq`].
     pub seq: u64,
-    /// The BGR picture.
+    /// The BGR picture; empty when the frame was not decoded whole (`--detect motion`: the
+    /// detector skipped it, nothing was tracked and nobody watched).
     pub image: Mat,
+    /// The picture's width and height, from its header.
+    pub size: (u32, u32),
     /// See [`Incoming::arrived`].
     pub arrived: Instant,
     /// See [`Incoming::lag`].
@@ -82,6 +85,7 @@ pub fn decode(feed: &Feed, frame: Incoming, max_pixels: u64) -> Option<Decoded> 
     match jpeg::decode(&frame.payload, max_pixels) {
         Ok(image) => Some(Decoded {
             seq: frame.seq,
+            size: (image.cols().max(0) as u32, image.rows().max(0) as u32),
             image,
             arrived: frame.arrived,
             lag: frame.lag,
@@ -117,7 +121,7 @@ pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Resu
             feed.bump(|c| &c.carried);
         }
     }
-    let size = (u32::try_from(frame.image.cols()).unwrap_or(0), u32::try_from(frame.image.rows()).unwrap_or(0));
+    let size = frame.size;
     let tracked = if model.is_some() { feed.track(&output.track, frame.seq, &mut detections, size) } else { None };
     if let (Some(plan), Some(_)) = (&look, tracked) {
         feed.learn(plan, &detections);
@@ -125,6 +129,8 @@ pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Resu
     let track_ms = tracked.unwrap_or(0.0);
     let measured = Measured { decode_ms: frame.decode_ms, detect, since: frame.arrived, lag: Some(frame.lag) };
     let mut record = FrameRecord::new(&frame.image, feed.peer.clone(), frame.seq, model, measured, detections);
+    // A frame not decoded whole has its size from its header, and no stamp read.
+    (record.width, record.height) = size;
     record.camera = Some(feed.camera.clone());
     record.timings_ms.track = round2(track_ms);
     record.looked = look.as_ref().map(FramePlan::record);
@@ -134,7 +140,8 @@ pub fn finish(feed: &Feed, output: &Output, frame: Decoded, results: Option<Resu
         deadline_ms: round2(r.deadline_ms),
         ..r
     });
-    let annotated = if feed.watched() { annotate(&frame.image, &record.detections) } else { None };
+    let annotated =
+        if feed.watched() && !frame.image.empty() { annotate(&frame.image, &record.detections) } else { None };
     let image = Arc::new(frame.image);
     let annotated = annotated.as_ref().unwrap_or(&image);
     let processed = Processed { feed, record: &record, image: &image, annotated, tracked: tracked.is_some() };
@@ -198,8 +205,14 @@ mod tests {
             region: None,
         };
         for seq in [7, 8] {
-            let frame =
-                Decoded { seq, image: image.clone(), arrived: Instant::now(), lag: Duration::ZERO, decode_ms: 1.0 };
+            let frame = Decoded {
+                seq,
+                image: image.clone(),
+                size: (64, 48),
+                arrived: Instant::now(),
+                lag: Duration::ZERO,
+                decode_ms: 1.0,
+            };
             let results = Results {
                 model: "m".into(),
                 detections: vec![detection.clone()],

@@ -16,6 +16,7 @@ use crate::looking::{self, FramePlan};
 use crate::panics;
 use crate::record::ms;
 use crate::stage::FrameStage;
+use nvt_capture::Mat;
 use nvt_detect::{DetectError, Detection, Detector, Prepared, Preparer};
 use nvt_support::sync::lock;
 use nvt_transport::Looked;
@@ -269,8 +270,10 @@ fn prepare(
     max_pixels: u64,
     look: Option<&Arc<nvt_motion::LookSettings>>,
 ) -> Option<(Decoded, Option<FramePlan>)> {
-    let frame = frame::decode(feed, incoming, max_pixels)?;
-    let plan = look.map(|settings| feed.plan(settings, &frame.image, frame.arrived, preparer.input_size));
+    let (frame, plan) = match look {
+        Some(settings) => planned(feed, incoming, max_pixels, settings, preparer.input_size)?,
+        None => (frame::decode(feed, incoming, max_pixels)?, None),
+    };
     let prepared = match &plan {
         Some(plan) if plan.looked == Looked::None => Ok(()),
         Some(plan) if plan.looked == Looked::Regions => {
@@ -288,6 +291,44 @@ fn prepare(
             None
         }
     }
+}
+
+/// Plans a feed's frame from its JPEG (`--detect motion`) and decodes it whole only when the
+/// plan or the feed needs it ([`Feed::plan_jpeg`]): a frame the detector skips, with nothing
+/// tracked and nobody watching, costs a small grey decode. A frame that cannot be decoded is
+/// counted and logged, and costs only itself.
+fn planned(
+    feed: &Feed,
+    incoming: Incoming,
+    max_pixels: u64,
+    settings: &Arc<nvt_motion::LookSettings>,
+    input: (u32, u32),
+) -> Option<(Decoded, Option<FramePlan>)> {
+    let started = Instant::now();
+    let size = nvt_capture::jpeg::check_header(&incoming.payload, max_pixels);
+    let planned = size.and_then(|size| {
+        let (plan, whole) = feed.plan_jpeg(settings, &incoming.payload, size, max_pixels, incoming.arrived, input)?;
+        Ok((size, plan, whole))
+    });
+    let (size, plan, whole) = match planned {
+        Ok(planned) => planned,
+        Err(error) => {
+            feed.bump(|c| &c.decode_errors);
+            if let Some(held_back) = feed.may_warn() {
+                tracing::warn!(peer = %feed.peer, seq = incoming.seq, %error, held_back_since_last = held_back, "frame refused: cannot decode");
+            }
+            return None;
+        }
+    };
+    if whole {
+        let mut frame = frame::decode(feed, incoming, max_pixels)?;
+        feed.saw_whole(&frame.image);
+        frame.decode_ms = ms(started.elapsed());
+        return Some((frame, Some(plan)));
+    }
+    let (seq, arrived, lag) = (incoming.seq, incoming.arrived, incoming.lag);
+    let frame = Decoded { seq, image: Mat::default(), size, arrived, lag, decode_ms: ms(started.elapsed()) };
+    Some((frame, Some(plan)))
 }
 
 /// Blocks until it is time to prepare the next frame: the session is idle, or will be within

@@ -26,6 +26,9 @@ pub const MOTION_ROWS: i32 = 100;
 pub struct Looking {
     lookout: Lookout<ReplyDetection>,
     settings: Arc<LookSettings>,
+    /// Whether the camera's frames carry nvt's pixel stamp, as its last frame decoded whole
+    /// showed (a frame planned from its JPEG alone cannot show it).
+    stamped: bool,
 }
 
 /// Where the detector runs on one frame, and the detections it carries over.
@@ -94,7 +97,39 @@ impl FramePlan {
 impl Looking {
     /// The lookout of `camera`, with no background and no objects yet.
     pub fn new(camera: &str, settings: Arc<LookSettings>) -> Self {
-        Self { lookout: Lookout::new(camera), settings }
+        Self { lookout: Lookout::new(camera), settings, stamped: false }
+    }
+
+    /// Plans a frame from its `jpeg` alone, of `size` (from its header), at `at` seconds: its
+    /// motion picture is decoded grey at a reduced scale (a fraction of a whole decode), so that
+    /// a frame the detector skips need not be decoded whole (nvt-server). The stamp rows are
+    /// those the camera's last frame decoded whole showed ([`Looking::saw_whole`]).
+    pub fn plan_jpeg(
+        &mut self,
+        jpeg: &[u8],
+        size: (u32, u32),
+        max_pixels: u64,
+        at: f64,
+        input: (u32, u32),
+    ) -> Result<FramePlan, nvt_capture::CaptureError> {
+        let (cols, rows) = motion_size(size.0 as i32, size.1 as i32);
+        // The largest reduction the decoder offers that keeps the picture at least as large.
+        let reduction = [8u32, 4, 2].into_iter().find(|&r| size.0 / r >= cols as u32 && size.1 / r >= rows as u32);
+        let small = nvt_capture::jpeg::decode_grey(jpeg, max_pixels, reduction.unwrap_or(1))?;
+        let grey = shrink_grey(&small, cols, rows).map_err(nvt_capture::CaptureError::from)?;
+        let stamp_rows = if self.stamped { stamp_rows(size, &grey) } else { 0 };
+        Ok(self.plan_picture(&grey, size, stamp_rows, at, input))
+    }
+
+    /// Learns from a frame decoded whole whether the camera's frames carry nvt's pixel stamp.
+    pub fn saw_whole(&mut self, image: &Mat) {
+        self.stamped = Stamp::read(image).is_some();
+    }
+
+    /// Whether the lookout tracks any object (then a frame's detections are carried over, and
+    /// the frame is decoded whole for the events' pictures).
+    pub fn watching(&self) -> bool {
+        self.lookout.watch.objects().next().is_some()
     }
 
     /// Plans `image` at `at` seconds, for a model whose input is `input` (width, height).
@@ -108,12 +143,22 @@ impl Looking {
             }
         };
         // nvt's pixel stamp changes every frame: its rows are never motion.
-        let stamp_rows = match Stamp::read(image) {
-            Some(_) => (Stamp::height(size.0 as usize) * grey.height()).div_ceil(size.1.max(1) as usize),
-            None => 0,
-        };
+        self.saw_whole(image);
+        let stamp_rows = if self.stamped { stamp_rows(size, &grey) } else { 0 };
+        self.plan_picture(&grey, size, stamp_rows, at, input)
+    }
+
+    /// Plans a `size` frame from its motion picture `grey`.
+    fn plan_picture(
+        &mut self,
+        grey: &Grey,
+        size: (u32, u32),
+        stamp_rows: usize,
+        at: f64,
+        input: (u32, u32),
+    ) -> FramePlan {
         let least_side = input.0.min(input.1);
-        let look = self.lookout.plan(&grey, size, stamp_rows, at, &self.settings, least_side);
+        let look = self.lookout.plan(grey, size, stamp_rows, at, &self.settings, least_side);
         let (looked, rects) = match &look.plan {
             Plan::Carry => (Looked::None, Vec::new()),
             Plan::Frame => (Looked::Frame, look.plan.looked(size)),
@@ -153,30 +198,65 @@ impl Looking {
     }
 }
 
-/// The frame's small grey copy, about [`MOTION_ROWS`] high (the frame as it is when smaller; a
-/// panorama fewer rows, so that no side is over [`nvt_motion::grey::MAX_SIDE`]). The frame is
-/// shrunk by a whole factor where it can be (to 100-199 rows, the few rows and columns past the
-/// last whole block left out): OpenCV averages whole blocks four times as fast as it shrinks by
-/// a fraction, and this runs on every frame of every camera.
+/// The rows of the motion picture nvt's pixel stamp takes in a `size` frame, and one more for
+/// the blur.
+fn stamp_rows(size: (u32, u32), grey: &Grey) -> usize {
+    (Stamp::height(size.0 as usize) * grey.height()).div_ceil(size.1.max(1) as usize)
+}
+
+/// The motion picture's size for a `width` x `height` frame, and the whole factor the frame
+/// shrinks by to it (`None`: a sliver, shrunk by a fraction): about [`MOTION_ROWS`] high (the
+/// frame as it is when smaller; a panorama fewer rows, so that no side is over
+/// [`nvt_motion::grey::MAX_SIDE`]).
+fn motion_geometry(width: i32, height: i32) -> (Option<i32>, i32, i32) {
+    let widest = nvt_motion::grey::MAX_SIDE as i32;
+    let factor = (height / MOTION_ROWS).max(1).max((width + widest - 1) / widest);
+    if factor <= width && factor <= height {
+        return (Some(factor), width / factor, height / factor);
+    }
+    let mut rows = height.clamp(1, MOTION_ROWS);
+    let mut cols =
+        ((i64::from(width) * i64::from(rows)) / i64::from(height.max(1))).clamp(1, i64::from(width.max(1))) as i32;
+    if cols > widest {
+        rows = ((i64::from(height) * i64::from(widest)) / i64::from(width.max(1))).max(1) as i32;
+        cols = widest;
+    }
+    (None, cols, rows)
+}
+
+/// The motion picture's size (columns, rows) for a `width` x `height` frame.
+fn motion_size(width: i32, height: i32) -> (i32, i32) {
+    let (_, cols, rows) = motion_geometry(width.max(1), height.max(1));
+    (cols, rows)
+}
+
+/// A grey picture shrunk to `cols` x `rows` (averaging), as a motion picture.
+fn shrink_grey(grey: &Mat, cols: i32, rows: i32) -> Result<Grey, opencv::Error> {
+    let mut small = Mat::default();
+    if (cols, rows) == (grey.cols(), grey.rows()) {
+        small = grey.try_clone()?;
+    } else {
+        imgproc::resize(grey, &mut small, Size::new(cols, rows), 0.0, 0.0, imgproc::INTER_AREA)?;
+    }
+    let small = if small.is_continuous() { small } else { small.try_clone()? };
+    let pixels = small.data_bytes()?.to_vec();
+    Grey::new(cols as usize, rows as usize, pixels)
+        .map_err(|error| opencv::Error::new(opencv::core::StsBadArg, error.to_string()))
+}
+
+/// The frame's small grey copy ([`motion_geometry`]). The frame is shrunk by a whole factor
+/// where it can be (to 100-199 rows, the few rows and columns past the last whole block left
+/// out): OpenCV averages whole blocks four times as fast as it shrinks by a fraction, and this
+/// runs on every frame of every camera that nvt-detect reads.
 pub fn motion_picture(image: &Mat) -> Result<Grey, opencv::Error> {
     let (width, height) = (image.cols(), image.rows());
     if width < 1 || height < 1 {
         return Err(opencv::Error::new(opencv::core::StsBadArg, "an empty frame has no motion picture".to_owned()));
     }
-    let widest = nvt_motion::grey::MAX_SIDE as i32;
-    let factor = (height / MOTION_ROWS).max(1).max((width + widest - 1) / widest);
-    let (blocks, cols, rows) = if factor <= width && factor <= height {
-        let (cols, rows) = (width / factor, height / factor);
-        (CvRect::new(0, 0, cols * factor, rows * factor), cols, rows)
-    } else {
-        // A sliver (a side shorter than the factor): shrunk by a fraction.
-        let mut rows = height.clamp(1, MOTION_ROWS);
-        let mut cols = ((i64::from(width) * i64::from(rows)) / i64::from(height)).clamp(1, i64::from(width)) as i32;
-        if cols > widest {
-            rows = ((i64::from(height) * i64::from(widest)) / i64::from(width)).max(1) as i32;
-            cols = widest;
-        }
-        (CvRect::new(0, 0, width, height), cols, rows)
+    let (factor, cols, rows) = motion_geometry(width, height);
+    let blocks = match factor {
+        Some(factor) => CvRect::new(0, 0, cols * factor, rows * factor),
+        None => CvRect::new(0, 0, width, height),
     };
     let frame = image.roi(blocks)?;
     let mut grey = Mat::default();
@@ -185,16 +265,7 @@ pub fn motion_picture(image: &Mat) -> Result<Grey, opencv::Error> {
     } else {
         imgproc::cvt_color_def(&frame, &mut grey, imgproc::COLOR_BGR2GRAY)?;
     }
-    let mut small = Mat::default();
-    if (cols, rows) == (grey.cols(), grey.rows()) {
-        small = grey;
-    } else {
-        imgproc::resize(&grey, &mut small, Size::new(cols, rows), 0.0, 0.0, imgproc::INTER_AREA)?;
-    }
-    let small = if small.is_continuous() { small } else { small.try_clone()? };
-    let pixels = small.data_bytes()?.to_vec();
-    Grey::new(cols as usize, rows as usize, pixels)
-        .map_err(|error| opencv::Error::new(opencv::core::StsBadArg, error.to_string()))
+    shrink_grey(&grey, cols, rows)
 }
 
 /// The part of `image` inside `rect` (clipped to it), as a picture of its own.
@@ -305,6 +376,31 @@ mod tests {
         assert!(x1 <= 900 && y1 <= 500 && x2 >= 940 && y2 >= 540, "the region covers the square: {moved:?}");
         assert!(x2 - x1 >= 320 && y2 - y1 >= 320, "at least the model's input, for full resolution: {moved:?}");
         assert!(x2 - x1 < 1280, "not the whole frame: {moved:?}");
+    }
+
+    /// nvt-server plans from the JPEG alone, decoded grey at a reduced scale: the same plans as
+    /// from the frame decoded whole, and the motion picture the same size.
+    #[test]
+    fn a_frame_planned_from_its_jpeg_alone_is_planned_as_the_whole_frame_is() {
+        let settings = Arc::new(LookSettings::default());
+        let mut looking = Looking::new("door", settings);
+        let jpeg = |image: &Mat| nvt_capture::jpeg::encode(image, 90).expect("jpeg");
+        let size = (1280, 720);
+        assert_eq!(motion_size(1280, 720), (182, 102));
+        let whole = motion_picture(&frame(1280, 720, None)).expect("picture");
+        assert_eq!((whole.width(), whole.height()), (182, 102));
+        let first = looking.plan_jpeg(&jpeg(&frame(1280, 720, None)), size, 1 << 24, 0.0, (320, 320)).expect("plan");
+        assert_eq!(first.looked, Looked::Frame, "no background yet: the whole frame");
+        let still = looking.plan_jpeg(&jpeg(&frame(1280, 720, None)), size, 1 << 24, 0.1, (320, 320)).expect("plan");
+        assert_eq!(still.looked, Looked::None, "nothing moved: {still:?}");
+        let moved = looking
+            .plan_jpeg(&jpeg(&frame(1280, 720, Some((900, 500)))), size, 1 << 24, 0.2, (320, 320))
+            .expect("plan");
+        assert_eq!(moved.looked, Looked::Regions, "{moved:?}");
+        let [x1, y1, x2, y2] = moved.rects[0];
+        assert!(x1 <= 900 && y1 <= 500 && x2 >= 940 && y2 >= 540, "the region covers the square: {moved:?}");
+        let refused = looking.plan_jpeg(b"\xFF\xD8 not a jpeg", size, 1 << 24, 0.3, (320, 320));
+        assert!(refused.is_err(), "a JPEG that cannot be decoded is an error, not a plan");
     }
 
     #[test]

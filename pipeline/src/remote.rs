@@ -19,7 +19,6 @@ use nvt_fleet::labels::LabelBook;
 use nvt_fleet::wire::{DetectReply, BUDGET_HEADER, CAMERA_HEADER, SEQ_HEADER};
 use nvt_fleet::Group;
 use nvt_support::sync::lock;
-use opencv::prelude::*;
 use prometheus::{Gauge, IntCounter, IntCounterVec, Opts};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -358,7 +357,7 @@ impl Fleet {
         let t = reply.timings.bounded(round_trip_ms);
         let worker_ms = t.total();
         let Some(decoded) = decoded else { return };
-        let (width, height) = (decoded.image.cols().max(0) as u32, decoded.image.rows().max(0) as u32);
+        let (width, height) = decoded.size;
         let mut detections = DetectReply::sanitised(reply.detections, width, height);
         let before = detections.len();
         let mut book = lock(&self.labels);

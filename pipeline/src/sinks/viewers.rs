@@ -4,6 +4,7 @@
 use super::{Processed, Sink};
 use bytes::Bytes;
 use nvt_capture::jpeg;
+use opencv::prelude::MatTraitConst;
 
 /// Hands each processed frame to the feed's web viewers.
 pub struct ViewerSink;
@@ -13,7 +14,8 @@ const VIEW_QUALITY: i32 = 80;
 
 impl Sink for ViewerSink {
     fn frame(&self, frame: &Processed<'_>) {
-        if frame.feed.view.receiver_count() == 0 {
+        // A frame not decoded whole (a viewer came while it was planned) waits for the next.
+        if frame.feed.view.receiver_count() == 0 || frame.annotated.empty() {
             return;
         }
         match jpeg::encode(frame.annotated, VIEW_QUALITY) {
