@@ -31,6 +31,14 @@ pub struct Decoded {
     pub decode_ms: f64,
 }
 
+impl Decoded {
+    /// A frame decoded whole: its size is its picture's.
+    pub fn whole(seq: u64, image: Mat, arrived: Instant, lag: Duration, decode_ms: f64) -> Self {
+        let size = (image.cols().max(0) as u32, image.rows().max(0) as u32);
+        Self { seq, image, size, arrived, lag, decode_ms }
+    }
+}
+
 /// Where finished frames go.
 pub struct Output {
     /// Every output of processed frames, in the order they get each frame.
@@ -83,14 +91,7 @@ pub struct Results {
 pub fn decode(feed: &Feed, frame: Incoming, max_pixels: u64) -> Option<Decoded> {
     let started = Instant::now();
     match jpeg::decode(&frame.payload, max_pixels) {
-        Ok(image) => Some(Decoded {
-            seq: frame.seq,
-            size: (image.cols().max(0) as u32, image.rows().max(0) as u32),
-            image,
-            arrived: frame.arrived,
-            lag: frame.lag,
-            decode_ms: ms(started.elapsed()),
-        }),
+        Ok(image) => Some(Decoded::whole(frame.seq, image, frame.arrived, frame.lag, ms(started.elapsed()))),
         Err(error) => {
             feed.bump(|c| &c.decode_errors);
             if let Some(held_back) = feed.may_warn() {
@@ -205,14 +206,7 @@ mod tests {
             region: None,
         };
         for seq in [7, 8] {
-            let frame = Decoded {
-                seq,
-                image: image.clone(),
-                size: (64, 48),
-                arrived: Instant::now(),
-                lag: Duration::ZERO,
-                decode_ms: 1.0,
-            };
+            let frame = Decoded::whole(seq, image.clone(), Instant::now(), Duration::ZERO, 1.0);
             let results = Results {
                 model: "m".into(),
                 detections: vec![detection.clone()],

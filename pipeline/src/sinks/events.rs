@@ -79,14 +79,7 @@ mod tests {
         };
         for k in 0..8u64 {
             for seq in [100 + k, 2 * k, 2 * k + 1] {
-                let frame = Decoded {
-                    seq,
-                    image: image.clone(),
-                    size: (64, 48),
-                    arrived: Instant::now(),
-                    lag: Duration::ZERO,
-                    decode_ms: 1.0,
-                };
+                let frame = Decoded::whole(seq, image.clone(), Instant::now(), Duration::ZERO, 1.0);
                 let results = Results {
                     model: "m".into(),
                     detections: vec![person.clone()],
