@@ -190,6 +190,16 @@ fn nvt_server_looks_where_something_moves_by_default() {
     assert!(records.iter().all(|r| r.get("looked").is_some()), "every record says where the detector looked");
     let none = records.iter().filter(|r| looked(r) == "none").count();
     assert!(none * 2 >= records.len(), "most frames skip the detector: {none} of {}", records.len());
+    // A frame skipped with nothing tracked and nobody watching is not decoded whole: its size is
+    // its header's, and it has no stamp; a frame the detector ran on was decoded whole.
+    let empty_hall: Vec<_> = records
+        .iter()
+        .filter(|r| looked(r) == "none" && r["detections"].as_array().is_some_and(Vec::is_empty))
+        .collect();
+    assert!(!empty_hall.is_empty(), "the empty hall's frames are skipped");
+    assert!(empty_hall.iter().all(|r| r["width"] == 960 && r["height"] == 540), "sizes from the headers");
+    assert!(empty_hall.iter().all(|r| r.get("stamp").is_none()), "no stamp read from a frame not decoded");
+    assert!(records.iter().filter(|r| looked(r) != "none").all(|r| r.get("stamp").is_some()), "decoded whole");
     // The red square keeps one id from the frame it is found to the end, standing still or not.
     let ids: std::collections::BTreeSet<u64> = records
         .iter()
