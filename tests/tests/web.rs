@@ -100,6 +100,45 @@ async fn every_endpoint_answers_while_a_client_streams() {
     server.stop().await;
 }
 
+/// With `--detect motion`, a frame of an empty hall is not decoded whole, unless someone watches
+/// the camera: the web view's stream goes on showing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_camera_of_an_empty_hall_streams_to_the_web_view() {
+    let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let http = (http.local_addr().expect("addr"), http);
+    let config = nvt_server::Config {
+        detectors: vec![Detector::load(&model("shapes.onnx"), DetectorOptions::default()).expect("model")],
+        http: Some(http.1),
+        look: Some(std::sync::Arc::new(nvt_motion::LookSettings::default())),
+        ..nvt_server::Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let stop = CancellationToken::new();
+    // `synthetic:visits` opens on 3 s of empty hall.
+    let client = tokio::spawn(nvt_client::run(
+        nvt_client::Config::new(server.addr.to_string(), SourceSpec::Visits),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, body) = http_get(http.0, "/api/clients", Duration::from_secs(3)).await;
+    assert_eq!(status, 200);
+    let clients: Vec<Value> = serde_json::from_slice(&body).expect("JSON");
+    let id = clients.first().and_then(|c| c["id"].as_u64()).expect("a client");
+    let (status, headers, body) = http_get(http.0, &format!("/stream/{id}"), Duration::from_millis(1500)).await;
+    assert_eq!(status, 200);
+    let boundary =
+        header(&headers, "content-type").strip_prefix("multipart/x-mixed-replace; boundary=").expect("multipart");
+    let jpegs = parts(&body, boundary);
+    assert!(jpegs.len() >= 3, "the empty hall streams while watched: {} frames in 1.5 s", jpegs.len());
+    for part in &jpegs {
+        let image = jpeg::decode(part, jpeg::DEFAULT_MAX_PIXELS).expect("each part is a valid JPEG");
+        assert_eq!((image.cols(), image.rows()), (640, 480));
+    }
+    stop.cancel();
+    client.await.expect("task").expect("client");
+    server.stop().await;
+}
+
 /// The JPEG bodies of a multipart stream.
 fn parts(body: &[u8], boundary: &str) -> Vec<Vec<u8>> {
     let marker = format!("--{boundary}\r\n");
