@@ -113,7 +113,7 @@ impl<T: Clone> Lookout<T> {
         if seen.first || seen.lighting || resized || self.watch.is_full() {
             return Look { plan: Plan::Frame, motion, seen };
         }
-        let moved: Vec<[f32; 4]> = motion.iter().copied().filter(|m| !self.watch.within_still(now, *m)).collect();
+        let moved = self.watch.not_own(now, &motion);
         let mut boxes = moved.clone();
         boxes.extend(self.watch.due(now, settings.recheck, &moved));
         if boxes.is_empty() {

@@ -5,10 +5,13 @@
 //! frame to frame by the tracker, without the detector, and looked at again every few seconds
 //! (`--recheck`), so that it keeps its id while it stays and its event ends once it has gone. An
 //! object the detector missed where it looked is looked for again every few frames
-//! ([`LOOK_MISSED_EVERY`]) until it is found or the tracker would let it go. Motion over much of
-//! an object that stands still, and within it, is its own (its trace fading into the background
-//! as it learns it) and waits for its recheck; motion that reaches out of its box (it walks off),
-//! or smaller motion inside it (something passing in front), is looked at at once.
+//! ([`LOOK_MISSED_EVERY`]), and no more often for having moved a moment before (one that walked
+//! out of view), until it is found or the tracker would let it go. Motion over much of an object
+//! that stands still, and within it, is its own (its trace fading into the background as it
+//! learns it), and so is any motion within it while that trace lasts (a fading trace breaks up
+//! into specks); its own motion waits for its recheck. Motion that reaches out of its box (it
+//! walks off), or smaller motion inside it once its trace has gone (something passing in front),
+//! is looked at at once.
 //!
 //! Times are seconds on a clock the caller picks, so that tests run on a virtual one.
 
@@ -27,6 +30,10 @@ pub const LOOK_MISSED_EVERY: u32 = 3;
 
 /// Seconds an object is looked at on every frame after it last moved, before it is carried.
 pub const SETTLE: f64 = 1.0;
+
+/// Seconds after an object's own motion was last seen that smaller motion within its box is
+/// still its trace breaking up as it fades, not something passing in front of it.
+pub const TRACE_GAP: f64 = 0.5;
 
 /// A box that still overlaps where it last moved to by at least this much (intersection over
 /// union) stood still: a detector's boxes jitter by a few pixels around an object that stands.
@@ -50,6 +57,9 @@ pub struct Watched<T> {
     pub moved: f64,
     /// Its box then.
     pub anchor: [f32; 4],
+    /// When its own motion (its trace fading where it stands) was last seen, if it was since it
+    /// was last found.
+    pub traced: Option<f64>,
     /// The detection as last found (the pipeline's reply detection).
     pub found: T,
 }
@@ -98,9 +108,9 @@ impl<T: Clone> Watch<T> {
             if self.objects.len() >= MAX_WATCHED && !self.objects.contains_key(&s.track_id) {
                 continue;
             }
-            let (moved, anchor) = match self.objects.get(&s.track_id) {
-                Some(before) if iou(before.anchor, s.bbox) >= STILL => (before.moved, before.anchor),
-                _ => (now, s.bbox),
+            let (moved, anchor, traced) = match self.objects.get(&s.track_id) {
+                Some(before) if iou(before.anchor, s.bbox) >= STILL => (before.moved, before.anchor, before.traced),
+                _ => (now, s.bbox, None),
             };
             let watched = Watched {
                 track_id: s.track_id,
@@ -110,6 +120,7 @@ impl<T: Clone> Watch<T> {
                 missing: 0,
                 moved,
                 anchor,
+                traced,
                 found: s.found,
             };
             self.objects.insert(s.track_id, watched);
@@ -135,27 +146,41 @@ impl<T: Clone> Watch<T> {
     }
 
     /// The boxes due a look at `now`: objects missed in their last look (every
-    /// [`LOOK_MISSED_EVERY`] frames), objects that moved less than [`SETTLE`] seconds ago,
-    /// objects not looked at for `recheck` seconds, and objects that `motion` boxes touch
-    /// (something about them moved).
+    /// [`LOOK_MISSED_EVERY`] frames), objects found in their last look that moved less than
+    /// [`SETTLE`] seconds ago, objects not looked at for `recheck` seconds, and objects that
+    /// `motion` boxes touch (something about them moved).
     pub fn due(&self, now: f64, recheck: f64, motion: &[[f32; 4]]) -> Vec<[f32; 4]> {
         self.objects
             .values()
             .filter(|o| {
-                (o.misses > 0 && o.missing % LOOK_MISSED_EVERY == 0)
-                    || now - o.moved < SETTLE
-                    || now - o.looked >= recheck
-                    || motion.iter().any(|m| touches(o.bbox, *m))
+                let looking_for =
+                    if o.misses > 0 { o.missing % LOOK_MISSED_EVERY == 0 } else { now - o.moved < SETTLE };
+                looking_for || now - o.looked >= recheck || motion.iter().any(|m| touches(o.bbox, *m))
             })
             .map(|o| o.bbox)
             .collect()
     }
 
-    /// Whether a motion box is that of an object that stands still (found in its last look, still
-    /// for [`SETTLE`] seconds or more at `now`): within its box and covering much of it, its own
-    /// motion, not something new.
-    pub fn within_still(&self, now: f64, motion: [f32; 4]) -> bool {
-        self.objects.values().any(|o| o.misses == 0 && now - o.moved >= SETTLE && holds(o.bbox, motion))
+    /// The `motion` boxes at `now` that are not the own motion of an object that stands still
+    /// (found in its last look, still for [`SETTLE`] seconds or more): within its box and
+    /// covering much of it, or anywhere within it while its trace lasts ([`TRACE_GAP`]). The
+    /// objects whose own motion this frame shows are marked so.
+    pub fn not_own(&mut self, now: f64, motion: &[[f32; 4]]) -> Vec<[f32; 4]> {
+        motion
+            .iter()
+            .copied()
+            .filter(|&m| {
+                let own = self.objects.values_mut().find(|o| {
+                    let fading = o.traced.is_some_and(|t| now - t <= TRACE_GAP);
+                    o.misses == 0 && now - o.moved >= SETTLE && (holds(o.bbox, m) || (fading && within(o.bbox, m)))
+                });
+                match own {
+                    Some(object) => object.traced = Some(now),
+                    None => return true,
+                }
+                false
+            })
+            .collect()
     }
 
     /// Every object kept.
@@ -189,15 +214,15 @@ const OWN_MOTION_REACH: f32 = 0.15;
 /// walking along a parked car).
 const OWN_MOTION_SHARE: f32 = 0.5;
 
-/// Whether `motion` is `bbox`'s own: within it, give or take [`OWN_MOTION_REACH`], and covering
-/// [`OWN_MOTION_SHARE`] of it.
+/// Whether `motion` is `bbox`'s own: [`within`] it, and covering [`OWN_MOTION_SHARE`] of it.
 fn holds(bbox: [f32; 4], motion: [f32; 4]) -> bool {
+    within(bbox, motion) && area(motion) >= OWN_MOTION_SHARE * area(bbox)
+}
+
+/// Whether `motion` lies within `bbox`, give or take [`OWN_MOTION_REACH`].
+fn within(bbox: [f32; 4], motion: [f32; 4]) -> bool {
     let (dx, dy) = ((bbox[2] - bbox[0]) * OWN_MOTION_REACH, (bbox[3] - bbox[1]) * OWN_MOTION_REACH);
-    let within = motion[0] >= bbox[0] - dx
-        && motion[1] >= bbox[1] - dy
-        && motion[2] <= bbox[2] + dx
-        && motion[3] <= bbox[3] + dy;
-    within && area(motion) >= OWN_MOTION_SHARE * area(bbox)
+    motion[0] >= bbox[0] - dx && motion[1] >= bbox[1] - dy && motion[2] <= bbox[2] + dx && motion[3] <= bbox[3] + dy
 }
 
 fn touches(a: [f32; 4], b: [f32; 4]) -> bool {
@@ -270,13 +295,45 @@ mod tests {
         let mut watch = Watch::default();
         watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 30);
         let inside = [105.0, 104.0, 150.0, 152.0];
-        assert!(!watch.within_still(0.5, inside), "it came a moment ago: not known to stand");
-        assert!(watch.within_still(1.0, inside), "still for a second: its own");
-        assert!(!watch.within_still(1.0, [105.0, 104.0, 170.0, 152.0]), "reaching out of its box");
-        assert!(!watch.within_still(1.0, [300.0, 300.0, 320.0, 320.0]), "elsewhere");
-        assert!(!watch.within_still(1.0, [110.0, 110.0, 125.0, 125.0]), "a small thing passing in front of it");
-        watch.update(1.5, &[WHOLE], Vec::new(), 30);
-        assert!(!watch.within_still(2.0, inside), "missed in its last look: not known to be there");
+        let small = [110.0, 110.0, 125.0, 125.0];
+        assert_eq!(watch.not_own(0.5, &[inside]), [inside], "it came a moment ago: not known to stand");
+        assert_eq!(watch.not_own(0.5, &[small]), [small], "nor is a small thing in front of it");
+        let mut other = watch.clone();
+        assert!(other.not_own(1.0, &[inside]).is_empty(), "still for a second: its own");
+        let out = [105.0, 104.0, 170.0, 152.0];
+        let elsewhere = [300.0, 300.0, 320.0, 320.0];
+        assert_eq!(watch.not_own(1.0, &[out, elsewhere]), [out, elsewhere], "reaching out of its box, elsewhere");
+        assert_eq!(watch.not_own(1.0, &[small]), [small], "a small thing passing in front of it");
+        // Its trace fades and breaks up into specks: they are its own while it lasts, and a
+        // small thing inside it is something passing once it has gone.
+        assert!(watch.not_own(1.1, &[inside]).is_empty(), "its trace");
+        assert!(watch.not_own(1.2, &[small, [130.0, 130.0, 140.0, 140.0]]).is_empty(), "the trace breaking up");
+        assert!(watch.not_own(1.7, &[small]).is_empty(), "within half a second of the last of it");
+        assert_eq!(watch.not_own(2.3, &[small]), [small], "the trace has gone: something passing");
+        assert_eq!(watch.not_own(2.3, &[out]), [out], "it walks off");
+        watch.update(2.5, &[WHOLE], Vec::new(), 30);
+        assert_eq!(watch.not_own(3.0, &[inside]), [inside], "missed in its last look: not known to be there");
+    }
+
+    #[test]
+    fn an_object_that_walked_out_of_view_is_looked_for_every_few_frames_not_every_frame() {
+        let mut watch = Watch::default();
+        for frame in 0..10 {
+            watch.update(f64::from(frame) * 0.1, &[WHOLE], vec![seen(1, 100.0 + 10.0 * frame as f32, false)], 30);
+        }
+        // It has gone at 1.0 s: the first frame without it is due (it moved a moment ago), and
+        // once missed it is looked for as any missed object is.
+        assert_eq!(watch.due(1.0, 5.0, &[]).len(), 1);
+        watch.update(1.0, &[WHOLE], Vec::new(), 30);
+        let due: Vec<bool> = (1..=6)
+            .map(|i| {
+                let now = 1.0 + f64::from(i) * 0.1;
+                let due = !watch.due(now, 5.0, &[]).is_empty();
+                watch.update(now, if due { &[WHOLE][..] } else { &[] }, Vec::new(), 30);
+                due
+            })
+            .collect();
+        assert_eq!(due, [false, false, true, false, false, true], "every {LOOK_MISSED_EVERY} frames");
     }
 
     #[test]

@@ -233,10 +233,31 @@ impl Feed {
         f();
     }
 
+    /// Whether this feed's next frame is decoded whole whatever its plan says: the lookout
+    /// tracks objects (their events may want the picture), or someone watches the camera. Such
+    /// a frame is planned from its whole picture ([`Feed::plan_whole`]), and a frame of a
+    /// camera with nothing tracked and nobody watching from its JPEG alone
+    /// ([`Feed::plan_jpeg`]).
+    pub fn needs_whole(&self) -> bool {
+        lock(&self.looking).as_ref().is_some_and(|(looking, _)| looking.watching()) || self.watched()
+    }
+
+    /// Plans a frame decoded whole, which arrived at `arrived` (see [`Looking::plan`]).
+    ///
+    /// [`Looking::plan`]: crate::looking::Looking::plan
+    pub fn plan_whole(
+        &self,
+        settings: &Arc<nvt_motion::LookSettings>,
+        image: &Mat,
+        arrived: Instant,
+        input: (u32, u32),
+    ) -> crate::looking::FramePlan {
+        self.with_looking(settings, arrived, |looking, at| looking.plan(image, at, input))
+    }
+
     /// Plans a frame from its `jpeg` alone, which arrived at `arrived` (see
     /// [`Looking::plan_jpeg`]); with it, whether the frame must be decoded whole all the same:
-    /// the detector runs on it, the lookout tracks objects (their events may want the picture),
-    /// or someone watches the camera.
+    /// the detector runs on it, or [`Feed::needs_whole`] holds by now.
     ///
     /// [`Looking::plan_jpeg`]: crate::looking::Looking::plan_jpeg
     pub fn plan_jpeg(
@@ -248,13 +269,25 @@ impl Feed {
         arrived: Instant,
         input: (u32, u32),
     ) -> Result<(crate::looking::FramePlan, bool), nvt_capture::CaptureError> {
+        let plan =
+            self.with_looking(settings, arrived, |looking, at| looking.plan_jpeg(jpeg, size, max_pixels, at, input))?;
+        let whole = plan.looked != nvt_transport::Looked::None || self.needs_whole();
+        Ok((plan, whole))
+    }
+
+    /// Runs `f` with the camera's lookout (made on its first frame, with `settings`) and the
+    /// time in seconds on the camera's clock of a frame that arrived at `arrived`.
+    fn with_looking<T>(
+        &self,
+        settings: &Arc<nvt_motion::LookSettings>,
+        arrived: Instant,
+        f: impl FnOnce(&mut crate::looking::Looking, f64) -> T,
+    ) -> T {
         let mut looking = lock(&self.looking);
         let (looking, epoch) =
             looking.get_or_insert_with(|| (crate::looking::Looking::new(&self.camera, Arc::clone(settings)), arrived));
         let at = arrived.saturating_duration_since(*epoch).as_secs_f64();
-        let plan = looking.plan_jpeg(jpeg, size, max_pixels, at, input)?;
-        let whole = plan.looked != nvt_transport::Looked::None || looking.watching() || self.watched();
-        Ok((plan, whole))
+        f(looking, at)
     }
 
     /// Tells the camera's lookout what a frame decoded whole showed of nvt's pixel stamp.

@@ -293,10 +293,13 @@ fn prepare(
     }
 }
 
-/// Plans a feed's frame from its JPEG (`--detect motion`) and decodes it whole only when the
-/// plan or the feed needs it ([`Feed::plan_jpeg`]): a frame the detector skips, with nothing
-/// tracked and nobody watching, costs a small grey decode. A frame that cannot be decoded is
-/// counted and logged, and costs only itself.
+/// Plans a feed's frame (`--detect motion`), decoding it whole only when the plan or the feed
+/// needs it: a camera with objects tracked or someone watching has its frames decoded whole
+/// and planned from that ([`Feed::needs_whole`]); any other frame is planned from its JPEG
+/// alone, and decoded whole after only if the detector runs on it. A frame the detector skips,
+/// with nothing tracked and nobody watching, costs a small grey decode; no frame is decoded
+/// twice but the first with motion. A frame that cannot be decoded is counted and logged, and
+/// costs only itself.
 fn planned(
     feed: &Feed,
     incoming: Incoming,
@@ -305,6 +308,11 @@ fn planned(
     input: (u32, u32),
 ) -> Option<(Decoded, Option<FramePlan>)> {
     let started = Instant::now();
+    if feed.needs_whole() {
+        let frame = frame::decode(feed, incoming, max_pixels)?;
+        let plan = feed.plan_whole(settings, &frame.image, frame.arrived, input);
+        return Some((frame, Some(plan)));
+    }
     let size = nvt_capture::jpeg::check_header(&incoming.payload, max_pixels);
     let planned = size.and_then(|size| {
         let (plan, whole) = feed.plan_jpeg(settings, &incoming.payload, size, max_pixels, incoming.arrived, input)?;

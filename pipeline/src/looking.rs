@@ -101,9 +101,10 @@ impl Looking {
     }
 
     /// Plans a frame from its `jpeg` alone, of `size` (from its header), at `at` seconds: its
-    /// motion picture is decoded grey at a reduced scale (a fraction of a whole decode), so that
-    /// a frame the detector skips need not be decoded whole (nvt-server). The stamp rows are
-    /// those the camera's last frame decoded whole showed ([`Looking::saw_whole`]).
+    /// motion picture is decoded grey at a reduced scale ([`motion_picture_of_jpeg`]), so that a
+    /// frame the detector skips need not be decoded whole (nvt-server). The stamp rows are those
+    /// the camera's last frame decoded whole showed ([`Looking::saw_whole`]). A camera's frames
+    /// may be planned either way, frame by frame: the two pictures agree.
     pub fn plan_jpeg(
         &mut self,
         jpeg: &[u8],
@@ -112,11 +113,7 @@ impl Looking {
         at: f64,
         input: (u32, u32),
     ) -> Result<FramePlan, nvt_capture::CaptureError> {
-        let (cols, rows) = motion_size(size.0 as i32, size.1 as i32);
-        // The largest reduction the decoder offers that keeps the picture at least as large.
-        let reduction = [8u32, 4, 2].into_iter().find(|&r| size.0 / r >= cols as u32 && size.1 / r >= rows as u32);
-        let small = nvt_capture::jpeg::decode_grey(jpeg, max_pixels, reduction.unwrap_or(1))?;
-        let grey = shrink_grey(&small, cols, rows).map_err(nvt_capture::CaptureError::from)?;
+        let grey = motion_picture_of_jpeg(jpeg, size, max_pixels)?;
         let stamp_rows = if self.stamped { stamp_rows(size, &grey) } else { 0 };
         Ok(self.plan_picture(&grey, size, stamp_rows, at, input))
     }
@@ -204,13 +201,33 @@ fn stamp_rows(size: (u32, u32), grey: &Grey) -> usize {
     (Stamp::height(size.0 as usize) * grey.height()).div_ceil(size.1.max(1) as usize)
 }
 
+/// The fewest rows a motion picture shrunk by a whole factor has (it has fewer only when the
+/// frame is that small, or a panorama).
+const LEAST_MOTION_ROWS: i32 = 75;
+
+/// The whole factors a frame shrinks by: those a JPEG decoder shrinks by as it decodes (1, 2, 4,
+/// 8), and multiples of 8 (a decode at 1/8, then whole blocks averaged). The largest one that is
+/// at most `f`, or, with `up`, the smallest one that is at least `f`.
+fn whole_factor(f: i32, up: bool) -> i32 {
+    match (f, up) {
+        (..=1, _) => 1,
+        (2, _) | (3, false) => 2,
+        (3..=4, true) | (4..=7, false) => 4,
+        (5..=8, true) => 8,
+        (_, false) => f / 8 * 8,
+        (_, true) => (f + 7) / 8 * 8,
+    }
+}
+
 /// The motion picture's size for a `width` x `height` frame, and the whole factor the frame
-/// shrinks by to it (`None`: a sliver, shrunk by a fraction): about [`MOTION_ROWS`] high (the
-/// frame as it is when smaller; a panorama fewer rows, so that no side is over
-/// [`nvt_motion::grey::MAX_SIDE`]).
+/// shrinks by to it (`None`: a sliver, shrunk by a fraction): 75 to 149 rows (the frame as it is
+/// when smaller; a panorama fewer rows, so that no side is over
+/// [`nvt_motion::grey::MAX_SIDE`]). The factor is one a JPEG decoder shrinks by, or a multiple
+/// of 8, so that a picture decoded at a reduced scale from the JPEG alone is the one shrunk from
+/// the frame decoded whole ([`motion_picture_of_jpeg`]).
 fn motion_geometry(width: i32, height: i32) -> (Option<i32>, i32, i32) {
     let widest = nvt_motion::grey::MAX_SIDE as i32;
-    let factor = (height / MOTION_ROWS).max(1).max((width + widest - 1) / widest);
+    let factor = whole_factor(height / LEAST_MOTION_ROWS, false).max(whole_factor((width + widest - 1) / widest, true));
     if factor <= width && factor <= height {
         return (Some(factor), width / factor, height / factor);
     }
@@ -222,12 +239,6 @@ fn motion_geometry(width: i32, height: i32) -> (Option<i32>, i32, i32) {
         cols = widest;
     }
     (None, cols, rows)
-}
-
-/// The motion picture's size (columns, rows) for a `width` x `height` frame.
-fn motion_size(width: i32, height: i32) -> (i32, i32) {
-    let (_, cols, rows) = motion_geometry(width.max(1), height.max(1));
-    (cols, rows)
 }
 
 /// A grey picture shrunk to `cols` x `rows` (averaging), as a motion picture.
@@ -245,9 +256,9 @@ fn shrink_grey(grey: &Mat, cols: i32, rows: i32) -> Result<Grey, opencv::Error> 
 }
 
 /// The frame's small grey copy ([`motion_geometry`]). The frame is shrunk by a whole factor
-/// where it can be (to 100-199 rows, the few rows and columns past the last whole block left
-/// out): OpenCV averages whole blocks four times as fast as it shrinks by a fraction, and this
-/// runs on every frame of every camera that nvt-detect reads.
+/// where it can be (the few rows and columns past the last whole block left out): OpenCV
+/// averages whole blocks four times as fast as it shrinks by a fraction, and this runs on every
+/// frame of every camera.
 pub fn motion_picture(image: &Mat) -> Result<Grey, opencv::Error> {
     let (width, height) = (image.cols(), image.rows());
     if width < 1 || height < 1 {
@@ -266,6 +277,37 @@ pub fn motion_picture(image: &Mat) -> Result<Grey, opencv::Error> {
         imgproc::cvt_color_def(&frame, &mut grey, imgproc::COLOR_BGR2GRAY)?;
     }
     shrink_grey(&grey, cols, rows)
+}
+
+/// The motion picture of a `size` frame (its header's) from its `jpeg` alone, as
+/// [`motion_picture`] makes it from the frame decoded whole, for a fraction of the work: the
+/// decoder shrinks the frame by the largest of 8, 4 and 2 that divides the factor as it decodes
+/// (a 1280x720 frame straight to its 160x90 picture), and whole blocks of what it gives are
+/// averaged for the rest. The two pictures differ by a level or two of brightness (the
+/// decoder's reduced transform, and rounding).
+pub fn motion_picture_of_jpeg(
+    jpeg: &[u8],
+    size: (u32, u32),
+    max_pixels: u64,
+) -> Result<Grey, nvt_capture::CaptureError> {
+    let side = |s: u32| i32::try_from(s).unwrap_or(i32::MAX).max(1);
+    let (factor, cols, rows) = motion_geometry(side(size.0), side(size.1));
+    let reduction = factor.and_then(|f| [8, 4, 2].into_iter().find(|r| f % r == 0)).unwrap_or(1);
+    let small = nvt_capture::jpeg::decode_grey(jpeg, max_pixels, reduction as u32)?;
+    let blocks = match factor {
+        Some(factor) => CvRect::new(0, 0, cols * factor / reduction, rows * factor / reduction),
+        None => CvRect::new(0, 0, small.cols(), small.rows()),
+    };
+    // The header's size is the one the decoder used: a smaller picture is a broken JPEG.
+    if small.cols() < blocks.width || small.rows() < blocks.height {
+        return Err(nvt_capture::CaptureError::Corrupt);
+    }
+    let grey = if blocks.width == small.cols() && blocks.height == small.rows() {
+        small
+    } else {
+        small.roi(blocks)?.try_clone()?
+    };
+    Ok(shrink_grey(&grey, cols, rows)?)
 }
 
 /// The part of `image` inside `rect` (clipped to it), as a picture of its own.
@@ -349,11 +391,17 @@ mod tests {
         assert_eq!((grey.width(), grey.height()), (160, 120), "4 x 4 blocks");
         assert!(grey.pixels().iter().all(|&p| p == 90));
         let hd = motion_picture(&frame(1280, 720, None)).expect("picture");
-        assert_eq!((hd.width(), hd.height()), (182, 102), "7 x 7 blocks, 6 rows and columns left out");
+        assert_eq!((hd.width(), hd.height()), (160, 90), "8 x 8 blocks, a JPEG decoder's largest reduction");
+        let full_hd = motion_picture(&frame(1920, 1080, None)).expect("picture");
+        assert_eq!((full_hd.width(), full_hd.height()), (240, 135), "8 x 8 blocks");
+        let uhd = motion_picture(&frame(3840, 2160, None)).expect("picture");
+        assert_eq!((uhd.width(), uhd.height()), (160, 90), "24 x 24 blocks: 1/8, then 3 x 3");
+        let odd = motion_picture(&frame(1366, 768, None)).expect("picture");
+        assert_eq!((odd.width(), odd.height()), (170, 96), "8 x 8 blocks, 6 columns left out");
         let small = motion_picture(&frame(64, 48, None)).expect("picture");
         assert_eq!((small.width(), small.height()), (64, 48), "a smaller frame is used as it is");
         let panorama = motion_picture(&frame(9000, 100, None)).expect("picture");
-        assert_eq!((panorama.width(), panorama.height()), (3000, 33), "no side over the largest");
+        assert_eq!((panorama.width(), panorama.height()), (2250, 25), "no side over the largest");
         let sliver = motion_picture(&frame(2, 900, None)).expect("picture");
         assert_eq!((sliver.width(), sliver.height()), (1, 100), "a side shorter than the factor: a fraction");
         let strip = motion_picture(&frame(8193, 2, None)).expect("picture");
@@ -386,9 +434,7 @@ mod tests {
         let mut looking = Looking::new("door", settings);
         let jpeg = |image: &Mat| nvt_capture::jpeg::encode(image, 90).expect("jpeg");
         let size = (1280, 720);
-        assert_eq!(motion_size(1280, 720), (182, 102));
-        let whole = motion_picture(&frame(1280, 720, None)).expect("picture");
-        assert_eq!((whole.width(), whole.height()), (182, 102));
+        assert_eq!(motion_geometry(1280, 720), (Some(8), 160, 90));
         let first = looking.plan_jpeg(&jpeg(&frame(1280, 720, None)), size, 1 << 24, 0.0, (320, 320)).expect("plan");
         assert_eq!(first.looked, Looked::Frame, "no background yet: the whole frame");
         let still = looking.plan_jpeg(&jpeg(&frame(1280, 720, None)), size, 1 << 24, 0.1, (320, 320)).expect("plan");
@@ -401,6 +447,54 @@ mod tests {
         assert!(x1 <= 900 && y1 <= 500 && x2 >= 940 && y2 >= 540, "the region covers the square: {moved:?}");
         let refused = looking.plan_jpeg(b"\xFF\xD8 not a jpeg", size, 1 << 24, 0.3, (320, 320));
         assert!(refused.is_err(), "a JPEG that cannot be decoded is an error, not a plan");
+    }
+
+    /// nvt-server plans a camera's frames from their JPEG while nothing is tracked, and from the
+    /// frame decoded whole while objects are: on real photos at the sizes cameras send (and odd
+    /// ones) both pictures have the same size and differ by a few levels at most, far under the
+    /// motion threshold, so that a still scene planned both ways in turn shows no motion.
+    #[test]
+    fn the_motion_picture_of_a_jpeg_is_the_one_of_the_frame_decoded_whole() {
+        let sizes = [(1280, 720), (1920, 1080), (640, 480), (1366, 768), (3840, 2160), (2560, 1440), (1001, 777)];
+        let odd = [(320, 240), (160, 120), (33, 17), (7000, 90)];
+        for photo in ["dog", "giraffe", "kite"] {
+            let path = format!("/usr/share/darknet/data/{photo}.jpg");
+            let photo = opencv::imgcodecs::imread(&path, opencv::imgcodecs::IMREAD_COLOR).expect("photo");
+            assert!(!photo.empty(), "{path}: make setup installs darknet's photos");
+            for (w, h) in sizes.into_iter().chain(odd) {
+                let mut image = Mat::default();
+                imgproc::resize(&photo, &mut image, Size::new(w, h), 0.0, 0.0, imgproc::INTER_LINEAR).expect("resize");
+                let jpeg = nvt_capture::jpeg::encode(&image, 90).expect("jpeg");
+                let decoded = nvt_capture::jpeg::decode(&jpeg, 1 << 26).expect("decode");
+                let whole = motion_picture(&decoded).expect("picture");
+                let of_jpeg = motion_picture_of_jpeg(&jpeg, (w as u32, h as u32), 1 << 26).expect("picture");
+                assert_eq!((of_jpeg.width(), of_jpeg.height()), (whole.width(), whole.height()), "{path} at {w}x{h}");
+                let most = whole.pixels().iter().zip(of_jpeg.pixels()).map(|(&a, &b)| a.abs_diff(b)).max();
+                // Where the decoder shrinks by 8 (frames of 600 rows and more) the two agree
+                // within 2 levels. By 4 or 2 its reduced transform is rougher (up to 7 levels
+                // on these photos), and at full size (a frame under 150 rows) its grey and
+                // OpenCV's grey of its colours differ where a colour is clipped (up to 11).
+                let by_8 = motion_geometry(w, h).0.is_some_and(|factor| factor % 8 == 0);
+                let bound = if by_8 { 2 } else { 12 };
+                assert!(most.unwrap_or(0) <= bound, "{path} at {w}x{h}: {most:?} levels apart");
+            }
+            let mut image = Mat::default();
+            imgproc::resize(&photo, &mut image, Size::new(1280, 720), 0.0, 0.0, imgproc::INTER_LINEAR).expect("resize");
+            let jpeg = nvt_capture::jpeg::encode(&image, 90).expect("jpeg");
+            let decoded = nvt_capture::jpeg::decode(&jpeg, 1 << 26).expect("decode");
+            let mut looking = Looking::new("door", Arc::new(LookSettings::default()));
+            let first = looking.plan_jpeg(&jpeg, (1280, 720), 1 << 26, 0.0, (320, 320)).expect("plan");
+            assert_eq!(first.looked, Looked::Frame, "no background yet");
+            for i in 1..20 {
+                let at = f64::from(i) / 10.0;
+                let plan = if i % 2 == 0 {
+                    looking.plan_jpeg(&jpeg, (1280, 720), 1 << 26, at, (320, 320)).expect("plan")
+                } else {
+                    looking.plan(&decoded, at, (320, 320))
+                };
+                assert_eq!((plan.looked, plan.motion), (Looked::None, 0), "{path}, frame {i}: {plan:?}");
+            }
+        }
     }
 
     #[test]
