@@ -55,14 +55,23 @@ impl Dispatch {
         }
     }
 
-    /// One processed frame of `camera`; its first makes the camera known to MQTT.
-    pub fn frame(&mut self, camera: &str, frame_time: f64, detections: &[ReplyDetection], image: &Arc<Mat>) {
+    /// One processed frame of `camera`, `size` its width and height; its first makes the
+    /// camera known to MQTT. A frame whose `image` is empty (not decoded whole) is never an
+    /// object's best frame.
+    pub fn frame(
+        &mut self,
+        camera: &str,
+        frame_time: f64,
+        size: (u32, u32),
+        detections: &[ReplyDetection],
+        image: &Arc<Mat>,
+    ) {
         if let Some(mqtt) = self.mqtt.as_ref().filter(|_| !self.counts.contains_key(camera)) {
             mqtt.camera(camera);
         }
-        let size = (u32::try_from(image.cols()).unwrap_or(0), u32::try_from(image.rows()).unwrap_or(0));
         let pinned = &mut self.pinned;
-        let emitted = self.book.observe(camera, frame_time, size, detections, || pinned.keep(camera, image));
+        let picture = || if image.empty() { None } else { pinned.keep(camera, image) };
+        let emitted = self.book.observe(camera, frame_time, size, detections, picture);
         self.made.objects_refused.store(self.book.refused(), Relaxed);
         self.send(emitted);
         self.publish_counts(camera);

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const MAX_QUEUED_FRAMES: usize = 64;
 
 enum Job {
-    Frame { camera: String, time: f64, detections: Vec<ReplyDetection>, image: Arc<Mat> },
+    Frame { camera: String, time: f64, size: (u32, u32), detections: Vec<ReplyDetection>, image: Arc<Mat> },
     Left(String, f64),
     Expire(f64),
     AddOutput(Box<dyn EventOutput>),
@@ -65,9 +65,9 @@ impl Hub {
             .spawn(move || {
                 for job in jobs {
                     match job {
-                        Job::Frame { camera, time, detections, image } => {
+                        Job::Frame { camera, time, size, detections, image } => {
                             queued.fetch_sub(1, Relaxed);
-                            dispatch.frame(&camera, time, &detections, &image);
+                            dispatch.frame(&camera, time, size, &detections, &image);
                         }
                         Job::Left(camera, time) => dispatch.left(&camera, time),
                         Job::Expire(now) => {
@@ -105,10 +105,19 @@ impl Hub {
         self.mqtt.as_deref()
     }
 
-    /// One processed frame of `camera`, its detections tracked; `image` is the frame without
-    /// boxes, for snapshots. `frame_time` is in the hub's clock ([`Hub::now`]) on the server, in
-    /// seconds into the video for `nvt-detect`.
-    pub fn frame(&self, camera: &str, frame_time: f64, detections: &[ReplyDetection], image: &Arc<Mat>) {
+    /// One processed frame of `camera`, `size` its width and height, its detections tracked;
+    /// `image` is the frame without boxes, for snapshots (empty when the frame was not decoded
+    /// whole: its detections were all carried over, and it is never an object's best frame).
+    /// `frame_time` is in the hub's clock ([`Hub::now`]) on the server, in seconds into the video
+    /// for `nvt-detect`.
+    pub fn frame(
+        &self,
+        camera: &str,
+        frame_time: f64,
+        size: (u32, u32),
+        detections: &[ReplyDetection],
+        image: &Arc<Mat>,
+    ) {
         if self.lossless {
             while self.queued_frames.load(Relaxed) >= MAX_QUEUED_FRAMES {
                 std::thread::sleep(Duration::from_millis(1));
@@ -121,6 +130,7 @@ impl Hub {
         let job = Job::Frame {
             camera: camera.to_owned(),
             time: frame_time,
+            size,
             detections: detections.to_vec(),
             image: Arc::clone(image),
         };

@@ -565,7 +565,8 @@ impl Run<'_> {
             // The boxes are drawn on `image` afterwards when annotating; otherwise it is done with.
             let clean = if self.annotate.is_some() { image.try_clone()? } else { std::mem::take(image) };
             let clean = std::sync::Arc::new(clean);
-            hub.frame(&video.camera, seq as f64 / video.fps, &record.detections, &clean);
+            let size = (record.width, record.height);
+            hub.frame(&video.camera, seq as f64 / video.fps, size, &record.detections, &clean);
         }
         if self.annotate.is_some() {
             for d in &record.detections {

@@ -233,13 +233,13 @@ impl Feed {
         f();
     }
 
-    /// Whether this feed's next frame is decoded whole whatever its plan says: the lookout
-    /// tracks objects (their events may want the picture), or someone watches the camera. Such
-    /// a frame is planned from its whole picture ([`Feed::plan_whole`]), and a frame of a
-    /// camera with nothing tracked and nobody watching from its JPEG alone
-    /// ([`Feed::plan_jpeg`]).
+    /// Whether this feed's next frame is decoded whole before it is planned: the detector ran on
+    /// the camera's last frame (something moves, and it likely runs on this one too), or someone
+    /// watches the camera. Such a frame is planned from its whole picture
+    /// ([`Feed::plan_whole`]); any other from its JPEG alone ([`Feed::plan_jpeg`]), and decoded
+    /// whole after only if the detector runs on it.
     pub fn needs_whole(&self) -> bool {
-        lock(&self.looking).as_ref().is_some_and(|(looking, _)| looking.watching()) || self.watched()
+        lock(&self.looking).as_ref().is_some_and(|(looking, _)| looking.detected_last()) || self.watched()
     }
 
     /// Plans a frame decoded whole, which arrived at `arrived` (see [`Looking::plan`]).
@@ -257,7 +257,7 @@ impl Feed {
 
     /// Plans a frame from its `jpeg` alone, which arrived at `arrived` (see
     /// [`Looking::plan_jpeg`]); with it, whether the frame must be decoded whole all the same:
-    /// the detector runs on it, or [`Feed::needs_whole`] holds by now.
+    /// the detector runs on it, or someone watches the camera by now.
     ///
     /// [`Looking::plan_jpeg`]: crate::looking::Looking::plan_jpeg
     pub fn plan_jpeg(
@@ -271,7 +271,7 @@ impl Feed {
     ) -> Result<(crate::looking::FramePlan, bool), nvt_capture::CaptureError> {
         let plan =
             self.with_looking(settings, arrived, |looking, at| looking.plan_jpeg(jpeg, size, max_pixels, at, input))?;
-        let whole = plan.looked != nvt_transport::Looked::None || self.needs_whole();
+        let whole = plan.looked != nvt_transport::Looked::None || self.watched();
         Ok((plan, whole))
     }
 

@@ -19,7 +19,7 @@ pub struct Decoded {
     /// See [`Incoming::seq`].
     pub seq: u64,
     /// The BGR picture; empty when the frame was not decoded whole (`--detect motion`: the
-    /// detector skipped it, nothing was tracked and nobody watched).
+    /// detector skipped it and nobody watched).
     pub image: Mat,
     /// The picture's width and height, from its header.
     pub size: (u32, u32),

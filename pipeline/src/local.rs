@@ -294,12 +294,12 @@ fn prepare(
 }
 
 /// Plans a feed's frame (`--detect motion`), decoding it whole only when the plan or the feed
-/// needs it: a camera with objects tracked or someone watching has its frames decoded whole
-/// and planned from that ([`Feed::needs_whole`]); any other frame is planned from its JPEG
-/// alone, and decoded whole after only if the detector runs on it. A frame the detector skips,
-/// with nothing tracked and nobody watching, costs a small grey decode; no frame is decoded
-/// twice but the first with motion. A frame that cannot be decoded is counted and logged, and
-/// costs only itself.
+/// needs it: a frame after one the detector ran on, or of a camera someone watches, is decoded
+/// whole and planned from that ([`Feed::needs_whole`]); any other is planned from its JPEG
+/// alone, and decoded whole after only if the detector runs on it. A frame the detector skips
+/// (nothing moves; tracked objects are carried over) costs a small grey decode, and only the
+/// first frame the detector runs on after such frames is decoded twice. A frame that cannot be
+/// decoded is counted and logged, and costs only itself.
 fn planned(
     feed: &Feed,
     incoming: Incoming,

@@ -29,6 +29,8 @@ pub struct Looking {
     /// Whether the camera's frames carry nvt's pixel stamp, as its last frame decoded whole
     /// showed (a frame planned from its JPEG alone cannot show it).
     stamped: bool,
+    /// Whether the detector ran on the camera's last frame planned.
+    detected_last: bool,
 }
 
 /// Where the detector runs on one frame, and the detections it carries over.
@@ -97,7 +99,7 @@ impl FramePlan {
 impl Looking {
     /// The lookout of `camera`, with no background and no objects yet.
     pub fn new(camera: &str, settings: Arc<LookSettings>) -> Self {
-        Self { lookout: Lookout::new(camera), settings, stamped: false }
+        Self { lookout: Lookout::new(camera), settings, stamped: false, detected_last: false }
     }
 
     /// Plans a frame from its `jpeg` alone, of `size` (from its header), at `at` seconds: its
@@ -123,10 +125,10 @@ impl Looking {
         self.stamped = Stamp::read(image).is_some();
     }
 
-    /// Whether the lookout tracks any object (then a frame's detections are carried over, and
-    /// the frame is decoded whole for the events' pictures).
-    pub fn watching(&self) -> bool {
-        self.lookout.watch.objects().next().is_some()
+    /// Whether the detector ran on the camera's last frame planned: then it likely runs on the
+    /// next one too (something moves), and nvt-server decodes that one whole first.
+    pub fn detected_last(&self) -> bool {
+        self.detected_last
     }
 
     /// Plans `image` at `at` seconds, for a model whose input is `input` (width, height).
@@ -161,6 +163,7 @@ impl Looking {
             Plan::Frame => (Looked::Frame, look.plan.looked(size)),
             Plan::Regions(rects) => (Looked::Regions, rects.clone()),
         };
+        self.detected_last = looked != Looked::None;
         FramePlan { at, looked, rects, carried: Vec::new(), motion: look.motion.len() }
     }
 

@@ -113,6 +113,12 @@ pub struct Page {
 impl Page {
     /// Calls a DevTools method and returns its result (events in between are passed over).
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params).await.unwrap_or_else(|error| panic!("DevTools {method}: {error}"))
+    }
+
+    /// Calls a DevTools method: its result, or the error DevTools answered with (such as
+    /// "Inspected target navigated or closed" for an evaluation the page left by navigating).
+    pub async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         let request = json!({ "id": id, "method": method, "params": params }).to_string();
@@ -130,9 +136,9 @@ impl Page {
         .await
         .unwrap_or_else(|_| panic!("DevTools {method}: no answer in 30 s"));
         if !answer["error"].is_null() {
-            panic!("DevTools {method}: {}", answer["error"]);
+            return Err(answer["error"].clone());
         }
-        answer["result"].clone()
+        Ok(answer["result"].clone())
     }
 
     /// Loads `url`.
@@ -152,16 +158,19 @@ impl Page {
     }
 
     /// Evaluates `expression` every 100 ms until it is truthy, and returns that value; `None`
-    /// after `timeout`. While it throws (the page is still loading) it is not truthy yet.
+    /// after `timeout`. While it throws (the page is still loading), or the page navigates away
+    /// from it, it is not truthy yet.
     pub async fn wait_for(&mut self, expression: &str, timeout: Duration) -> Option<Value> {
         let until = Instant::now() + timeout;
         loop {
+            // A page that navigates meanwhile drops the evaluation: not truthy yet either.
             let result = self
-                .call(
+                .try_call(
                     "Runtime.evaluate",
                     json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
                 )
-                .await;
+                .await
+                .unwrap_or_default();
             let value =
                 if result.get("exceptionDetails").is_some() { Value::Null } else { result["result"]["value"].clone() };
             let truthy = match &value {

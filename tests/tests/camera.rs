@@ -603,7 +603,10 @@ async fn the_camera_socket_has_the_doors_of_the_web_view_and_a_bad_page_costs_on
 }
 
 /// A page that floods pings and never reads the pongs costs the server a bounded write buffer,
-/// not a pong kept for every ping (400 MB of pings here).
+/// not a pong kept for every ping (400 MB of pings here). The test's process holds both ends, so
+/// its memory also grows with what the allocator keeps once (more on a loaded machine): a pong
+/// kept per ping would grow it by about as much again in the flood's second half as in its first
+/// (200 MB or more a half), a bounded buffer not at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_flood_that_reads_nothing_costs_a_bounded_buffer() {
     let dir = temp_dir("camera-pings");
@@ -616,13 +619,26 @@ async fn a_ping_flood_that_reads_nothing_costs_a_bounded_buffer() {
     };
     let before = rss_mib();
     let payload = vec![7u8; 125];
-    for _ in 0..3_200_000u32 {
+    let mut halfway = None;
+    for ping in 0..3_200_000u32 {
+        if ping == 1_600_000 {
+            halfway = Some(rss_mib());
+        }
         if camera.socket.send(Message::Ping(payload.clone().into())).await.is_err() {
             break;
         }
     }
-    let grown = rss_mib().saturating_sub(before);
-    assert!(grown < 150, "the server kept {grown} MiB of pongs nobody read");
+    let after = rss_mib();
+    // (The server may drop the socket once its buffer is full: the flood then ends early.)
+    if let Some(halfway) = halfway {
+        let second_half = after.saturating_sub(halfway);
+        assert!(
+            second_half < 60,
+            "the server kept {second_half} MiB more of pongs nobody read in the flood's second half"
+        );
+    }
+    let grown = after.saturating_sub(before);
+    assert!(grown < 300, "the server kept {grown} MiB of pongs nobody read");
     server.stop().await;
 }
 

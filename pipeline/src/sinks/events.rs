@@ -23,7 +23,8 @@ impl Sink for EventSink {
         let (hub, detections) = (&self.0, &frame.record.detections);
         // Tracked in order, but two workers may still get here in the other order.
         let seq = frame.record.seq;
-        frame.feed.in_order(seq, || hub.frame(&frame.feed.camera, hub.now(), detections, frame.image));
+        let size = (frame.record.width, frame.record.height);
+        frame.feed.in_order(seq, || hub.frame(&frame.feed.camera, hub.now(), size, detections, frame.image));
     }
 
     fn left(&self, feed: &Feed) {
