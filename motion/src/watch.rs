@@ -28,8 +28,9 @@ pub const LOOKED_AT: f32 = 0.5;
 /// tracker lets it go.
 pub const LOOK_MISSED_EVERY: u32 = 3;
 
-/// Seconds an object is looked at on every frame after it last moved, before it is carried.
-pub const SETTLE: f64 = 1.0;
+/// Seconds an object is looked at on every frame after it last moved, before it is carried: its
+/// box settles (a detector's boxes jitter), and one that left is missed at once.
+pub const SETTLE: f64 = 0.5;
 
 /// Seconds after an object's own motion was last seen that smaller motion within its box is
 /// still its trace breaking up as it fades, not something passing in front of it.
@@ -267,7 +268,7 @@ mod tests {
             watch.update(now, &[WHOLE], vec![seen(1, 100.0 + 10.0 * f64::from(frame) as f32, false)], 30);
             assert_eq!(watch.due(now + 0.1, 5.0, &[]).len(), 1, "moving at {now:.1} s");
         }
-        // It stops at 1.9 s: still due for a second, then carried until the recheck.
+        // It stops at 1.9 s: still due for half a second, then carried until the recheck.
         for frame in 20..40 {
             watch.update(f64::from(frame) * 0.1, &[WHOLE], vec![seen(1, 290.0, false)], 30);
         }
@@ -296,10 +297,10 @@ mod tests {
         watch.update(0.0, &[WHOLE], vec![seen(1, 100.0, false)], 30);
         let inside = [105.0, 104.0, 150.0, 152.0];
         let small = [110.0, 110.0, 125.0, 125.0];
-        assert_eq!(watch.not_own(0.5, &[inside]), [inside], "it came a moment ago: not known to stand");
-        assert_eq!(watch.not_own(0.5, &[small]), [small], "nor is a small thing in front of it");
+        assert_eq!(watch.not_own(0.4, &[inside]), [inside], "it came a moment ago: not known to stand");
+        assert_eq!(watch.not_own(0.4, &[small]), [small], "nor is a small thing in front of it");
         let mut other = watch.clone();
-        assert!(other.not_own(1.0, &[inside]).is_empty(), "still for a second: its own");
+        assert!(other.not_own(1.0, &[inside]).is_empty(), "still for half a second: its own");
         let out = [105.0, 104.0, 170.0, 152.0];
         let elsewhere = [300.0, 300.0, 320.0, 320.0];
         assert_eq!(watch.not_own(1.0, &[out, elsewhere]), [out, elsewhere], "reaching out of its box, elsewhere");
