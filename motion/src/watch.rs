@@ -8,7 +8,7 @@
 //! ([`LOOK_MISSED_EVERY`]), and no more often for having moved a moment before (one that walked
 //! out of view), until it is found or the tracker would let it go. Motion over much of an object
 //! that stands still, and within it, is its own (its trace fading into the background as it
-//! learns it), and so is any motion within it while that trace lasts (a fading trace breaks up
+//! learns it), and so is smaller motion within it for a moment after (a fading trace breaks up
 //! into specks); its own motion waits for its recheck. Motion that reaches out of its box (it
 //! walks off), or smaller motion inside it once its trace has gone (something passing in front),
 //! is looked at at once.
@@ -32,8 +32,8 @@ pub const LOOK_MISSED_EVERY: u32 = 3;
 /// box settles (a detector's boxes jitter), and one that left is missed at once.
 pub const SETTLE: f64 = 0.5;
 
-/// Seconds after an object's own motion was last seen that smaller motion within its box is
-/// still its trace breaking up as it fades, not something passing in front of it.
+/// Seconds after motion covering much of an object was last seen that smaller motion within
+/// its box is still its trace breaking up as it fades, not something passing in front of it.
 pub const TRACE_GAP: f64 = 0.5;
 
 /// A box that still overlaps where it last moved to by at least this much (intersection over
@@ -164,22 +164,23 @@ impl<T: Clone> Watch<T> {
 
     /// The `motion` boxes at `now` that are not the own motion of an object that stands still
     /// (found in its last look, still for [`SETTLE`] seconds or more): within its box and
-    /// covering much of it, or anywhere within it while its trace lasts ([`TRACE_GAP`]). The
-    /// objects whose own motion this frame shows are marked so.
+    /// covering much of it, or anywhere within it up to [`TRACE_GAP`] after such motion was
+    /// last seen (its trace breaking up as it fades). The objects whose trace this frame shows
+    /// are marked so.
     pub fn not_own(&mut self, now: f64, motion: &[[f32; 4]]) -> Vec<[f32; 4]> {
         motion
             .iter()
             .copied()
             .filter(|&m| {
-                let own = self.objects.values_mut().find(|o| {
-                    let fading = o.traced.is_some_and(|t| now - t <= TRACE_GAP);
-                    o.misses == 0 && now - o.moved >= SETTLE && (holds(o.bbox, m) || (fading && within(o.bbox, m)))
-                });
-                match own {
-                    Some(object) => object.traced = Some(now),
-                    None => return true,
+                let standing = |o: &Watched<T>| o.misses == 0 && now - o.moved >= SETTLE;
+                if let Some(object) = self.objects.values_mut().find(|o| standing(o) && holds(o.bbox, m)) {
+                    object.traced = Some(now);
+                    return false;
                 }
-                false
+                // The specks a fading trace breaks into: within the box, soon after motion that
+                // covered it (steady small motion inside it is something else).
+                let fading = |o: &Watched<T>| o.traced.is_some_and(|t| now - t <= TRACE_GAP);
+                !self.objects.values().any(|o| standing(o) && fading(o) && within(o.bbox, m))
             })
             .collect()
     }
@@ -309,8 +310,13 @@ mod tests {
         // small thing inside it is something passing once it has gone.
         assert!(watch.not_own(1.1, &[inside]).is_empty(), "its trace");
         assert!(watch.not_own(1.2, &[small, [130.0, 130.0, 140.0, 140.0]]).is_empty(), "the trace breaking up");
-        assert!(watch.not_own(1.7, &[small]).is_empty(), "within half a second of the last of it");
-        assert_eq!(watch.not_own(2.3, &[small]), [small], "the trace has gone: something passing");
+        assert!(watch.not_own(1.5, &[small]).is_empty(), "within half a second of the last of it");
+        assert_eq!(watch.not_own(1.7, &[small]), [small], "the trace has gone: something passing");
+        // Small motion inside it that goes on (someone walking along a parked car) does not
+        // keep the trace alive.
+        assert!(watch.not_own(2.0, &[inside]).is_empty(), "its trace again");
+        let along: Vec<bool> = (1..=8).map(|i| watch.not_own(2.0 + f64::from(i) * 0.1, &[small]).is_empty()).collect();
+        assert_eq!(along, [true, true, true, true, true, false, false, false], "own for half a second only");
         assert_eq!(watch.not_own(2.3, &[out]), [out], "it walks off");
         watch.update(2.5, &[WHOLE], Vec::new(), 30);
         assert_eq!(watch.not_own(3.0, &[inside]), [inside], "missed in its last look: not known to be there");

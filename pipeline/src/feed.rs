@@ -233,13 +233,18 @@ impl Feed {
         f();
     }
 
-    /// Whether this feed's next frame is decoded whole before it is planned: the detector ran on
-    /// the camera's last frame (something moves, and it likely runs on this one too), or someone
-    /// watches the camera. Such a frame is planned from its whole picture
-    /// ([`Feed::plan_whole`]); any other from its JPEG alone ([`Feed::plan_jpeg`]), and decoded
-    /// whole after only if the detector runs on it.
-    pub fn needs_whole(&self) -> bool {
-        lock(&self.looking).as_ref().is_some_and(|(looking, _)| looking.detected_last()) || self.watched()
+    /// Whether this feed's frame that arrived at `arrived` is decoded whole before it is
+    /// planned: the lookout wants it so ([`Looking::wants_whole`]: the detector ran on the last
+    /// frame, or an object came or moved a moment ago), or someone watches the camera. Such a
+    /// frame is planned from its whole picture ([`Feed::plan_whole`]); any other from its JPEG
+    /// alone ([`Feed::plan_jpeg`]), and decoded whole after only if the detector runs on it.
+    ///
+    /// [`Looking::wants_whole`]: crate::looking::Looking::wants_whole
+    pub fn needs_whole(&self, arrived: Instant) -> bool {
+        let wants = lock(&self.looking).as_ref().is_some_and(|(looking, epoch)| {
+            looking.wants_whole(arrived.saturating_duration_since(*epoch).as_secs_f64())
+        });
+        wants || self.watched()
     }
 
     /// Plans a frame decoded whole, which arrived at `arrived` (see [`Looking::plan`]).

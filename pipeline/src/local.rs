@@ -294,8 +294,9 @@ fn prepare(
 }
 
 /// Plans a feed's frame (`--detect motion`), decoding it whole only when the plan or the feed
-/// needs it: a frame after one the detector ran on, or of a camera someone watches, is decoded
-/// whole and planned from that ([`Feed::needs_whole`]); any other is planned from its JPEG
+/// needs it: a frame after one the detector ran on, a moment after an object came or moved, or
+/// of a camera someone watches, is decoded whole and planned from that
+/// ([`Feed::needs_whole`]); any other is planned from its JPEG
 /// alone, and decoded whole after only if the detector runs on it. A frame the detector skips
 /// (nothing moves; tracked objects are carried over) costs a small grey decode, and only the
 /// first frame the detector runs on after such frames is decoded twice. A frame that cannot be
@@ -308,7 +309,7 @@ fn planned(
     input: (u32, u32),
 ) -> Option<(Decoded, Option<FramePlan>)> {
     let started = Instant::now();
-    if feed.needs_whole() {
+    if feed.needs_whole(incoming.arrived) {
         let frame = frame::decode(feed, incoming, max_pixels)?;
         let plan = feed.plan_whole(settings, &frame.image, frame.arrived, input);
         return Some((frame, Some(plan)));
@@ -320,12 +321,14 @@ fn planned(
     });
     let (size, plan, whole) = match planned {
         Ok(planned) => planned,
+        // A picture the reduced decode does not give at its header's size (a header that lies)
+        // is decoded whole and planned from that, as after a detector run; one that cannot be
+        // decoded whole either is counted and logged there.
         Err(error) => {
-            feed.bump(|c| &c.decode_errors);
-            if let Some(held_back) = feed.may_warn() {
-                tracing::warn!(peer = %feed.peer, seq = incoming.seq, %error, held_back_since_last = held_back, "frame refused: cannot decode");
-            }
-            return None;
+            tracing::debug!(peer = %feed.peer, seq = incoming.seq, %error, "no plan from the JPEG: decoded whole");
+            let frame = frame::decode(feed, incoming, max_pixels)?;
+            let plan = feed.plan_whole(settings, &frame.image, frame.arrived, input);
+            return Some((frame, Some(plan)));
         }
     };
     if whole {

@@ -22,6 +22,11 @@ use std::sync::Arc;
 /// `--motion-*` are in its pixels.
 pub const MOTION_ROWS: i32 = 100;
 
+/// Seconds after an object was found, or last moved, that its camera's frames are decoded whole
+/// even when the detector skips them: its events take their best picture in its first seconds
+/// (it is taken up, and its score settles, on frames that may only carry it).
+pub const PICTURES_AFTER_MOVING: f64 = 3.0;
+
 /// One camera's lookout, with the settings it plans by.
 pub struct Looking {
     lookout: Lookout<ReplyDetection>,
@@ -125,10 +130,11 @@ impl Looking {
         self.stamped = Stamp::read(image).is_some();
     }
 
-    /// Whether the detector ran on the camera's last frame planned: then it likely runs on the
-    /// next one too (something moves), and nvt-server decodes that one whole first.
-    pub fn detected_last(&self) -> bool {
-        self.detected_last
+    /// Whether nvt-server decodes the camera's frame at `at` whole before planning it: the
+    /// detector ran on its last frame (something moves, and it likely runs on this one too), or
+    /// an object was found or moved less than [`PICTURES_AFTER_MOVING`] ago.
+    pub fn wants_whole(&self, at: f64) -> bool {
+        self.detected_last || self.lookout.watch.objects().any(|o| at - o.moved < PICTURES_AFTER_MOVING)
     }
 
     /// Plans `image` at `at` seconds, for a model whose input is `input` (width, height).
@@ -295,16 +301,20 @@ pub fn motion_picture_of_jpeg(
 ) -> Result<Grey, nvt_capture::CaptureError> {
     let side = |s: u32| i32::try_from(s).unwrap_or(i32::MAX).max(1);
     let (factor, cols, rows) = motion_geometry(side(size.0), side(size.1));
-    let reduction = factor.and_then(|f| [8, 4, 2].into_iter().find(|r| f % r == 0)).unwrap_or(1);
+    // Only a JPEG's decoder shrinks as it decodes (OpenCV samples a PNG down after decoding it,
+    // which is not the average).
+    let is_jpeg = jpeg.starts_with(&[0xFF, 0xD8]);
+    let reduction = factor.filter(|_| is_jpeg).and_then(|f| [8, 4, 2].into_iter().find(|r| f % r == 0)).unwrap_or(1);
     let small = nvt_capture::jpeg::decode_grey(jpeg, max_pixels, reduction as u32)?;
+    // The picture is the header's size, shrunk (rounded up): any other is refused, never cropped.
+    let expected = |side: u32| i32::try_from(side.div_ceil(reduction as u32)).unwrap_or(i32::MAX);
+    if (small.cols(), small.rows()) != (expected(size.0), expected(size.1)) {
+        return Err(nvt_capture::CaptureError::Corrupt);
+    }
     let blocks = match factor {
         Some(factor) => CvRect::new(0, 0, cols * factor / reduction, rows * factor / reduction),
         None => CvRect::new(0, 0, small.cols(), small.rows()),
     };
-    // The header's size is the one the decoder used: a smaller picture is a broken JPEG.
-    if small.cols() < blocks.width || small.rows() < blocks.height {
-        return Err(nvt_capture::CaptureError::Corrupt);
-    }
     let grey = if blocks.width == small.cols() && blocks.height == small.rows() {
         small
     } else {
@@ -483,6 +493,14 @@ mod tests {
             }
             let mut image = Mat::default();
             imgproc::resize(&photo, &mut image, Size::new(1280, 720), 0.0, 0.0, imgproc::INTER_LINEAR).expect("resize");
+            // A PNG frame (OpenCV samples a PNG down after decoding it, which is no average):
+            // decoded at full size and averaged, the same picture.
+            let mut png = opencv::core::Vector::<u8>::new();
+            opencv::imgcodecs::imencode_def(".png", &image, &mut png).expect("png");
+            let of_png = motion_picture_of_jpeg(png.as_slice(), (1280, 720), 1 << 26).expect("picture");
+            let whole = motion_picture(&image).expect("picture");
+            let most = whole.pixels().iter().zip(of_png.pixels()).map(|(&a, &b)| a.abs_diff(b)).max();
+            assert!(most.is_some_and(|m| m <= 1), "{path} as a PNG: {most:?} levels apart");
             let jpeg = nvt_capture::jpeg::encode(&image, 90).expect("jpeg");
             let decoded = nvt_capture::jpeg::decode(&jpeg, 1 << 26).expect("decode");
             let mut looking = Looking::new("door", Arc::new(LookSettings::default()));
