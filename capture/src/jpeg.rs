@@ -80,8 +80,7 @@ pub fn decode_grey(bytes: &[u8], max_pixels: u64, reduction: u32) -> Result<Mat,
         2 => imgcodecs::IMREAD_REDUCED_GRAYSCALE_2,
         _ => imgcodecs::IMREAD_GRAYSCALE,
     };
-    // A camera's orientation tag would turn the picture away from its header's size.
-    let image = imgcodecs::imdecode(&Mat::from_slice(bytes)?, flag | imgcodecs::IMREAD_IGNORE_ORIENTATION)?;
+    let image = imgcodecs::imdecode(&Mat::from_slice(bytes)?, flag)?;
     if image.empty() {
         return Err(CaptureError::Corrupt);
     }

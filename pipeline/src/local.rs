@@ -295,9 +295,9 @@ fn prepare(
 
 /// Plans a feed's frame (`--detect motion`), decoding it whole only when the plan or the feed
 /// needs it: a frame after one the detector ran on, a moment after an object came or moved, or
-/// of a camera someone watches, is decoded whole and planned from that
-/// ([`Feed::needs_whole`]); any other is planned from its JPEG
-/// alone, and decoded whole after only if the detector runs on it. A frame the detector skips
+/// of a camera someone watches, is decoded whole and planned from that ([`Feed::needs_whole`]);
+/// any other is planned from its JPEG alone, and decoded whole after only if the detector runs
+/// on it. A frame the detector skips
 /// (nothing moves; tracked objects are carried over) costs a small grey decode, and only the
 /// first frame the detector runs on after such frames is decoded twice. A frame that cannot be
 /// decoded is counted and logged, and costs only itself.
@@ -308,12 +308,10 @@ fn planned(
     settings: &Arc<nvt_motion::LookSettings>,
     input: (u32, u32),
 ) -> Option<(Decoded, Option<FramePlan>)> {
-    let started = Instant::now();
     if feed.needs_whole(incoming.arrived) {
-        let frame = frame::decode(feed, incoming, max_pixels)?;
-        let plan = feed.plan_whole(settings, &frame.image, frame.arrived, input);
-        return Some((frame, Some(plan)));
+        return planned_whole(feed, incoming, max_pixels, settings, input);
     }
+    let started = Instant::now();
     let size = nvt_capture::jpeg::check_header(&incoming.payload, max_pixels);
     let planned = size.and_then(|size| {
         let (plan, whole) = feed.plan_jpeg(settings, &incoming.payload, size, max_pixels, incoming.arrived, input)?;
@@ -321,14 +319,12 @@ fn planned(
     });
     let (size, plan, whole) = match planned {
         Ok(planned) => planned,
-        // A picture the reduced decode does not give at its header's size (a header that lies)
-        // is decoded whole and planned from that, as after a detector run; one that cannot be
-        // decoded whole either is counted and logged there.
+        // A picture the reduced decode does not give at its header's size (an orientation tag
+        // turns it, as the whole decode does) is decoded whole and planned from that, as after
+        // a detector run; one that cannot be decoded whole either is counted and logged there.
         Err(error) => {
             tracing::debug!(peer = %feed.peer, seq = incoming.seq, %error, "no plan from the JPEG: decoded whole");
-            let frame = frame::decode(feed, incoming, max_pixels)?;
-            let plan = feed.plan_whole(settings, &frame.image, frame.arrived, input);
-            return Some((frame, Some(plan)));
+            return planned_whole(feed, incoming, max_pixels, settings, input);
         }
     };
     if whole {
@@ -339,6 +335,20 @@ fn planned(
     }
     let (seq, arrived, lag) = (incoming.seq, incoming.arrived, incoming.lag);
     let frame = Decoded { seq, image: Mat::default(), size, arrived, lag, decode_ms: ms(started.elapsed()) };
+    Some((frame, Some(plan)))
+}
+
+/// Decodes a feed's frame whole and plans it from that picture ([`Feed::plan_whole`]); a frame
+/// that cannot be decoded is counted and logged by [`frame::decode`].
+fn planned_whole(
+    feed: &Feed,
+    incoming: Incoming,
+    max_pixels: u64,
+    settings: &Arc<nvt_motion::LookSettings>,
+    input: (u32, u32),
+) -> Option<(Decoded, Option<FramePlan>)> {
+    let frame = frame::decode(feed, incoming, max_pixels)?;
+    let plan = feed.plan_whole(settings, &frame.image, frame.arrived, input);
     Some((frame, Some(plan)))
 }
 
@@ -536,6 +546,35 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    /// A camera whose JPEGs carry an orientation tag (a phone held upright): the decoder turns
+    /// the picture, so the reduced grey one is not its header's size. Every frame is decoded
+    /// whole instead (turned, as the web view and the snapshots show it), and none is lost.
+    #[test]
+    fn a_turned_jpeg_is_decoded_whole_and_planned_not_dropped() {
+        use opencv::prelude::MatTraitConst;
+        let image = Mat::new_rows_cols_with_default(720, 1280, opencv::core::CV_8UC3, opencv::core::Scalar::all(90.0))
+            .expect("mat");
+        let jpeg = nvt_capture::jpeg::encode(&image, 90).expect("jpeg");
+        // An APP1 Exif segment after the start of image: one IFD entry, orientation 6 (turned
+        // 90 degrees clockwise), big-endian.
+        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+        let mut turned = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        turned.extend_from_slice(&u16::try_from(exif.len() + 2).expect("short").to_be_bytes());
+        turned.append(&mut exif);
+        turned.extend_from_slice(&jpeg[2..]);
+        assert!(looking::motion_picture_of_jpeg(&turned, (1280, 720), 1 << 24).is_err(), "the tag turns the picture");
+        let feed = Feed::new(1, "127.0.0.1:5000".into(), "door".into(), None, Arc::default());
+        let settings = Arc::new(nvt_motion::LookSettings::default());
+        for seq in 0..3 {
+            let incoming =
+                Incoming { seq, payload: Bytes::from(turned.clone()), arrived: Instant::now(), lag: Duration::ZERO };
+            let (frame, plan) = planned(&feed, incoming, 1 << 24, &settings, (320, 320)).expect("planned, not dropped");
+            assert_eq!((frame.image.cols(), frame.image.rows(), frame.size), (720, 1280, (720, 1280)), "frame {seq}");
+            assert!(plan.is_some());
+        }
+        assert_eq!(feed.counters.decode_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -18,8 +18,8 @@ use opencv::prelude::*;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// Rows of the motion picture (Frigate's motion frame height): the areas and thresholds of
-/// `--motion-*` are in its pixels.
+/// The motion picture's reference height (Frigate's motion frame height): `--motion-area` is in
+/// pixels of a picture this high, and a sliver's picture is this high.
 pub const MOTION_ROWS: i32 = 100;
 
 /// Seconds after an object was found, or last moved, that its camera's frames are decoded whole
@@ -462,19 +462,30 @@ mod tests {
         assert!(refused.is_err(), "a JPEG that cannot be decoded is an error, not a plan");
     }
 
-    /// nvt-server plans a camera's frames from their JPEG while nothing is tracked, and from the
-    /// frame decoded whole while objects are: on real photos at the sizes cameras send (and odd
-    /// ones) both pictures have the same size and differ by a few levels at most, far under the
-    /// motion threshold, so that a still scene planned both ways in turn shows no motion.
+    /// nvt-server plans a camera's frames from their JPEG alone while nothing moves, and from the
+    /// frame decoded whole after a detector run: on real photos at the sizes cameras send (and
+    /// odd ones) both pictures have the same size and differ by a few levels at most, far under
+    /// the motion threshold, so that a still scene planned both ways in turn shows no motion.
     #[test]
     fn the_motion_picture_of_a_jpeg_is_the_one_of_the_frame_decoded_whole() {
-        let sizes = [(1280, 720), (1920, 1080), (640, 480), (1366, 768), (3840, 2160), (2560, 1440), (1001, 777)];
-        let odd = [(320, 240), (160, 120), (33, 17), (7000, 90)];
+        let sizes = [
+            (1280, 720),
+            (1920, 1080),
+            (640, 480),
+            (1366, 768),
+            (3840, 2160),
+            (2560, 1440),
+            (1001, 777),
+            (320, 240),
+            (160, 120),
+            (33, 17),
+            (7000, 90),
+        ];
         for photo in ["dog", "giraffe", "kite"] {
             let path = format!("/usr/share/darknet/data/{photo}.jpg");
             let photo = opencv::imgcodecs::imread(&path, opencv::imgcodecs::IMREAD_COLOR).expect("photo");
             assert!(!photo.empty(), "{path}: make setup installs darknet's photos");
-            for (w, h) in sizes.into_iter().chain(odd) {
+            for (w, h) in sizes {
                 let mut image = Mat::default();
                 imgproc::resize(&photo, &mut image, Size::new(w, h), 0.0, 0.0, imgproc::INTER_LINEAR).expect("resize");
                 let jpeg = nvt_capture::jpeg::encode(&image, 90).expect("jpeg");
