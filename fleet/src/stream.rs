@@ -1,7 +1,7 @@
 //! Events from every ingest server in one JetStream stream, subjects `nvt.events.<camera>`, kept
-//! for a week (and at most 1 GiB): a consumer that restarts reads on from where it was. The ingest's events thread
-//! hands each event over and never waits: a task publishes them in order, each kept until
-//! JetStream has acknowledged it.
+//! for a week (and at most 1 GiB, or what the broker's storage can hold): a consumer that restarts
+//! reads on from where it was. The ingest's events thread hands each event over and never waits:
+//! a task publishes them in order, each kept until JetStream has acknowledged it.
 
 use crate::error::FleetError;
 use crate::subjects::{events_subject, EVENTS_STREAM};
@@ -14,16 +14,57 @@ use tokio::sync::mpsc;
 const MAX_WAITING: usize = 10_000;
 
 /// The stream keeps at most this many bytes of events (the oldest go first), besides a week.
-const MAX_STREAM_BYTES: i64 = 1 << 30;
+pub const MAX_STREAM_BYTES: i64 = 1 << 30;
 
-/// The events stream as ingest servers make it.
-pub fn config() -> async_nats::jetstream::stream::Config {
+/// The least the stream is made to keep when the broker's storage cannot hold
+/// [`MAX_STREAM_BYTES`]: some 10,000 events.
+pub const LEAST_STREAM_BYTES: i64 = 8 << 20;
+
+/// The events stream as ingest servers make it, keeping at most `max_bytes`.
+pub fn config(max_bytes: i64) -> async_nats::jetstream::stream::Config {
     async_nats::jetstream::stream::Config {
         name: EVENTS_STREAM.into(),
         subjects: vec!["nvt.events.>".into()],
         max_age: Duration::from_secs(7 * 24 * 3600),
-        max_bytes: MAX_STREAM_BYTES,
+        max_bytes,
         ..Default::default()
+    }
+}
+
+/// Makes the events stream unless it is there, and says how many bytes it keeps. JetStream
+/// reserves a stream's `max_bytes` in the broker's storage (by default three quarters of its
+/// disk's free space) and refuses a stream that does not fit: the stream is then made half as
+/// large, down to [`LEAST_STREAM_BYTES`], and a warning says so.
+pub async fn make(jetstream: &async_nats::jetstream::Context) -> Result<i64, FleetError> {
+    let mut max_bytes = MAX_STREAM_BYTES;
+    loop {
+        match jetstream.get_or_create_stream(config(max_bytes)).await {
+            Ok(mut stream) => {
+                let kept = stream.info().await.map(|info| info.config.max_bytes).unwrap_or(max_bytes);
+                if max_bytes < MAX_STREAM_BYTES {
+                    tracing::warn!(
+                        kept_bytes = kept,
+                        "the NATS server's JetStream storage cannot hold 1 GiB of events; the events \
+                         stream keeps less (give the server more disk, or a larger max_file_store)"
+                    );
+                }
+                return Ok(kept);
+            }
+            Err(error) if storage_short(&error) && max_bytes > LEAST_STREAM_BYTES => max_bytes /= 2,
+            Err(error) => return Err(crate::jetstream::error(error)),
+        }
+    }
+}
+
+/// Whether JetStream refused a stream for want of storage.
+fn storage_short(error: &async_nats::jetstream::context::CreateStreamError) -> bool {
+    use async_nats::jetstream::context::CreateStreamErrorKind;
+    use async_nats::jetstream::ErrorCode;
+    match error.kind() {
+        CreateStreamErrorKind::JetStream(error) => {
+            [ErrorCode::INSUFFICIENT_RESOURCES, ErrorCode::STORAGE_RESOURCES_EXCEEDED].contains(&error.error_code())
+        }
+        _ => false,
     }
 }
 
@@ -40,7 +81,6 @@ impl EventStream {
         let jetstream = async_nats::jetstream::new(client);
         let (sender, mut waiting) = mpsc::channel::<(String, String, Vec<u8>)>(MAX_WAITING);
         tokio::spawn(async move {
-            let config = config();
             let mut ready = false;
             while let Some((subject, id, payload)) = waiting.recv().await {
                 let mut backoff = Duration::from_millis(100);
@@ -48,7 +88,13 @@ impl EventStream {
                 loop {
                     // The stream is made when missing (first use, or a broker that lost its store).
                     if !ready {
-                        ready = jetstream.get_or_create_stream(config.clone()).await.is_ok();
+                        match make(&jetstream).await {
+                            Ok(_) => ready = true,
+                            Err(error) if failures.is_multiple_of(30) => {
+                                tracing::warn!(%error, "cannot make the events stream; events wait")
+                            }
+                            Err(_) => {}
+                        }
                     }
                     // The message id lets JetStream drop a copy sent again after a lost ack.
                     let mut headers = async_nats::HeaderMap::new();

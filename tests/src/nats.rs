@@ -38,6 +38,9 @@ pub struct Settings {
     pub extra: String,
     /// Run without JetStream (as `nats-server` does unless given `-js` or a `jetstream` block).
     pub no_jetstream: bool,
+    /// JetStream's storage, in bytes (`max_file_store`); unset, three quarters of the disk's free
+    /// space, as nats-server takes by default.
+    pub max_file_store: Option<u64>,
 }
 
 /// A nats-server process of the test's own; killed when dropped.
@@ -71,7 +74,8 @@ impl NatsServer {
         let config = dir.join("nats.conf");
         let mut text = format!("listen: 127.0.0.1:{port}\nmax_payload: {}\n", settings.max_payload);
         if !settings.no_jetstream {
-            text += &format!("jetstream {{\n  store_dir: \"{}\"\n}}\n", dir.join("store").display());
+            let limit = settings.max_file_store.map(|bytes| format!("  max_file_store: {bytes}\n")).unwrap_or_default();
+            text += &format!("jetstream {{\n  store_dir: \"{}\"\n{limit}}}\n", dir.join("store").display());
         }
         if let Some(tls) = &settings.tls {
             text += &format!(

@@ -5,7 +5,7 @@
 use nvt_tests::harness::{
     binary, free_port, http_get, read_jsonl, spawn, temp_dir, wait_exit, wait_for_port, ChildGuard,
 };
-use nvt_tests::nats::NatsServer;
+use nvt_tests::nats::{NatsServer, Settings};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,8 +27,13 @@ struct Fleet {
 
 impl Fleet {
     fn start(test: &str, workers: usize, max_payload: usize) -> Self {
+        Self::start_with(test, workers, &Settings { max_payload, ..Settings::default() })
+    }
+
+    /// The fleet on a NATS server set up as `nats` says.
+    fn start_with(test: &str, workers: usize, nats: &Settings) -> Self {
         let dir = temp_dir(test);
-        let nats = NatsServer::start(&dir.join("nats"), max_payload);
+        let nats = NatsServer::start_with(&dir.join("nats"), nats);
         let listen = format!("127.0.0.1:{}", free_port());
         let http_port = free_port();
         let log = dir.join("server.jsonl").display().to_string();
@@ -261,10 +266,14 @@ async fn frames_larger_than_the_brokers_payload_limit_are_counted_not_sent() {
     fleet.stop();
 }
 
+/// The broker's JetStream has 100 MiB of storage, as on a small disk (nats-server takes three
+/// quarters of the free space by default): too little for the stream's usual 1 GiB, which
+/// JetStream reserves up front and so refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_go_to_a_jetstream_stream_that_outlives_a_consumer_restart() {
     use futures_util::StreamExt;
-    let fleet = Fleet::start("fleet-events", 1, 8 << 20);
+    let small = Settings { max_payload: 8 << 20, max_file_store: Some(100 << 20), ..Settings::default() };
+    let fleet = Fleet::start_with("fleet-events", 1, &small);
     for mut client in fleet.clients(1, 10, 3) {
         assert!(client.wait().expect("client").success());
     }
@@ -310,6 +319,15 @@ async fn events_go_to_a_jetstream_stream_that_outlives_a_consumer_restart() {
             got
         }
     };
+    let stream_bytes = {
+        let jetstream = async_nats::jetstream::new(async_nats::connect(fleet.nats.url()).await.expect("connect"));
+        let mut stream = jetstream.get_stream("NVT_EVENTS").await.expect("the events stream");
+        stream.info().await.expect("stream info").config.max_bytes
+    };
+    assert!(
+        (nvt_fleet::stream::LEAST_STREAM_BYTES..=100 << 20).contains(&stream_bytes),
+        "the stream fits the broker's storage: {stream_bytes}"
+    );
     let first = read(3).await;
     // A new process with the same durable consumer reads on from there.
     let rest = read(1000).await;
@@ -407,7 +425,7 @@ fn bridge_after(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     rt.block_on(async {
         let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-        jetstream.get_or_create_stream(nvt_fleet::stream::config()).await.expect("stream");
+        nvt_fleet::stream::make(&jetstream).await.expect("stream");
         for message in messages {
             jetstream.publish("nvt.events.door", message.into()).await.expect("publish").await.expect("stored");
         }
