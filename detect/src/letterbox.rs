@@ -3,7 +3,7 @@
 //! same frame gives the same tensor. The geometry is kept apart from the pixels: it is what maps
 //! boxes back to the frame.
 
-use opencv::core::{Mat, Size};
+use opencv::core::{Mat, Size, ToInputArray, Vec3b};
 use opencv::imgproc;
 use opencv::prelude::*;
 
@@ -79,9 +79,15 @@ impl Letterbox {
     }
 
     /// Fills `tensor` (`3 * input.0 * input.1` floats, laid out as `format` says: NCHW RGB 0-1
-    /// unless told otherwise) from a BGR frame, using `scratch` for the resized frame so that no
-    /// buffer is allocated per frame.
-    pub fn fill(&self, image: &Mat, scratch: &mut Mat, tensor: &mut [f32], format: TensorFormat) -> opencv::Result<()> {
+    /// unless told otherwise) from a BGR frame, or a part of one (read where it is, not copied),
+    /// using `scratch` for the resized frame so that no buffer is allocated per frame.
+    pub fn fill(
+        &self,
+        image: &(impl MatTraitConst + ToInputArray),
+        scratch: &mut Mat,
+        tensor: &mut [f32],
+        format: TensorFormat,
+    ) -> opencv::Result<()> {
         let (iw, ih) = (self.input.0 as usize, self.input.1 as usize);
         if image.typ() != opencv::core::CV_8UC3 || tensor.len() != 3 * iw * ih {
             let message = format!(
@@ -93,25 +99,23 @@ impl Letterbox {
             return Err(opencv::Error::new(opencv::core::StsBadArg, message));
         }
         let scaled = Size::new(self.scaled.0 as i32, self.scaled.1 as i32);
-        let pixels: &Mat = if image.size()? == scaled {
-            image
+        if image.size()? == scaled {
+            self.copy_scaled(image, tensor, format)
         } else {
             imgproc::resize(image, scratch, scaled, 0.0, 0.0, imgproc::INTER_LINEAR)?;
-            scratch
-        };
+            self.copy_scaled(scratch, tensor, format)
+        }
+    }
+
+    /// Copies the frame scaled to fit into the tensor's middle, and pads around it.
+    fn copy_scaled(&self, pixels: &impl MatTraitConst, tensor: &mut [f32], format: TensorFormat) -> opencv::Result<()> {
+        let (iw, ih) = (self.input.0 as usize, self.input.1 as usize);
         let lut = match format.range {
             PixelRange::Unit => unit_lut(),
             PixelRange::Byte => byte_lut(),
         };
         tensor.fill(lut[usize::from(PAD_VALUE)]);
         let (sw, sh) = (self.scaled.0 as usize, self.scaled.1 as usize);
-        let owned;
-        let data = if pixels.is_continuous() {
-            pixels.data_bytes()?
-        } else {
-            owned = pixels.try_clone()?;
-            owned.data_bytes()?
-        };
         // Which of the frame's B, G, R bytes goes to tensor channel 0, 1, 2.
         let source_of = match format.order {
             ChannelOrder::Rgb => [2, 1, 0],
@@ -120,23 +124,23 @@ impl Letterbox {
         let (left, top) = (self.pad_left as usize, self.pad_top as usize);
         let plane = iw * ih;
         for y in 0..sh {
-            let row = &data[y * sw * 3..(y + 1) * sw * 3];
+            let row = &pixels.at_row::<Vec3b>(y as i32)?[..sw];
             let at = (top + y) * iw + left;
             match format.layout {
                 InputLayout::Nchw => {
                     let (c0, rest) = tensor.split_at_mut(plane);
                     let (c1, c2) = rest.split_at_mut(plane);
-                    for (x, px) in row.chunks_exact(3).enumerate() {
-                        c0[at + x] = lut[usize::from(px[source_of[0]])];
-                        c1[at + x] = lut[usize::from(px[source_of[1]])];
-                        c2[at + x] = lut[usize::from(px[source_of[2]])];
+                    for (x, px) in row.iter().enumerate() {
+                        c0[at + x] = lut[usize::from(px.0[source_of[0]])];
+                        c1[at + x] = lut[usize::from(px.0[source_of[1]])];
+                        c2[at + x] = lut[usize::from(px.0[source_of[2]])];
                     }
                 }
                 InputLayout::Nhwc => {
                     let out = &mut tensor[at * 3..(at + sw) * 3];
-                    for (o, px) in out.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
+                    for (o, px) in out.chunks_exact_mut(3).zip(row) {
                         for c in 0..3 {
-                            o[c] = lut[usize::from(px[source_of[c]])];
+                            o[c] = lut[usize::from(px.0[source_of[c]])];
                         }
                     }
                 }

@@ -6,7 +6,7 @@
 use crate::error::DetectError;
 use crate::letterbox::{InputLayout, Letterbox, TensorFormat};
 use ndarray::Array4;
-use opencv::core::Mat;
+use opencv::core::{Mat, ToInputArray};
 use opencv::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -76,9 +76,9 @@ impl Preparer {
         }
     }
 
-    /// Fits a BGR frame into `into`, reusing its tensor when it already has this model's shape
+    /// Fits a BGR frame (or a part of one) into `into`, reusing its tensor when it already has this model's shape
     /// (the usual case: it allocates only the first time, or after a model swap).
-    pub fn prepare(&self, image: &Mat, into: &mut Prepared) -> Result<(), DetectError> {
+    pub fn prepare(&self, image: &(impl MatTraitConst + ToInputArray), into: &mut Prepared) -> Result<(), DetectError> {
         let started = Instant::now();
         if into.for_model.is_none_or(|p| p.input_size != self.input_size || p.format.layout != self.format.layout) {
             into.tensor = self.tensor();

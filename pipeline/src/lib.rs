@@ -24,6 +24,7 @@ pub mod local;
 pub mod looking;
 pub mod metrics;
 pub mod panics;
+pub mod picture;
 pub mod record;
 pub mod remote;
 pub mod sinks;

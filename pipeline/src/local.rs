@@ -564,7 +564,10 @@ mod tests {
         turned.extend_from_slice(&u16::try_from(exif.len() + 2).expect("short").to_be_bytes());
         turned.append(&mut exif);
         turned.extend_from_slice(&jpeg[2..]);
-        assert!(looking::motion_picture_of_jpeg(&turned, (1280, 720), 1 << 24).is_err(), "the tag turns the picture");
+        assert!(
+            crate::picture::motion_picture_of_jpeg(&turned, (1280, 720), 1 << 24).is_err(),
+            "the tag turns the picture"
+        );
         let feed = Feed::new(1, "127.0.0.1:5000".into(), "door".into(), None, Arc::default());
         let settings = Arc::new(nvt_motion::LookSettings::default());
         for seq in 0..3 {
