@@ -282,7 +282,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn a_still_frame_is_carried_and_a_moving_square_gets_a_region_around_it() {
         let settings = Arc::new(LookSettings::default());
         let mut looking = Looking::new("door", settings);
@@ -320,12 +319,6 @@ mod tests {
         let refused = looking.plan_jpeg(b"\xFF\xD8 not a jpeg", size, 1 << 24, 0.3, (320, 320));
         assert!(refused.is_err(), "a JPEG that cannot be decoded is an error, not a plan");
     }
-
-    /// nvt-server plans a camera's frames from their JPEG alone while nothing moves, and from the
-    /// frame decoded whole after a detector run: on real photos at the sizes cameras send (and
-    /// odd ones) both pictures have the same size and differ by a few levels at most, far under
-    /// the motion threshold, so that a still scene planned both ways in turn shows no motion.
-    #[test]
 
     /// A still scene planned from its JPEG alone and from the frame decoded whole in turn (as
     /// nvt-server does around a detector run) shows no motion, on real photos.
