@@ -270,4 +270,24 @@ mod tests {
         assert_eq!(px(1, 0), [255.0, 0.0, 0.0], "BGR order, channels last");
         assert_eq!(px(1, 1), [10.0, 20.0, 30.0]);
     }
+
+    /// A part of a frame (not copied out, its rows apart in memory) fills the tensor as the same
+    /// pixels copied out do, scaled or not.
+    #[test]
+    fn a_part_of_a_frame_fills_as_its_copy_does() {
+        let mut frame = Mat::new_rows_cols_with_default(120, 200, CV_8UC3, Scalar::all(0.0)).expect("mat");
+        opencv::core::randu(&mut frame, &Scalar::all(0.0), &Scalar::all(256.0)).expect("noise");
+        let rect = opencv::core::Rect::new(30, 20, 64, 48);
+        let part = frame.roi(rect).expect("roi");
+        assert!(!part.is_continuous());
+        let copy = part.try_clone().expect("copy");
+        for input in [(64, 64), (32, 32)] {
+            let lb = Letterbox::new((64, 48), input);
+            let size = 3 * (input.0 * input.1) as usize;
+            let (mut of_part, mut of_copy) = (vec![0.0; size], vec![0.0; size]);
+            lb.fill(&part, &mut Mat::default(), &mut of_part, TensorFormat::default()).expect("fill");
+            lb.fill(&copy, &mut Mat::default(), &mut of_copy, TensorFormat::default()).expect("fill");
+            assert_eq!(of_part, of_copy, "into {input:?}");
+        }
+    }
 }

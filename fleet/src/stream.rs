@@ -33,15 +33,17 @@ pub fn config(max_bytes: i64) -> async_nats::jetstream::stream::Config {
 
 /// Makes the events stream unless it is there, and says how many bytes it keeps. JetStream
 /// reserves a stream's `max_bytes` in the broker's storage (by default three quarters of its
-/// disk's free space) and refuses a stream that does not fit: the stream is then made half as
-/// large, down to [`LEAST_STREAM_BYTES`], and a warning says so.
+/// disk's free space) and refuses a stream that does not fit, as does an account whose streams
+/// may keep less: the stream is then made half as large, down to [`LEAST_STREAM_BYTES`]. A
+/// warning says when the stream keeps less than 1 GiB, at every start.
 pub async fn make(jetstream: &async_nats::jetstream::Context) -> Result<i64, FleetError> {
     let mut max_bytes = MAX_STREAM_BYTES;
     loop {
         match jetstream.get_or_create_stream(config(max_bytes)).await {
-            Ok(mut stream) => {
-                let kept = stream.info().await.map(|info| info.config.max_bytes).unwrap_or(max_bytes);
-                if max_bytes < MAX_STREAM_BYTES {
+            Ok(stream) => {
+                // The stream as it is: one made smaller by an earlier start stays so.
+                let kept = stream.cached_info().config.max_bytes;
+                if (0..MAX_STREAM_BYTES).contains(&kept) {
                     tracing::warn!(
                         kept_bytes = kept,
                         "the NATS server's JetStream storage cannot hold 1 GiB of events; the events \
@@ -56,13 +58,19 @@ pub async fn make(jetstream: &async_nats::jetstream::Context) -> Result<i64, Fle
     }
 }
 
-/// Whether JetStream refused a stream for want of storage.
+/// Whether JetStream refused a stream for want of storage (the server's, or the account's
+/// limit on a stream's bytes).
 fn storage_short(error: &async_nats::jetstream::context::CreateStreamError) -> bool {
     use async_nats::jetstream::context::CreateStreamErrorKind;
     use async_nats::jetstream::ErrorCode;
     match error.kind() {
         CreateStreamErrorKind::JetStream(error) => {
-            [ErrorCode::INSUFFICIENT_RESOURCES, ErrorCode::STORAGE_RESOURCES_EXCEEDED].contains(&error.error_code())
+            let short = [
+                ErrorCode::INSUFFICIENT_RESOURCES,
+                ErrorCode::STORAGE_RESOURCES_EXCEEDED,
+                ErrorCode::STREAM_MAX_STREAM_BYTES_EXCEEDED,
+            ];
+            short.contains(&error.error_code())
         }
         _ => false,
     }

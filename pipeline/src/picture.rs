@@ -67,10 +67,11 @@ fn shrink_grey(grey: &(impl MatTraitConst + ToInputArray), cols: i32, rows: i32)
 /// millions of rows) a block's weighted sum could overflow, and OpenCV shrinks the frame.
 const MOST_AVERAGED: i32 = 1 << 16;
 
-/// OpenCV's weights of blue, green and red in a grey level (`COLOR_BGR2GRAY`), in 2^-14.
-const GREY_WEIGHTS: [u64; 3] = [1868, 9617, 4899];
+/// OpenCV's weights of blue, green and red (and alpha) in a grey level (`COLOR_BGR2GRAY`), in
+/// 2^-14.
+const GREY_WEIGHTS: [u64; 4] = [1868, 9617, 4899, 0];
 
-/// The `cols` x `rows` motion picture of a grey or BGR picture: the grey level of each
+/// The `cols` x `rows` motion picture of a grey, BGR or BGRA picture: the grey level of each
 /// `factor` x `factor` block from the top left, averaged and rounded to the nearest level; rows
 /// and columns past the last whole block are left out. A BGR block's grey is its average
 /// colour's, which is the average of its pixels' grey (up to their rounding), so no grey copy of
@@ -90,8 +91,9 @@ fn average_blocks(picture: &Mat, factor: usize, cols: usize, rows: usize) -> Res
     let pixels = match (picture.depth(), picture.channels()) {
         (opencv::core::CV_8U, 1) => blocks.average::<1>(data, stride),
         (opencv::core::CV_8U, 3) => blocks.average::<3>(data, stride),
+        (opencv::core::CV_8U, 4) => blocks.average::<4>(data, stride),
         _ => {
-            let message = "a motion picture is made of 8-bit grey or BGR".to_owned();
+            let message = "a motion picture is made of 8-bit grey, BGR or BGRA".to_owned();
             return Err(opencv::Error::new(opencv::core::StsBadArg, message));
         }
     };
@@ -107,7 +109,7 @@ struct Blocks {
 
 impl Blocks {
     /// The grey level of each block of `data`, rows of `stride` bytes of pixels of `N`
-    /// channels (grey, or BGR).
+    /// channels (grey, BGR or BGRA).
     fn average<const N: usize>(&self, data: &[u8], stride: usize) -> Vec<u8> {
         let Self { factor, cols, rows } = *self;
         let width = cols * factor * N;
@@ -296,19 +298,19 @@ mod tests {
         }
     }
 
-    /// The blocks are averaged as OpenCV's grey conversion and area average do it, on grey and
-    /// BGR pictures with rows and columns past the last whole block.
+    /// The blocks are averaged as OpenCV's grey conversion and area average do it, on grey, BGR
+    /// and BGRA pictures with rows and columns past the last whole block.
     #[test]
     fn blocks_are_averaged_as_opencvs_grey_and_area_average_do() {
-        for channels in [1, 3] {
+        for channels in [1, 3, 4] {
             let typ = opencv::core::CV_MAKETYPE(opencv::core::CV_8U, channels);
             let mut noise = Mat::new_rows_cols_with_default(725, 1283, typ, Scalar::all(0.0)).expect("mat");
             opencv::core::randu(&mut noise, &Scalar::all(0.0), &Scalar::all(256.0)).expect("noise");
             let mut grey = Mat::default();
-            if channels == 3 {
-                imgproc::cvt_color_def(&noise, &mut grey, imgproc::COLOR_BGR2GRAY).expect("grey");
-            } else {
-                grey = noise.clone();
+            match channels {
+                3 => imgproc::cvt_color_def(&noise, &mut grey, imgproc::COLOR_BGR2GRAY).expect("grey"),
+                4 => imgproc::cvt_color_def(&noise, &mut grey, imgproc::COLOR_BGRA2GRAY).expect("grey"),
+                _ => grey = noise.clone(),
             }
             for factor in [1usize, 2, 4, 8, 24, 300] {
                 let (cols, rows) = (1283 / factor, 725 / factor);
@@ -332,6 +334,24 @@ mod tests {
                     cols * rows
                 );
             }
+        }
+    }
+
+    /// A block of more than 257 rows is summed in bands (a u16 holds 257 rows of 255): white
+    /// stays white, and half white half black is the grey between, at the factors around it.
+    #[test]
+    fn tall_blocks_of_white_do_not_overflow_the_row_sums() {
+        for factor in [256usize, 257, 258, 300, 515, 600] {
+            let white = Mat::new_rows_cols_with_default(factor as i32, 2 * factor as i32, CV_8UC3, Scalar::all(255.0))
+                .expect("white");
+            let picture = average_blocks(&white, factor, 2, 1).expect("averaged");
+            assert_eq!(picture.pixels(), [255, 255], "by {factor}");
+            let mut halves = white.clone();
+            let bottom = CvRect::new(0, factor as i32 / 2, 2 * factor as i32, (factor - factor / 2) as i32);
+            halves.roi_mut(bottom).expect("roi").set_to_def(&Scalar::all(0.0)).expect("black");
+            let picture = average_blocks(&halves, factor, 2, 1).expect("averaged");
+            let expected = ((factor / 2) as f64 * 255.0 / factor as f64).round() as u8;
+            assert!(picture.pixels().iter().all(|&p| p.abs_diff(expected) <= 1), "by {factor}: {:?}", picture.pixels());
         }
     }
 }

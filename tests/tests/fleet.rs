@@ -319,11 +319,20 @@ async fn events_go_to_a_jetstream_stream_that_outlives_a_consumer_restart() {
             got
         }
     };
-    let stream_bytes = {
-        let jetstream = async_nats::jetstream::new(async_nats::connect(fleet.nats.url()).await.expect("connect"));
-        let mut stream = jetstream.get_stream("NVT_EVENTS").await.expect("the events stream");
-        stream.info().await.expect("stream info").config.max_bytes
-    };
+    // The server publishes to JetStream on a task of its own: the stream may come a moment after
+    // the events file has them.
+    let jetstream = async_nats::jetstream::new(async_nats::connect(fleet.nats.url()).await.expect("connect"));
+    let mut stream = None;
+    for _ in 0..100 {
+        match jetstream.get_stream("NVT_EVENTS").await {
+            Ok(made) => {
+                stream = Some(made);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let stream_bytes = stream.expect("the events stream").cached_info().config.max_bytes;
     assert!(
         (nvt_fleet::stream::LEAST_STREAM_BYTES..=100 << 20).contains(&stream_bytes),
         "the stream fits the broker's storage: {stream_bytes}"
