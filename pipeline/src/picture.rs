@@ -63,8 +63,8 @@ fn shrink_grey(grey: &(impl MatTraitConst + ToInputArray), cols: i32, rows: i32)
     grey_of(cols as usize, rows as usize, small.data_bytes()?.to_vec())
 }
 
-/// The largest factor whose blocks are averaged here ([`average_blocks`]): past it (a frame of
-/// millions of rows) a block's weighted sum could overflow, and OpenCV shrinks the frame.
+/// The largest factor whose blocks are averaged here ([`average_blocks`]), far inside what its
+/// sums hold; past it (a frame of millions of rows) OpenCV shrinks the frame.
 const MOST_AVERAGED: i32 = 1 << 16;
 
 /// OpenCV's weights of blue, green and red (and alpha) in a grey level (`COLOR_BGR2GRAY`), in
@@ -165,19 +165,20 @@ pub fn motion_picture(image: &Mat) -> Result<Grey, opencv::Error> {
         return Err(opencv::Error::new(opencv::core::StsBadArg, "an empty frame has no motion picture".to_owned()));
     }
     let (factor, cols, rows) = motion_geometry(width, height);
+    if let Some(factor) = factor.filter(|&factor| factor <= MOST_AVERAGED) {
+        return average_blocks(image, factor as usize, cols as usize, rows as usize);
+    }
+    // A sliver, or a frame of millions of rows: OpenCV shrinks its grey copy.
     let blocks = match factor {
         Some(factor) => CvRect::new(0, 0, cols * factor, rows * factor),
         None => CvRect::new(0, 0, width, height),
     };
-    if let Some(factor) = factor.filter(|&factor| factor <= MOST_AVERAGED) {
-        return average_blocks(image, factor as usize, cols as usize, rows as usize);
-    }
     let frame = image.roi(blocks)?;
     let mut grey = Mat::default();
-    if frame.channels() == 1 {
-        frame.copy_to(&mut grey)?;
-    } else {
-        imgproc::cvt_color_def(&frame, &mut grey, imgproc::COLOR_BGR2GRAY)?;
+    match frame.channels() {
+        1 => frame.copy_to(&mut grey)?,
+        4 => imgproc::cvt_color_def(&frame, &mut grey, imgproc::COLOR_BGRA2GRAY)?,
+        _ => imgproc::cvt_color_def(&frame, &mut grey, imgproc::COLOR_BGR2GRAY)?,
     }
     shrink_grey(&grey, cols, rows)
 }
@@ -205,8 +206,12 @@ pub fn motion_picture_of_jpeg(
     if (small.cols(), small.rows()) != (expected(size.0), expected(size.1)) {
         return Err(nvt_capture::CaptureError::Corrupt);
     }
-    Ok(match factor.map(|factor| factor / reduction).filter(|&factor| factor <= MOST_AVERAGED) {
-        Some(factor) => average_blocks(&small, factor as usize, cols as usize, rows as usize)?,
+    Ok(match factor.map(|factor| factor / reduction) {
+        Some(factor) if factor <= MOST_AVERAGED => {
+            average_blocks(&small, factor as usize, cols as usize, rows as usize)?
+        }
+        // A frame of millions of rows: its whole blocks, shrunk by OpenCV.
+        Some(factor) => shrink_grey(&small.roi(CvRect::new(0, 0, cols * factor, rows * factor))?, cols, rows)?,
         None => shrink_grey(&small, cols, rows)?,
     })
 }
