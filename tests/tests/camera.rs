@@ -662,6 +662,41 @@ async fn with_a_web_token_the_camera_socket_needs_it_and_max_clients_holds() {
     server.stop().await;
 }
 
+/// A browser tells a page nothing of why its WebSocket was refused: the page asks the server
+/// (`/camera/check`) and shows the reason. A refusal that waiting cannot end (a protected camera
+/// port and no web token) stops the camera; a full server is tried again, and streamed to once a
+/// slot frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_page_says_why_and_stops_or_waits_for_a_slot() {
+    let _one = BROWSER.lock().await;
+    let dir = temp_dir("camera-refused");
+    let scene = scene(&dir, (320, 240));
+    let browser = Browser::launch(&dir, &fake_camera(&scene));
+
+    let (server, web) = start_server(&dir, |c| c.guard.token = Some(b"camera-token".to_vec())).await;
+    let mut page = browser.open(&format!("http://{web}/camera?name=door")).await;
+    let stopped = page.wait_for("document.body.dataset.state === 'refused'", Duration::from_secs(20)).await;
+    assert!(stopped.is_some(), "the page stops: {}", shown(&mut page).await);
+    let message = page.eval("document.getElementById('message').textContent").await;
+    let message = message.as_str().unwrap_or("");
+    assert!(message.contains("(403)") && message.contains("--http-token-file"), "{message}");
+    assert!(clients(web).await.is_empty());
+    server.stop().await;
+
+    let (server, web) = start_server(&dir, |c| c.max_clients = 1).await;
+    let holder = RawCamera::open(web, "?name=holder", &[]).await.expect("the one slot");
+    let mut page = browser.open(&format!("http://{web}/camera?name=door")).await;
+    let full = "document.getElementById('message').textContent.includes('too many clients (--max-clients)')";
+    let said = page.wait_for(full, Duration::from_secs(20)).await;
+    assert!(said.is_some(), "the page says the server is full: {}", shown(&mut page).await);
+    assert_eq!(page.eval("document.body.dataset.state").await, "reconnecting", "a full server is tried again");
+    drop(holder);
+    let seen = wait_accepted(&mut page, 5, Duration::from_secs(30)).await;
+    assert_eq!(seen["state"], "streaming", "{seen}");
+    server.stop().await;
+    let _ = std::fs::remove_file(&scene);
+}
+
 /// A camera port that needs a token (protected mode) is not walked around through the page:
 /// without a web token the page may not stream; with one, the web token lets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

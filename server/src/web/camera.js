@@ -196,6 +196,8 @@ class Connection {
   constructor(name) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const query = name ? `?name=${encodeURIComponent(name)}` : '';
+    this.query = query;
+    this.opened = false;
     this.socket = new WebSocket(`${scheme}//${location.host}/camera/socket${query}`);
     this.socket.binaryType = 'arraybuffer';
     this.inbox = new Uint8Array(0);
@@ -205,7 +207,7 @@ class Connection {
     this.sizes = new Map();
     this.seq = 0;
     this.lastAccepted = false;
-    this.socket.onopen = () => { stats.connections++; setState('streaming'); say(''); };
+    this.socket.onopen = () => { this.opened = true; stats.connections++; setState('streaming'); say(''); };
     this.socket.onmessage = event => {
       const bytes = new Uint8Array(event.data);
       const joined = new Uint8Array(this.inbox.length + bytes.length);
@@ -214,7 +216,7 @@ class Connection {
       this.inbox = joined;
       this.busy = this.busy.then(() => this.drain()).catch(e => { say(String(e)); this.socket.close(); });
     };
-    this.socket.onclose = () => lost(this);
+    this.socket.onclose = () => (this.opened ? lost(this) : refused(this));
   }
 
   take(n) {
@@ -359,6 +361,32 @@ function lost(connection) {
   say(`the server is unreachable; trying again in ${(run.retry / 1000).toFixed(1)} s`);
   run.retryTimer = setTimeout(connect, run.retry);
   run.retry = Math.min(10000, run.retry * 2);
+}
+
+/** A socket closed before it opened: the browser does not say why, so the page asks the server
+ * (`/camera/check`, the same doors and checks) and shows its answer. A refusal that waiting
+ * cannot end (a wrong or missing token, a bad name, another site) stops the camera; a full
+ * server, or one that cannot be reached, is tried again as a lost connection is. */
+async function refused(connection) {
+  let status = 0;
+  let why = '';
+  try {
+    const answer = await fetch(`/camera/check${connection.query}`, { cache: 'no-store' });
+    status = answer.status;
+    why = answer.ok ? '' : (await answer.text()).slice(0, 300);
+  } catch (e) {
+    status = 0;
+  }
+  if (run.socket !== connection) return;
+  if (status < 300 || status === 503) {
+    const wait = run.retry;
+    lost(connection);
+    if (status === 503) say(`the server refused the camera: ${why}; trying again in ${(wait / 1000).toFixed(1)} s`);
+    return;
+  }
+  stop();
+  setState('refused');
+  say(`the server refused the camera (${status}): ${why}`);
 }
 
 async function openCamera() {

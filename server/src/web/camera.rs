@@ -13,7 +13,8 @@
 use super::listener::Peer;
 use super::socket::CameraSocket;
 use super::WebState;
-use crate::session;
+use crate::admission::Slot;
+use crate::session::{self, Shared};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,6 +24,7 @@ use axum::Router;
 use nvt_pipeline::Counters;
 use nvt_transport::field::FIELD_LEN;
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 /// Why a page may not stream to a server whose camera port is protected and web view is not.
 pub const PROTECTED_WITHOUT_WEB_TOKEN: &str =
@@ -40,6 +42,7 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/camera.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
         .route("/camera.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
         .route("/camera/socket", get(connect))
+        .route("/camera/check", get(check))
 }
 
 /// The page. A link that names the camera starts it at once (the kiosk link), but not when the
@@ -73,35 +76,14 @@ async fn connect(
     Query(join): Query<Join>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let name = match join.name.as_str() {
-        "" => None,
-        name if nvt_transport::protect::valid_name(name) => Some(name.to_owned()),
-        _ => {
-            let why = "a camera name is 1-64 letters, digits, '_' or '-'";
-            return (StatusCode::BAD_REQUEST, why).into_response();
-        }
-    };
     let shared = state.shared;
-    // A camera port that needs a token must not be walked around through the page: without a
-    // web token of its own, the page may not stream.
-    if shared.config.guard.token.is_some() && shared.config.web.token.is_none() {
-        if let Some(held_back) = shared.may_log() {
-            tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {PROTECTED_WITHOUT_WEB_TOKEN}");
-        }
-        return (StatusCode::FORBIDDEN, PROTECTED_WITHOUT_WEB_TOKEN).into_response();
-    }
-    let slot = match shared.admission.admit(peer.ip()) {
-        Ok(slot) => slot,
-        Err(refusal) => {
-            Counters::bump(&shared.connections.refused);
-            let why = match refusal {
-                crate::admission::Refusal::Full => "too many clients (--max-clients)",
-                crate::admission::Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
-            };
-            if let Some(held_back) = shared.may_log() {
-                tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {why}");
+    let (name, slot) = match admit(&shared, peer, &join) {
+        Ok(admitted) => admitted,
+        Err((status, why)) => {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                Counters::bump(&shared.connections.refused);
             }
-            return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+            return (status, why).into_response();
         }
     };
     Counters::bump(&shared.connections.accepted);
@@ -118,4 +100,53 @@ async fn connect(
             drop(slot);
         })
     })
+}
+
+/// Whether a page may stream now, asked the way it would open its socket (`?name=`): 204, or the
+/// status and reason its socket would be refused with. A browser tells a page nothing of why a
+/// WebSocket was refused, so the page asks here after its socket closed unopened, and shows the
+/// reason. The client slot it would take is given back at once.
+async fn check(
+    State(state): State<WebState>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    Query(join): Query<Join>,
+) -> Response {
+    match admit(&state.shared, peer, &join) {
+        Ok(_) => (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// What a page must pass before it streams, after the web view's doors: a camera name, if it
+/// asks for one, as `nvt-client --name` takes it; a camera port that needs a token is not walked
+/// around through the page; a client slot. A refusal is the status and reason to answer with.
+fn admit(shared: &Shared, peer: SocketAddr, join: &Join) -> Result<(Option<String>, Slot), (StatusCode, &'static str)> {
+    let name = match join.name.as_str() {
+        "" => None,
+        name if nvt_transport::protect::valid_name(name) => Some(name.to_owned()),
+        _ => {
+            let why = "a camera name is 1-64 letters, digits, '_' or '-'";
+            return Err((StatusCode::BAD_REQUEST, why));
+        }
+    };
+    // Without a web token of its own, the page may not stream to a camera port that needs one.
+    if shared.config.guard.token.is_some() && shared.config.web.token.is_none() {
+        if let Some(held_back) = shared.may_log() {
+            tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {PROTECTED_WITHOUT_WEB_TOKEN}");
+        }
+        return Err((StatusCode::FORBIDDEN, PROTECTED_WITHOUT_WEB_TOKEN));
+    }
+    match shared.admission.admit(peer.ip()) {
+        Ok(slot) => Ok((name, slot)),
+        Err(refusal) => {
+            let why = match refusal {
+                crate::admission::Refusal::Full => "too many clients (--max-clients)",
+                crate::admission::Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
+            };
+            if let Some(held_back) = shared.may_log() {
+                tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {why}");
+            }
+            Err((StatusCode::SERVICE_UNAVAILABLE, why))
+        }
+    }
 }
