@@ -51,16 +51,26 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
         let ip = host_of(ip);
         let mut held = self.held();
+        self.refusal(&held, ip)?;
+        *held.by_ip.entry(ip).or_default() += 1;
+        held.total += 1;
+        Ok(Slot { admission: Arc::clone(self), ip })
+    }
+
+    /// Whether a connection from `ip` would get a slot now, taking none.
+    pub fn would_admit(&self, ip: IpAddr) -> Result<(), Refusal> {
+        self.refusal(&self.held(), host_of(ip))
+    }
+
+    /// Why a connection from the host `ip` gets no slot, if it does not.
+    fn refusal(&self, held: &Held, ip: IpAddr) -> Result<(), Refusal> {
         if held.total >= self.total {
             return Err(Refusal::Full);
         }
-        let mine = held.by_ip.entry(ip).or_default();
-        if *mine >= self.per_ip {
+        if held.by_ip.get(&ip).copied().unwrap_or(0) >= self.per_ip {
             return Err(Refusal::PerAddress);
         }
-        *mine += 1;
-        held.total += 1;
-        Ok(Slot { admission: Arc::clone(self), ip })
+        Ok(())
     }
 
     /// Slots in use now.
@@ -101,6 +111,18 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asking_takes_no_slot() {
+        let admission = Admission::new(2, 1);
+        assert_eq!(admission.would_admit([10, 0, 0, 1].into()), Ok(()));
+        assert_eq!(admission.in_use(), 0, "asking took nothing");
+        let _a = admission.admit([10, 0, 0, 1].into()).expect("first");
+        assert_eq!(admission.would_admit([10, 0, 0, 1].into()), Err(Refusal::PerAddress));
+        let _b = admission.admit([10, 0, 0, 2].into()).expect("second");
+        assert_eq!(admission.would_admit([10, 0, 0, 3].into()), Err(Refusal::Full));
+        assert_eq!(admission.in_use(), 2);
+    }
 
     #[test]
     fn loopback_and_an_ipv6_slash_64_count_as_one_host() {

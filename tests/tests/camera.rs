@@ -685,6 +685,14 @@ async fn a_refused_page_says_why_and_stops_or_waits_for_a_slot() {
 
     let (server, web) = start_server(&dir, |c| c.max_clients = 1).await;
     let holder = RawCamera::open(web, "?name=holder", &[]).await.expect("the one slot");
+    // Asked directly while full, the server says so every time; a bad name is a 400. (That
+    // asking takes no slot is `admission.rs::asking_takes_no_slot`.)
+    for _ in 0..5 {
+        let (status, _, body) = http_get(web, "/camera/check?name=gate", Duration::from_secs(3)).await;
+        assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    }
+    let (status, _, _) = http_get(web, "/camera/check?name=no%20spaces", Duration::from_secs(3)).await;
+    assert_eq!(status, 400, "a bad name");
     let mut page = browser.open(&format!("http://{web}/camera?name=door")).await;
     let full = "document.getElementById('message').textContent.includes('too many clients (--max-clients)')";
     let said = page.wait_for(full, Duration::from_secs(20)).await;

@@ -363,25 +363,31 @@ function lost(connection) {
   run.retry = Math.min(10000, run.retry * 2);
 }
 
+/** The server's refusals that waiting cannot end: a bad name, a token missing or wrong, a
+ * protected camera port without a web token, a Host it does not answer to. */
+const FINAL_REFUSALS = [400, 401, 403, 421];
+
 /** A socket closed before it opened: the browser does not say why, so the page asks the server
- * (`/camera/check`, the same doors and checks) and shows its answer. A refusal that waiting
- * cannot end (a wrong or missing token, a bad name, another site) stops the camera; a full
- * server, or one that cannot be reached, is tried again as a lost connection is. */
+ * (`/camera/check`, the socket's own checks, within 5 s) and shows its answer. A refusal that
+ * waiting cannot end stops the camera; any other answer (a full server, a proxy's error while
+ * the server restarts, no answer) is tried again as a lost connection is. */
 async function refused(connection) {
   let status = 0;
   let why = '';
-  try {
-    const answer = await fetch(`/camera/check${connection.query}`, { cache: 'no-store' });
-    status = answer.status;
-    why = answer.ok ? '' : (await answer.text()).slice(0, 300);
-  } catch (e) {
-    status = 0;
+  if (run.on) {
+    try {
+      const answer = await fetch(`/camera/check${connection.query}`, { cache: 'no-store', signal: AbortSignal.timeout(5000) });
+      status = answer.status;
+      why = answer.ok ? '' : (await answer.text()).slice(0, 300);
+    } catch (e) {
+      status = 0;
+    }
   }
   if (run.socket !== connection) return;
-  if (status < 300 || status === 503) {
+  if (!FINAL_REFUSALS.includes(status)) {
     const wait = run.retry;
     lost(connection);
-    if (status === 503) say(`the server refused the camera: ${why}; trying again in ${(wait / 1000).toFixed(1)} s`);
+    if (status >= 300) say(`the server refused the camera (${status}): ${why}; trying again in ${(wait / 1000).toFixed(1)} s`);
     return;
   }
   stop();

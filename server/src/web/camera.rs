@@ -13,7 +13,7 @@
 use super::listener::Peer;
 use super::socket::CameraSocket;
 use super::WebState;
-use crate::admission::Slot;
+use crate::admission::Refusal;
 use crate::session::{self, Shared};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
@@ -24,7 +24,6 @@ use axum::Router;
 use nvt_pipeline::Counters;
 use nvt_transport::field::FIELD_LEN;
 use std::borrow::Cow;
-use std::net::SocketAddr;
 
 /// Why a page may not stream to a server whose camera port is protected and web view is not.
 pub const PROTECTED_WITHOUT_WEB_TOKEN: &str =
@@ -77,11 +76,18 @@ async fn connect(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let shared = state.shared;
-    let (name, slot) = match admit(&shared, peer, &join) {
-        Ok(admitted) => admitted,
+    let taken = may_stream(&shared, &join).and_then(|name| {
+        let slot = shared.admission.admit(peer.ip()).map_err(|refusal| {
+            Counters::bump(&shared.connections.refused);
+            no_slot(refusal)
+        })?;
+        Ok((name, slot))
+    });
+    let (name, slot) = match taken {
+        Ok(taken) => taken,
         Err((status, why)) => {
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                Counters::bump(&shared.connections.refused);
+            if let Some(held_back) = shared.may_log() {
+                tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {why}");
             }
             return (status, why).into_response();
         }
@@ -105,48 +111,44 @@ async fn connect(
 /// Whether a page may stream now, asked the way it would open its socket (`?name=`): 204, or the
 /// status and reason its socket would be refused with. A browser tells a page nothing of why a
 /// WebSocket was refused, so the page asks here after its socket closed unopened, and shows the
-/// reason. The client slot it would take is given back at once.
+/// reason. Asking takes no client slot, counts nothing and logs nothing.
 async fn check(
     State(state): State<WebState>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Query(join): Query<Join>,
 ) -> Response {
-    match admit(&state.shared, peer, &join) {
-        Ok(_) => (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response(),
+    let shared = state.shared;
+    let answer = may_stream(&shared, &join).and_then(|_| shared.admission.would_admit(peer.ip()).map_err(no_slot));
+    match answer {
+        Ok(()) => (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }
 
-/// What a page must pass before it streams, after the web view's doors: a camera name, if it
-/// asks for one, as `nvt-client --name` takes it; a camera port that needs a token is not walked
-/// around through the page; a client slot. A refusal is the status and reason to answer with.
-fn admit(shared: &Shared, peer: SocketAddr, join: &Join) -> Result<(Option<String>, Slot), (StatusCode, &'static str)> {
-    let name = match join.name.as_str() {
-        "" => None,
-        name if nvt_transport::protect::valid_name(name) => Some(name.to_owned()),
-        _ => {
-            let why = "a camera name is 1-64 letters, digits, '_' or '-'";
-            return Err((StatusCode::BAD_REQUEST, why));
-        }
-    };
+/// A refusal: the status and the reason to answer with.
+type Refused = (StatusCode, &'static str);
+
+/// What a page must pass before it asks for a client slot, after the web view's doors: the
+/// camera name it asks for, if any (as `nvt-client --name` takes it), which this returns; and a
+/// camera port that needs a token is not walked around through the page.
+fn may_stream(shared: &Shared, join: &Join) -> Result<Option<String>, Refused> {
+    match join.name.as_str() {
+        "" => {}
+        name if nvt_transport::protect::valid_name(name) => {}
+        _ => return Err((StatusCode::BAD_REQUEST, "a camera name is 1-64 letters, digits, '_' or '-'")),
+    }
     // Without a web token of its own, the page may not stream to a camera port that needs one.
     if shared.config.guard.token.is_some() && shared.config.web.token.is_none() {
-        if let Some(held_back) = shared.may_log() {
-            tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {PROTECTED_WITHOUT_WEB_TOKEN}");
-        }
         return Err((StatusCode::FORBIDDEN, PROTECTED_WITHOUT_WEB_TOKEN));
     }
-    match shared.admission.admit(peer.ip()) {
-        Ok(slot) => Ok((name, slot)),
-        Err(refusal) => {
-            let why = match refusal {
-                crate::admission::Refusal::Full => "too many clients (--max-clients)",
-                crate::admission::Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
-            };
-            if let Some(held_back) = shared.may_log() {
-                tracing::warn!(%peer, held_back_since_last = held_back, "camera page refused: {why}");
-            }
-            Err((StatusCode::SERVICE_UNAVAILABLE, why))
-        }
-    }
+    Ok(Some(join.name.clone()).filter(|name| !name.is_empty()))
+}
+
+/// The answer to a page that gets no client slot.
+fn no_slot(refusal: Refusal) -> Refused {
+    let why = match refusal {
+        Refusal::Full => "too many clients (--max-clients)",
+        Refusal::PerAddress => "too many clients from this address (--max-clients-per-ip)",
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why)
 }
