@@ -76,8 +76,9 @@ impl Preparer {
         }
     }
 
-    /// Fits a BGR frame (or a part of one) into `into`, reusing its tensor when it already has this model's shape
-    /// (the usual case: it allocates only the first time, or after a model swap).
+    /// Fits a BGR frame (or a part of one) into `into`, reusing its tensor when it already has
+    /// this model's shape (the usual case: it allocates only the first time, or after a model
+    /// swap).
     pub fn prepare(&self, image: &(impl MatTraitConst + ToInputArray), into: &mut Prepared) -> Result<(), DetectError> {
         let started = Instant::now();
         if into.for_model.is_none_or(|p| p.input_size != self.input_size || p.format.layout != self.format.layout) {

@@ -35,27 +35,30 @@ pub fn config(max_bytes: i64) -> async_nats::jetstream::stream::Config {
 /// reserves a stream's `max_bytes` in the broker's storage (by default three quarters of its
 /// disk's free space) and refuses a stream that does not fit, as does an account whose streams
 /// may keep less: the stream is then made half as large, down to [`LEAST_STREAM_BYTES`]. A
-/// warning says when the stream keeps less than 1 GiB, at every start.
+/// stream that is there already is kept as it is (one made smaller by an earlier start too).
 pub async fn make(jetstream: &async_nats::jetstream::Context) -> Result<i64, FleetError> {
     let mut max_bytes = MAX_STREAM_BYTES;
     loop {
         match jetstream.get_or_create_stream(config(max_bytes)).await {
-            Ok(stream) => {
-                // The stream as it is: one made smaller by an earlier start stays so.
-                let kept = stream.cached_info().config.max_bytes;
-                if (0..MAX_STREAM_BYTES).contains(&kept) {
-                    tracing::warn!(
-                        kept_bytes = kept,
-                        "the NATS server's JetStream storage cannot hold 1 GiB of events; the events \
-                         stream keeps less (give the server more disk, or a larger max_file_store)"
-                    );
-                }
-                return Ok(kept);
-            }
+            Ok(stream) => return Ok(stream.cached_info().config.max_bytes),
             Err(error) if storage_short(&error) && max_bytes > LEAST_STREAM_BYTES => max_bytes /= 2,
             Err(error) => return Err(crate::jetstream::error(error)),
         }
     }
+}
+
+/// Makes the stream for the publishing task ([`make`]), and says when it keeps less than 1 GiB:
+/// once a start, not after every time the broker was away.
+async fn made(jetstream: &async_nats::jetstream::Context, warned: &mut bool) -> Result<(), FleetError> {
+    let kept = make(jetstream).await?;
+    if (0..MAX_STREAM_BYTES).contains(&kept) && !std::mem::replace(warned, true) {
+        tracing::warn!(
+            kept_bytes = kept,
+            "the NATS server's JetStream storage cannot hold 1 GiB of events; the events stream \
+             keeps less (give the server more disk, or a larger max_file_store)"
+        );
+    }
+    Ok(())
 }
 
 /// Whether JetStream refused a stream for want of storage (the server's, or the account's
@@ -89,15 +92,15 @@ impl EventStream {
         let jetstream = async_nats::jetstream::new(client);
         let (sender, mut waiting) = mpsc::channel::<(String, String, Vec<u8>)>(MAX_WAITING);
         tokio::spawn(async move {
-            let mut ready = false;
+            let (mut ready, mut warned) = (false, false);
             while let Some((subject, id, payload)) = waiting.recv().await {
                 let mut backoff = Duration::from_millis(100);
                 let mut failures = 0u32;
                 loop {
                     // The stream is made when missing (first use, or a broker that lost its store).
                     if !ready {
-                        match make(&jetstream).await {
-                            Ok(_) => ready = true,
+                        match made(&jetstream, &mut warned).await {
+                            Ok(()) => ready = true,
                             Err(error) if failures.is_multiple_of(30) => {
                                 tracing::warn!(%error, "cannot make the events stream; events wait")
                             }

@@ -241,9 +241,9 @@ impl Feed {
     ///
     /// [`Looking::wants_whole`]: crate::looking::Looking::wants_whole
     pub fn needs_whole(&self, arrived: Instant) -> bool {
-        let wants = lock(&self.looking).as_ref().is_some_and(|(looking, epoch)| {
-            looking.wants_whole(arrived.saturating_duration_since(*epoch).as_secs_f64())
-        });
+        let wants = lock(&self.looking)
+            .as_ref()
+            .is_some_and(|(looking, epoch)| looking.wants_whole(camera_time(*epoch, arrived)));
         wants || self.watched()
     }
 
@@ -291,8 +291,7 @@ impl Feed {
         let mut looking = lock(&self.looking);
         let (looking, epoch) =
             looking.get_or_insert_with(|| (crate::looking::Looking::new(&self.camera, Arc::clone(settings)), arrived));
-        let at = arrived.saturating_duration_since(*epoch).as_secs_f64();
-        f(looking, at)
+        f(looking, camera_time(*epoch, arrived))
     }
 
     /// Tells the camera's lookout what a frame decoded whole showed of nvt's pixel stamp.
@@ -351,6 +350,12 @@ impl Feed {
     pub fn watched(&self) -> bool {
         self.window.is_some() || self.view.receiver_count() > 0
     }
+}
+
+/// The time in seconds on a camera's clock (from `epoch`, when its first frame arrived) of a
+/// frame that arrived at `arrived`.
+fn camera_time(epoch: Instant, arrived: Instant) -> f64 {
+    arrived.saturating_duration_since(epoch).as_secs_f64()
 }
 
 #[cfg(test)]

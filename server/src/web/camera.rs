@@ -132,16 +132,16 @@ type Refused = (StatusCode, &'static str);
 /// camera name it asks for, if any (as `nvt-client --name` takes it), which this returns; and a
 /// camera port that needs a token is not walked around through the page.
 fn may_stream(shared: &Shared, join: &Join) -> Result<Option<String>, Refused> {
-    match join.name.as_str() {
-        "" => {}
-        name if nvt_transport::protect::valid_name(name) => {}
+    let name = match join.name.as_str() {
+        "" => None,
+        name if nvt_transport::protect::valid_name(name) => Some(name.to_owned()),
         _ => return Err((StatusCode::BAD_REQUEST, "a camera name is 1-64 letters, digits, '_' or '-'")),
-    }
+    };
     // Without a web token of its own, the page may not stream to a camera port that needs one.
     if shared.config.guard.token.is_some() && shared.config.web.token.is_none() {
         return Err((StatusCode::FORBIDDEN, PROTECTED_WITHOUT_WEB_TOKEN));
     }
-    Ok(Some(join.name.clone()).filter(|name| !name.is_empty()))
+    Ok(name)
 }
 
 /// The answer to a page that gets no client slot.
